@@ -1,0 +1,26 @@
+/**
+ * Liveness and readiness: `/healthz` answers while the process serves;
+ * `/readyz` needs a loaded config and at least one reachable backend, and
+ * turns 503 while the gateway shuts down so load balancers stop sending.
+ */
+import type { FastifyInstance } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+
+async function healthRoutes(app: FastifyInstance): Promise<void> {
+  const state = app.switchyard;
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const backends = [...state.backends.backends.values()].map((backend) => ({
+      id: backend.id,
+      kind: backend.kind.name,
+      health: backend.health,
+      inflight: backend.inflight,
+      ...(backend.health === 'up' ? {} : { lastError: backend.lastError ?? null }),
+    }));
+    const ready = !state.shuttingDown && state.backends.anyUsable();
+    const status = state.shuttingDown ? 'shutting_down' : ready ? 'ready' : 'no_backend_reachable';
+    return reply.code(ready ? 200 : 503).send({ status, backends });
+  });
+}
+
+export const healthPlugin = fastifyPlugin(healthRoutes, { name: 'switchyard-health' });

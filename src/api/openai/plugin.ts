@@ -1,0 +1,63 @@
+/**
+ * The OpenAI-compatible endpoints: chat completions, completions, embeddings
+ * and the model list. Validation is limited to what the gateway needs.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import { gatewayError } from '../../errors.ts';
+import { forward } from '../../proxy/forward.ts';
+import type { Endpoint } from '../../proxy/record.ts';
+import type { ParsedBody } from '../body.ts';
+import { promptParams, validateBody } from './validate.ts';
+
+function modelObject(id: string, created: number, ownedBy: string) {
+  return { id, object: 'model', created, owned_by: ownedBy };
+}
+
+async function openaiRoutes(app: FastifyInstance): Promise<void> {
+  const registry = app.switchyard.backends;
+  const created = Math.floor(Date.now() / 1000);
+
+  const handler = (endpoint: Endpoint) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = request.body as ParsedBody | undefined;
+    if (!body) throw gatewayError('SWY_ERR_INVALID_JSON', { message: 'The request has no body. Send a JSON object.' });
+    const record = request.record;
+    record.endpoint = endpoint;
+    const requestedModel = validateBody(endpoint, body.json);
+    const route = registry.resolve(requestedModel);
+    if (!route) {
+      throw gatewayError('SWY_ERR_MODEL_NOT_FOUND', {
+        param: 'model',
+        message: `The model \`${requestedModel.slice(0, 200)}\` does not exist on this gateway. GET /v1/models lists the models you can use.`,
+      });
+    }
+    record.model = route.name;
+    await forward(
+      reply,
+      { endpoint, route, requestedModel, raw: body.raw, json: body.json, promptParam: promptParams[endpoint], record },
+      () => app.switchyard.report(request),
+    );
+  };
+
+  app.post('/v1/chat/completions', handler('chat'));
+  app.post('/v1/completions', handler('completion'));
+  app.post('/v1/embeddings', handler('embedding'));
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: registry.routeList.flatMap((route) =>
+      [route.name, ...route.config.aliases].map((id) => modelObject(id, created, route.config.ownedBy)),
+    ),
+  }));
+
+  app.get('/v1/models/*', async (request) => {
+    const id = (request.params as { '*': string })['*'];
+    const route = registry.resolve(id);
+    if (!route) {
+      throw gatewayError('SWY_ERR_MODEL_NOT_FOUND', { param: 'model', message: `The model \`${id.slice(0, 200)}\` does not exist on this gateway.` });
+    }
+    return modelObject(id, created, route.config.ownedBy);
+  });
+}
+
+export const openaiPlugin = fastifyPlugin(openaiRoutes, { name: 'switchyard-openai' });

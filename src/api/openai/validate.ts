@@ -1,0 +1,54 @@
+/**
+ * The few checks the gateway makes itself before forwarding: the fields it
+ * needs (`model`, the prompt field, `stream`). Everything else is the runtime's
+ * to judge and passes through untouched.
+ */
+import { gatewayError } from '../../errors.ts';
+import type { Endpoint } from '../../proxy/record.ts';
+
+/** Which request field carries the prompt, per endpoint. */
+export const promptParams: Record<Endpoint, string> = { chat: 'messages', completion: 'prompt', embedding: 'input' };
+
+function invalid(param: string, message: string) {
+  return gatewayError('SWY_ERR_INVALID_PARAM', { param, message });
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+/** Throws a 400 with `param` when the request lacks what the gateway needs. */
+export function validateBody(endpoint: Endpoint, json: Record<string, unknown>): string {
+  const model = json.model;
+  if (model === undefined) throw invalid('model', 'You must provide a model parameter (one of GET /v1/models).');
+  if (typeof model !== 'string' || model.length === 0) throw invalid('model', `model must be a non-empty string, got ${typeName(model)}.`);
+  if (json.stream !== undefined && json.stream !== null && typeof json.stream !== 'boolean') {
+    throw invalid('stream', `stream must be a boolean, got ${typeName(json.stream)}.`);
+  }
+  const options = json.stream_options;
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw invalid('stream_options', `stream_options must be an object, got ${typeName(options)}.`);
+  }
+  const param = promptParams[endpoint];
+  const prompt = json[param];
+  if (prompt === undefined || prompt === null) throw invalid(param, `Missing required parameter: '${param}'.`);
+  if (endpoint === 'chat') {
+    if (!Array.isArray(prompt)) throw invalid('messages', `messages must be an array of message objects, got ${typeName(prompt)}.`);
+    if (prompt.length === 0) throw invalid('messages', 'messages must contain at least one message.');
+    prompt.forEach((message, index) => {
+      if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+        throw invalid(`messages[${index}]`, `messages[${index}] must be an object with a role, got ${typeName(message)}.`);
+      }
+      if (typeof (message as { role?: unknown }).role !== 'string') {
+        throw invalid(`messages[${index}].role`, `messages[${index}].role must be a string such as "user".`);
+      }
+    });
+  } else if (typeof prompt !== 'string' && !Array.isArray(prompt)) {
+    throw invalid(param, `${param} must be a string or an array, got ${typeName(prompt)}.`);
+  } else if (Array.isArray(prompt) && prompt.length === 0) {
+    throw invalid(param, `${param} must not be empty.`);
+  }
+  return model;
+}

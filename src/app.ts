@@ -1,0 +1,169 @@
+/**
+ * buildApp(deps): the only wiring point. It never listens; server.ts and the
+ * tests do. Plugins are registered in an explicit order.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { Registry as PromRegistry } from 'prom-client';
+import { bodyPlugin } from './api/body.ts';
+import { healthPlugin } from './api/health.ts';
+import { metricsPlugin } from './api/metrics.ts';
+import { openaiPlugin } from './api/openai/plugin.ts';
+import { HealthMonitor } from './backends/health.ts';
+import { Registry, type DispatcherFactory } from './backends/registry.ts';
+import type { SwitchyardConfig } from './config/schema.ts';
+import { GatewayError, gatewayError, renderError } from './errors.ts';
+import { GatewayMetrics } from './metrics/metrics.ts';
+import { newRecord, type RequestRecord } from './proxy/record.ts';
+
+/** What buildApp needs; production passes real parts, tests their own. */
+export interface AppDependencies {
+  config: SwitchyardConfig;
+  logger: Logger;
+  /** Prometheus registry (a fresh one per app in tests). */
+  promRegistry?: PromRegistry;
+  dispatcherFactory?: DispatcherFactory;
+  /** Start background health probes (default true). */
+  healthChecks?: boolean;
+}
+
+/** Gateway state shared by the plugins. */
+export interface SwitchyardState {
+  config: SwitchyardConfig;
+  backends: Registry;
+  promRegistry: PromRegistry;
+  metrics: GatewayMetrics;
+  shuttingDown: boolean;
+  /** Logs the request's one line and records its metrics (once). */
+  report(request: FastifyRequest): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    switchyard: SwitchyardState;
+  }
+  interface FastifyRequest {
+    record: RequestRecord;
+  }
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:\-]{1,128}$/;
+
+function toGatewayError(error: FastifyError | Error): GatewayError {
+  if (error instanceof GatewayError) return error;
+  const code = (error as FastifyError).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return gatewayError('SWY_ERR_BODY_TOO_LARGE');
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return gatewayError('SWY_ERR_UNSUPPORTED_MEDIA');
+  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_JSON_BODY') return gatewayError('SWY_ERR_INVALID_JSON');
+  const status = (error as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return gatewayError('SWY_ERR_INVALID_PARAM', { message: `Bad request: ${error.message}` });
+  }
+  return gatewayError('SWY_ERR_INTERNAL');
+}
+
+/** Builds the gateway application (not listening). */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    requestIdLogLabel: 'requestId',
+    genReqId: (request) => {
+      const header = request.headers['x-request-id'];
+      return typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
+    },
+    bodyLimit: config.server.bodyLimitBytes,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    requestTimeout: config.server.requestTimeoutMs,
+    return503OnClosing: false,
+    trustProxy: config.server.trustProxy,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  const backends = new Registry(config, deps.dispatcherFactory);
+  const promRegistry = deps.promRegistry ?? new PromRegistry();
+  const metrics = new GatewayMetrics(promRegistry, backends);
+  const health = new HealthMonitor(backends, deps.logger);
+
+  const state: SwitchyardState = {
+    config,
+    backends,
+    promRegistry,
+    metrics,
+    shuttingDown: false,
+    report(request) {
+      const record = request.record;
+      if (record.reported) return;
+      record.reported = true;
+      if (record.status === 0) record.status = request.raw.statusCode ?? 0;
+      const totalMs = performance.now() - record.startedAt;
+      metrics.observe(record, totalMs);
+      const line: Record<string, unknown> = {
+        method: request.method,
+        url: request.url,
+        endpoint: record.endpoint,
+        model: record.model,
+        backend: record.backend,
+        status: record.status,
+        stream: record.stream,
+        latencyMs: Math.round(totalMs * 10) / 10,
+        ttftMs: record.firstByteMs === undefined ? undefined : Math.round(record.firstByteMs * 10) / 10,
+        attempts: record.attempts,
+        promptTokens: record.usage?.prompt_tokens,
+        completionTokens: record.usage?.completion_tokens,
+      };
+      if (record.failures.length > 0) line.failures = record.failures;
+      if (record.errorCode) line.errorCode = record.errorCode;
+      if (record.clientClosed) line.clientClosed = true;
+      if (config.logging.logPrompts && request.body) line.requestBody = (request.body as { raw?: string }).raw;
+      request.log.info(line, 'request completed');
+    },
+  };
+  app.decorate('switchyard', state);
+  app.decorateRequest('record', null as unknown as RequestRecord);
+
+  app.addHook('onRequest', async (request, reply) => {
+    request.record = newRecord(request.id, performance.now());
+    reply.header('x-request-id', request.id);
+    if (state.shuttingDown && request.method === 'POST') {
+      reply.header('connection', 'close');
+      throw gatewayError('SWY_ERR_SHUTTING_DOWN', { retryAfterSeconds: 1 });
+    }
+  });
+  app.addHook('onResponse', async (request) => state.report(request));
+
+  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
+    const gateway = toGatewayError(error);
+    if (!(error instanceof GatewayError) && gateway.status >= 500) request.log.error({ err: error }, 'unhandled error');
+    const rendered = renderError(gateway);
+    request.record.status = rendered.status;
+    request.record.errorCode = gateway.code ?? undefined;
+    if (rendered.retryAfterSeconds !== undefined) reply.header('retry-after', String(rendered.retryAfterSeconds));
+    return reply.code(rendered.status).header('content-type', 'application/json').send(rendered.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = gatewayError('SWY_ERR_UNKNOWN_ROUTE', {
+      message: `Unknown URL: ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}. See GET /v1/models and the README for the endpoints Switchyard serves.`,
+    });
+    request.record.status = 404;
+    request.record.errorCode = error.code ?? undefined;
+    return reply.code(404).header('content-type', 'application/json').send(JSON.stringify(error.toJSON()));
+  });
+
+  await app.register(bodyPlugin);
+  await app.register(healthPlugin);
+  await app.register(metricsPlugin);
+  await app.register(openaiPlugin);
+
+  if (deps.healthChecks !== false) app.addHook('onReady', async () => health.start());
+  app.addHook('preClose', async () => {
+    state.shuttingDown = true;
+  });
+  app.addHook('onClose', async () => {
+    health.stop();
+    await backends.close();
+  });
+  return app;
+}

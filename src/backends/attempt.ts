@@ -1,0 +1,176 @@
+/**
+ * Exactly one upstream attempt: send the body to a backend over its pool and
+ * hand back the response with its deadlines armed. It reports how it failed
+ * (kind, retryable) and never decides where to go next.
+ */
+import type { Dispatcher } from 'undici';
+import { gatewayError, type GatewayError } from '../errors.ts';
+import type { Backend } from './registry.ts';
+
+/** Why an attempt failed; the router decides from `retryable`. */
+export type FailureKind =
+  | 'connect-error'
+  | 'connection-reset'
+  | 'first-byte-timeout'
+  | 'idle-timeout'
+  | 'total-timeout'
+  | 'upstream-status'
+  | 'stream-interrupted'
+  | 'client-closed';
+
+/** A failed attempt, carrying the error the client would see. */
+export class AttemptError extends Error {
+  readonly kind: FailureKind;
+  readonly retryable: boolean;
+  readonly clientError: GatewayError;
+  readonly upstreamStatus: number | undefined;
+  readonly retryAfter: string | undefined;
+  constructor(kind: FailureKind, clientError: GatewayError, options: { retryable: boolean; upstreamStatus?: number; retryAfter?: string }) {
+    super(`${kind}: ${clientError.message}`);
+    this.name = 'AttemptError';
+    this.kind = kind;
+    this.clientError = clientError;
+    this.retryable = options.retryable;
+    this.upstreamStatus = options.upstreamStatus;
+    this.retryAfter = options.retryAfter;
+  }
+}
+
+type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout';
+
+/**
+ * Deadlines of one attempt: first byte, then idle between chunks, and a total.
+ * One timer is refreshed per chunk rather than re-created.
+ */
+export class AttemptDeadlines {
+  fired: TimeoutKind | undefined;
+  private phaseTimer: NodeJS.Timeout | undefined;
+  private readonly totalTimer: NodeJS.Timeout | undefined;
+  private receiving = false;
+  private readonly idleMs: number;
+  private readonly abort: () => void;
+
+  constructor(backend: Backend, controller: AbortController) {
+    const { firstByteMs, idleMs, totalMs } = backend.config.timeouts;
+    this.idleMs = idleMs;
+    this.abort = () => controller.abort();
+    if (firstByteMs > 0) this.phaseTimer = setTimeout(() => this.fire('first-byte-timeout'), firstByteMs);
+    if (totalMs > 0) this.totalTimer = setTimeout(() => this.fire('total-timeout'), totalMs);
+  }
+
+  private fire(kind: TimeoutKind): void {
+    if (this.fired) return;
+    this.fired = kind;
+    this.abort();
+  }
+
+  /** Call on every body chunk: the first switches to idle timing, later ones refresh it. */
+  onData(): void {
+    if (this.receiving) {
+      this.phaseTimer?.refresh();
+      return;
+    }
+    this.receiving = true;
+    if (this.phaseTimer) clearTimeout(this.phaseTimer);
+    this.phaseTimer = this.idleMs > 0 ? setTimeout(() => this.fire('idle-timeout'), this.idleMs) : undefined;
+  }
+
+  clear(): void {
+    if (this.phaseTimer) clearTimeout(this.phaseTimer);
+    if (this.totalTimer) clearTimeout(this.totalTimer);
+  }
+}
+
+/** An attempt whose response headers arrived. */
+export interface OpenedAttempt {
+  statusCode: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Dispatcher.ResponseData['body'];
+  deadlines: AttemptDeadlines;
+  controller: AbortController;
+  startedAt: number;
+}
+
+/** Turns a transport failure into an AttemptError, using what the deadlines and the client say. */
+export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, clientSignal: AbortSignal, backend: Backend, receivedAny: boolean): AttemptError {
+  if (error instanceof AttemptError) return error;
+  if (clientSignal.aborted) {
+    return new AttemptError('client-closed', gatewayError('SWY_ERR_INTERNAL', { message: 'client closed the request' }), { retryable: false });
+  }
+  if (deadlines.fired) {
+    const what = deadlines.fired === 'first-byte-timeout' ? 'first byte' : deadlines.fired === 'idle-timeout' ? 'next chunk' : 'complete answer';
+    return new AttemptError(
+      deadlines.fired,
+      gatewayError('SWY_ERR_UPSTREAM_TIMEOUT', { message: `Backend ${backend.id} timed out waiting for the ${what} (${deadlines.fired}). Retry later.` }),
+      { retryable: deadlines.fired === 'first-byte-timeout' },
+    );
+  }
+  const code = (error as { code?: string }).code ?? '';
+  const connectFailure = !receivedAny && /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT/.test(code);
+  if (connectFailure) {
+    return new AttemptError(
+      'connect-error',
+      gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} is unreachable (${code}). Retry later.` }),
+      { retryable: true },
+    );
+  }
+  if (receivedAny) {
+    return new AttemptError(
+      'stream-interrupted',
+      gatewayError('SWY_ERR_UPSTREAM_STREAM', { message: `Backend ${backend.id} closed the connection mid-answer (${code || (error as Error).message}).` }),
+      { retryable: false },
+    );
+  }
+  return new AttemptError(
+    'connection-reset',
+    gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} dropped the connection before answering (${code || (error as Error).message}). Retry later.` }),
+    { retryable: true },
+  );
+}
+
+/** Sends one request upstream; resolves when response headers arrive. */
+export async function openAttempt(
+  backend: Backend,
+  path: string,
+  body: string,
+  requestId: string,
+  clientSignal: AbortSignal,
+  extraHeaders?: Record<string, string>,
+): Promise<OpenedAttempt> {
+  const controller = new AbortController();
+  const onClientAbort = () => controller.abort();
+  clientSignal.addEventListener('abort', onClientAbort, { once: true });
+  const deadlines = new AttemptDeadlines(backend, controller);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-request-id': requestId,
+    ...extraHeaders,
+  };
+  if (backend.authorization) headers.authorization = backend.authorization;
+  const startedAt = performance.now();
+  backend.inflight++;
+  try {
+    const response = await backend.dispatcher.request({
+      origin: backend.origin,
+      path: backend.basePath + path,
+      method: 'POST',
+      headers,
+      body,
+      signal: controller.signal,
+    });
+    response.body.once('close', () => clientSignal.removeEventListener('abort', onClientAbort));
+    return { statusCode: response.statusCode, headers: response.headers, body: response.body, deadlines, controller, startedAt };
+  } catch (error) {
+    clientSignal.removeEventListener('abort', onClientAbort);
+    deadlines.clear();
+    backend.inflight--;
+    throw classifyFailure(error, deadlines, clientSignal, backend, false);
+  }
+}
+
+/** Releases the attempt's hold on the backend: call exactly once per opened attempt. */
+export function closeAttempt(backend: Backend, attempt: OpenedAttempt): void {
+  attempt.deadlines.clear();
+  backend.inflight--;
+  if (!attempt.body.destroyed) attempt.body.destroy();
+}

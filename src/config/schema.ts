@@ -1,0 +1,138 @@
+/**
+ * The one configuration schema. The TypeScript type derives from it; defaults
+ * live here; `config/switchyard.example.yaml` documents every field.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const Milliseconds = (defaultValue: number, description: string) =>
+  Type.Integer({ minimum: 0, default: defaultValue, description });
+
+export const TimeoutsSchema = Type.Object(
+  {
+    connectMs: Milliseconds(5_000, 'TCP/TLS connect timeout'),
+    firstByteMs: Milliseconds(120_000, 'time allowed until the first byte of the answer (includes queueing)'),
+    idleMs: Milliseconds(60_000, 'longest silence allowed between two chunks of an answer'),
+    totalMs: Milliseconds(900_000, 'longest time one attempt may take, end to end'),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const HealthSchema = Type.Object(
+  {
+    intervalMs: Milliseconds(5_000, 'time between health probes'),
+    timeoutMs: Milliseconds(2_000, 'probe timeout'),
+    unhealthyThreshold: Type.Integer({ minimum: 1, default: 2 }),
+    healthyThreshold: Type.Integer({ minimum: 1, default: 1 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const CostSchema = Type.Object(
+  {
+    inputPer1M: Type.Optional(Type.Number({ minimum: 0 })),
+    outputPer1M: Type.Optional(Type.Number({ minimum: 0 })),
+    perHour: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const BackendSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
+    kind: Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('openai')]),
+    url: Type.String({ pattern: '^https?://' }),
+    apiKey: Type.Optional(Type.String()),
+    maxConcurrency: Type.Integer({ minimum: 1, default: 256 }),
+    streamUpstream: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], {
+      default: 'auto',
+      description: 'stream from the backend even for non-streaming clients (auto: llama.cpp only)',
+    }),
+    timeouts: TimeoutsSchema,
+    health: HealthSchema,
+    cost: CostSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const TargetSchema = Type.Object(
+  {
+    backend: Type.String({ minLength: 1 }),
+    model: Type.String({ minLength: 1 }),
+    weight: Type.Number({ minimum: 0, default: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export const ModelSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    aliases: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    targets: Type.Array(TargetSchema, { minItems: 1 }),
+    policy: Type.Union(
+      [Type.Literal('least-loaded'), Type.Literal('weighted')],
+      { default: 'least-loaded' },
+    ),
+    retries: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
+    ownedBy: Type.String({ default: 'switchyard' }),
+  },
+  { additionalProperties: false },
+);
+
+export const ServerSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080 }),
+    bodyLimitBytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024 }),
+    requestTimeoutMs: Milliseconds(0, 'Node request timeout for receiving a request; 0 = off (backend timeouts bound answers)'),
+    keepAliveTimeoutMs: Milliseconds(72_000, 'keep-alive of idle client connections'),
+    shutdownGraceMs: Milliseconds(30_000, 'time in-flight requests get to finish on SIGTERM'),
+    trustProxy: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const LoggingSchema = Type.Object(
+  {
+    level: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+      { default: 'info' },
+    ),
+    logPrompts: Type.Boolean({ default: false, description: 'log request and response bodies (sensitive!)' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const MetricsSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    path: Type.String({ default: '/metrics' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** Sections later features fill in; accepted now so configs stay forward compatible. */
+const Placeholder = Type.Object({ enabled: Type.Boolean({ default: false }) }, { additionalProperties: true, default: {} });
+
+export const ConfigSchema = Type.Object(
+  {
+    server: ServerSchema,
+    backends: Type.Array(BackendSchema, { minItems: 1 }),
+    models: Type.Array(ModelSchema, { minItems: 1 }),
+    logging: LoggingSchema,
+    metrics: MetricsSchema,
+    cache: Placeholder,
+    redis: Type.Optional(Type.Object({ url: Type.String() }, { additionalProperties: true })),
+    auth: Type.Object(
+      { mode: Type.Union([Type.Literal('none')], { default: 'none' }) },
+      { additionalProperties: true, default: {} },
+    ),
+    limits: Placeholder,
+  },
+  { additionalProperties: false },
+);
+
+export type SwitchyardConfig = Static<typeof ConfigSchema>;
+export type BackendConfig = Static<typeof BackendSchema>;
+export type ModelConfig = Static<typeof ModelSchema>;
+export type TargetConfig = Static<typeof TargetSchema>;
+export type TimeoutsConfig = Static<typeof TimeoutsSchema>;

@@ -1,0 +1,175 @@
+/**
+ * The one catalogue of errors Switchyard produces, and the one renderer to the
+ * OpenAI error shape `{"error":{"message","type","param","code"}}`.
+ * README's error table is checked against `errorCatalogue` by a test.
+ */
+
+/** OpenAI error `type` values the gateway emits. */
+export type OpenAIErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'insufficient_quota'
+  | 'server_error';
+
+/** One catalogue entry: stable status, type and OpenAI-style string code. */
+export interface ErrorSpec {
+  status: number;
+  type: OpenAIErrorType;
+  code: string;
+  /** Default message; states how to fix the problem where the client can. */
+  message: string;
+}
+
+export const errorCatalogue = {
+  SWY_ERR_INVALID_JSON: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_json',
+    message: 'The request body is not valid JSON. Send a JSON object with `Content-Type: application/json`.',
+  },
+  SWY_ERR_INVALID_PARAM: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_value',
+    message: 'A request parameter is missing or has the wrong type.',
+  },
+  SWY_ERR_CONTEXT_LENGTH: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'context_length_exceeded',
+    message: "The prompt plus max_tokens does not fit the model's context window. Shorten the prompt or lower max_tokens.",
+  },
+  SWY_ERR_UNKNOWN_ROUTE: {
+    status: 404,
+    type: 'invalid_request_error',
+    code: 'unknown_url',
+    message: 'Unknown URL. See GET /v1/models and the README for the endpoints Switchyard serves.',
+  },
+  SWY_ERR_MODEL_NOT_FOUND: {
+    status: 404,
+    type: 'invalid_request_error',
+    code: 'model_not_found',
+    message: 'The model does not exist on this gateway. GET /v1/models lists the models you can use.',
+  },
+  SWY_ERR_BODY_TOO_LARGE: {
+    status: 413,
+    type: 'invalid_request_error',
+    code: 'request_too_large',
+    message: 'The request body is larger than the gateway accepts (server.bodyLimitBytes).',
+  },
+  SWY_ERR_UNSUPPORTED_MEDIA: {
+    status: 415,
+    type: 'invalid_request_error',
+    code: 'unsupported_media_type',
+    message: 'Send the request body as JSON with `Content-Type: application/json`.',
+  },
+  SWY_ERR_INTERNAL: {
+    status: 500,
+    type: 'server_error',
+    code: 'internal_error',
+    message: 'The gateway failed unexpectedly. Retry; if it persists, report the x-request-id.',
+  },
+  SWY_ERR_UPSTREAM: {
+    status: 502,
+    type: 'server_error',
+    code: 'upstream_error',
+    message: 'The backend returned an error.',
+  },
+  SWY_ERR_UPSTREAM_UNREACHABLE: {
+    status: 502,
+    type: 'server_error',
+    code: 'upstream_unreachable',
+    message: 'No backend for this model could be reached. Retry later.',
+  },
+  SWY_ERR_UPSTREAM_AUTH: {
+    status: 502,
+    type: 'server_error',
+    code: 'upstream_auth_failed',
+    message: "The backend rejected the gateway's credentials; the operator must fix backends[].apiKey.",
+  },
+  SWY_ERR_UPSTREAM_STREAM: {
+    status: 502,
+    type: 'server_error',
+    code: 'upstream_stream_interrupted',
+    message: 'The backend stream ended before completion; the answer is incomplete.',
+  },
+  SWY_ERR_NO_BACKEND: {
+    status: 503,
+    type: 'server_error',
+    code: 'no_backend_available',
+    message: 'No healthy backend serves this model right now. Retry after the time in retry-after.',
+  },
+  SWY_ERR_SHUTTING_DOWN: {
+    status: 503,
+    type: 'server_error',
+    code: 'server_shutting_down',
+    message: 'The gateway is shutting down. Retry; another replica will answer.',
+  },
+  SWY_ERR_UPSTREAM_TIMEOUT: {
+    status: 504,
+    type: 'server_error',
+    code: 'upstream_timeout',
+    message: 'The backend did not answer in time. Retry, or lower max_tokens.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorName = keyof typeof errorCatalogue;
+
+/** Body of every error response. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** An error the gateway means to show the client, in OpenAI shape. */
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly status: number;
+  readonly type: string;
+  readonly code: string | null;
+  readonly param: string | null;
+  /** Seconds for `retry-after`, when the client should come back later. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    spec: ErrorSpec | { status: number; type: string; code: string | null; message: string },
+    options: { message?: string; param?: string | null; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(options.message ?? spec.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = spec.status;
+    this.type = spec.type;
+    this.code = spec.code;
+    this.param = options.param ?? null;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  toJSON(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/** Builds a catalogue error; `message` overrides the default text. */
+export function gatewayError(
+  name: ErrorName,
+  options: { message?: string; param?: string | null; retryAfterSeconds?: number; cause?: unknown } = {},
+): GatewayError {
+  return new GatewayError(errorCatalogue[name], options);
+}
+
+/** Serialises any error to the OpenAI body; unknown errors become SWY_ERR_INTERNAL. */
+export function renderError(error: unknown): { status: number; body: string; retryAfterSeconds?: number } {
+  const gateway = error instanceof GatewayError ? error : gatewayError('SWY_ERR_INTERNAL');
+  const rendered: { status: number; body: string; retryAfterSeconds?: number } = {
+    status: gateway.status,
+    body: JSON.stringify(gateway.toJSON()),
+  };
+  if (gateway.retryAfterSeconds !== undefined) rendered.retryAfterSeconds = gateway.retryAfterSeconds;
+  return rendered;
+}
+
+/** One SSE event carrying an error, for failures after a stream has started. */
+export function renderErrorEvent(error: GatewayError): string {
+  return `data: ${JSON.stringify(error.toJSON())}\n\n`;
+}

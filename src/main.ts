@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * The `switchyard` command: serve | demo | sim | config check.
+ * The only place that writes to the console directly (everything else logs through pino).
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from './config/load.ts';
+import { startDemo } from './demo.ts';
+import { exitOnSignals, startGateway } from './server.ts';
+import { parseSimArgs, simUsage } from './sim/cli.ts';
+import { startSimulator } from './sim/simulator.ts';
+
+const usage = `Usage: switchyard <command> [options]
+
+Commands:
+  serve [--config FILE] [--port N] [--host H]
+                          run the gateway (config: --config, else $SWITCHYARD_CONFIG, else config/switchyard.yaml)
+  demo [--port N]         run the gateway with two simulated backends (no GPU, no Redis)
+  sim [flags]             run a backend simulator (vLLM or llama.cpp flavour); see \`switchyard sim --help\`
+  config check FILE       validate a config file and exit (0 valid, 1 invalid)
+  help                    show this text`;
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+function loadOrExit(file: string) {
+  try {
+    return loadConfigFile(file);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, host: { type: 'string' } } });
+  const file = resolve(values.config ?? process.env.SWITCHYARD_CONFIG ?? 'config/switchyard.yaml');
+  const config = loadOrExit(file);
+  const gateway = await startGateway(config, {
+    ...(values.port ? { port: Number(values.port) } : {}),
+    ...(values.host ? { host: values.host } : {}),
+  });
+  gateway.logger.info({ url: gateway.url, config: file }, 'switchyard listening');
+  exitOnSignals(gateway);
+}
+
+async function demo(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' } } });
+  const running = await startDemo(values.port ? { ...process.env, PORT: values.port } : process.env);
+  const url = running.gateway.url;
+  console.log(`
+Switchyard demo is running at ${url}
+  backends: sim-vllm (${running.simulators[0]?.url}), sim-llamacpp (${running.simulators[1]?.url})
+  models:   demo-chat (alias chat), demo-embed (alias embed)
+
+Try it:
+  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{"model":"demo-chat","messages":[{"role":"user","content":"Hello!"}]}'
+
+  curl -sN ${url}/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{"model":"demo-chat","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+
+With the openai SDK (npm install openai):
+  import OpenAI from 'openai';
+  const client = new OpenAI({ baseURL: '${url}/v1', apiKey: 'unused' });
+  const answer = await client.chat.completions.create({ model: 'demo-chat', messages: [{ role: 'user', content: 'Hello!' }] });
+  console.log(answer.choices[0].message.content);
+
+Metrics: ${url}/metrics   Readiness: ${url}/readyz   Stop: Ctrl-C
+`);
+  exitOnSignals(running.gateway, async () => {
+    await Promise.all(running.simulators.map((simulator) => simulator.close()));
+  });
+}
+
+async function sim(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(simUsage());
+    return;
+  }
+  let options;
+  try {
+    options = parseSimArgs(argv);
+  } catch (error) {
+    fail(`${(error as Error).message}\n\n${simUsage()}`);
+  }
+  const simulator = await startSimulator(options);
+  console.log(`switchyard sim (${options.flavor}, model ${options.model}) listening on ${simulator.url}`);
+  const stop = () => {
+    simulator.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+function configCheck(argv: string[]): void {
+  const [sub, file] = argv;
+  if (sub !== 'check' || !file) fail('Usage: switchyard config check FILE');
+  const config = loadOrExit(resolve(file));
+  console.log(`${file}: valid (${config.backends.length} backends, ${config.models.length} models)`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case 'demo':
+      return demo(rest);
+    case 'sim':
+      return sim(rest);
+    case 'config':
+      return configCheck(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return;
+    default:
+      fail(`Unknown command "${command}".\n\n${usage}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+});

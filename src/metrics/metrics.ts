@@ -1,0 +1,138 @@
+/**
+ * Every Prometheus metric Switchyard exports, defined in one place on the
+ * registry given. Label values are bounded: models and backends come from
+ * config only. README's metric table is checked against this registry.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry as BackendRegistry } from '../backends/registry.ts';
+import type { RequestRecord } from '../proxy/record.ts';
+
+/** Buckets for LLM latencies: 10 ms to 120 s. */
+export const latencyBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
+const tokenTimeBuckets = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5];
+const overheadBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+
+function statusClass(status: number): string {
+  if (status === 499) return 'cancelled';
+  return `${Math.floor(status / 100)}xx`;
+}
+
+/** The gateway's metrics, recorded from request records and backend state. */
+export class GatewayMetrics {
+  readonly requests: Counter<'model' | 'backend' | 'endpoint' | 'status_class' | 'cache'>;
+  readonly duration: Histogram<'model' | 'backend' | 'stream'>;
+  readonly ttft: Histogram<'model' | 'backend'>;
+  readonly tpot: Histogram<'model' | 'backend'>;
+  readonly overhead: Histogram<'stream'>;
+  readonly tokens: Counter<'model' | 'backend' | 'type'>;
+  readonly failovers: Counter<'model' | 'backend' | 'reason'>;
+  readonly cancelled: Counter<'model' | 'backend'>;
+  readonly streamErrors: Counter<'model' | 'backend' | 'code'>;
+
+  constructor(registry: Registry, backends: BackendRegistry) {
+    const registers = [registry];
+    collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+    this.requests = new Counter({
+      name: 'switchyard_requests_total',
+      help: 'Requests answered, by public model, backend, endpoint, status class and cache result',
+      labelNames: ['model', 'backend', 'endpoint', 'status_class', 'cache'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'switchyard_request_duration_seconds',
+      help: 'Time from request arrival to the end of the answer',
+      labelNames: ['model', 'backend', 'stream'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.ttft = new Histogram({
+      name: 'switchyard_time_to_first_token_seconds',
+      help: 'Time from request arrival to the first byte of the answer from the backend',
+      labelNames: ['model', 'backend'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.tpot = new Histogram({
+      name: 'switchyard_time_per_output_token_seconds',
+      help: 'Time per output token after the first one',
+      labelNames: ['model', 'backend'],
+      buckets: tokenTimeBuckets,
+      registers,
+    });
+    this.overhead = new Histogram({
+      name: 'switchyard_gateway_overhead_seconds',
+      help: 'Time a request spent in the gateway itself (total minus time waiting on backends)',
+      labelNames: ['stream'],
+      buckets: overheadBuckets,
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'switchyard_tokens_total',
+      help: 'Tokens processed, by public model, backend and type (prompt or completion)',
+      labelNames: ['model', 'backend', 'type'],
+      registers,
+    });
+    this.failovers = new Counter({
+      name: 'switchyard_failovers_total',
+      help: 'Attempts that failed before the answer began and were retried on another backend',
+      labelNames: ['model', 'backend', 'reason'],
+      registers,
+    });
+    this.cancelled = new Counter({
+      name: 'switchyard_upstream_cancelled_total',
+      help: 'Upstream requests aborted because the client went away',
+      labelNames: ['model', 'backend'],
+      registers,
+    });
+    this.streamErrors = new Counter({
+      name: 'switchyard_stream_errors_total',
+      help: 'Streams that ended with an error event after they began',
+      labelNames: ['model', 'backend', 'code'],
+      registers,
+    });
+    const list = [...backends.backends.values()];
+    new Gauge({
+      name: 'switchyard_backend_up',
+      help: 'Backend health as last probed (1 up, 0 down or loading)',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        for (const backend of list) this.set({ backend: backend.id }, backend.health === 'up' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'switchyard_backend_inflight',
+      help: 'Requests the gateway has in flight to each backend',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        for (const backend of list) this.set({ backend: backend.id }, backend.inflight);
+      },
+    });
+  }
+
+  /** Records one finished request. */
+  observe(record: RequestRecord, totalMs: number): void {
+    const model = record.model ?? 'none';
+    const backend = record.backend ?? 'none';
+    this.requests.labels(model, backend, record.endpoint ?? 'none', statusClass(record.status), 'off').inc();
+    if (record.model === undefined) return;
+    this.duration.labels(model, backend, String(record.stream)).observe(totalMs / 1000);
+    this.overhead.labels(String(record.stream)).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);
+    if (record.firstByteMs !== undefined && record.status === 200) {
+      this.ttft.labels(model, backend).observe(record.firstByteMs / 1000);
+      const completion = record.usage?.completion_tokens ?? 0;
+      if (completion > 1 && record.stream) this.tpot.labels(model, backend).observe((totalMs - record.firstByteMs) / 1000 / (completion - 1));
+    }
+    if (record.usage) {
+      this.tokens.labels(model, backend, 'prompt').inc(record.usage.prompt_tokens);
+      this.tokens.labels(model, backend, 'completion').inc(record.usage.completion_tokens);
+    }
+    for (const failure of record.failures.slice(0, record.attempts - 1)) {
+      const [failedBackend = 'none', reason = 'error'] = failure.split(':');
+      this.failovers.labels(model, failedBackend, reason).inc();
+    }
+    if (record.clientClosed) this.cancelled.labels(model, backend).inc();
+    if (record.errorCode && record.status === 200) this.streamErrors.labels(model, backend, record.errorCode).inc();
+  }
+}

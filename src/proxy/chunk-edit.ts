@@ -1,0 +1,81 @@
+/**
+ * Cheap edits on one JSON document from upstream (a response body or one SSE
+ * chunk): put the public model name in, read usage out. No full parse.
+ */
+import { findTopLevel } from './json-splice.ts';
+
+/** Token usage as the OpenAI API reports it. */
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cached_tokens?: number;
+}
+
+const modelKey = '"model":';
+
+function stringEnd(text: string, quote: number): number {
+  let position = quote + 1;
+  for (;;) {
+    const next = text.indexOf('"', position);
+    if (next === -1) return -1;
+    let backslashes = 0;
+    for (let back = next - 1; text.charCodeAt(back) === 92; back--) backslashes++;
+    if (backslashes % 2 === 0) return next + 1;
+    position = next + 1;
+  }
+}
+
+/**
+ * Replaces the value of the first `"model":"…"` member. In OpenAI response
+ * shapes that member is the top-level one: every quote inside a string value
+ * is escaped, so the unescaped key text cannot occur inside content.
+ * `publicJson` is the already-serialised public name.
+ */
+export function rewriteModel(json: string, publicJson: string): string {
+  const key = json.indexOf(modelKey);
+  if (key === -1) return json;
+  let start = key + modelKey.length;
+  while (json.charCodeAt(start) === 32) start++;
+  if (json.charCodeAt(start) !== 34) return json;
+  const end = stringEnd(json, start);
+  if (end === -1) return json;
+  if (end - start === publicJson.length && json.startsWith(publicJson, start)) return json;
+  return json.slice(0, start) + publicJson + json.slice(end);
+}
+
+/** Reads a usage object from its JSON text, tolerating missing fields. */
+export function parseUsage(text: string): Usage | undefined {
+  try {
+    const raw = JSON.parse(text) as Partial<Usage> & { prompt_tokens_details?: { cached_tokens?: number } } | null;
+    if (!raw || typeof raw !== 'object') return undefined;
+    const prompt = Number(raw.prompt_tokens ?? 0);
+    const completion = Number(raw.completion_tokens ?? 0);
+    const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: Number(raw.total_tokens ?? prompt + completion) };
+    const cached = raw.prompt_tokens_details?.cached_tokens;
+    if (typeof cached === 'number') usage.cached_tokens = cached;
+    return usage;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Usage from a whole response body or chunk, when it has a non-null `usage`. */
+export function extractUsage(json: string): Usage | undefined {
+  if (!json.includes('"usage"')) return undefined;
+  const span = findTopLevel(json, ['usage']).get('usage');
+  if (!span) return undefined;
+  const text = json.slice(span.start, span.end);
+  if (text === 'null') return undefined;
+  return parseUsage(text);
+}
+
+/** True for the extra usage-only chunk (`"choices":[]`) that include_usage adds. */
+export function isUsageOnlyChunk(json: string): boolean {
+  if (!json.includes('"usage"')) return false;
+  const spans = findTopLevel(json, ['choices', 'usage']);
+  const choices = spans.get('choices');
+  const usage = spans.get('usage');
+  if (!usage || json.slice(usage.start, usage.end) === 'null') return false;
+  return !choices || /^\[\s*\]$/.test(json.slice(choices.start, choices.end));
+}

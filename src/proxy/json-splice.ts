@@ -1,0 +1,124 @@
+/**
+ * Finds and replaces top-level members of a JSON object held as text, without
+ * parsing or re-serialising the rest. Strings are skipped with indexOf, so the
+ * cost grows with the number of structural tokens, not with prompt length.
+ * Input must already be valid JSON (callers parse it once first, or trust the
+ * upstream).
+ */
+
+/** Where one top-level member's value sits in the text: [start, end). */
+export interface ValueSpan {
+  start: number;
+  end: number;
+}
+
+function skipWhitespace(text: string, index: number): number {
+  let code = text.charCodeAt(index);
+  while (code === 32 || code === 10 || code === 13 || code === 9) code = text.charCodeAt(++index);
+  return index;
+}
+
+/** `index` is at an opening quote; returns the index just past the closing one. */
+function skipString(text: string, index: number): number {
+  let position = index + 1;
+  for (;;) {
+    const quote = text.indexOf('"', position);
+    if (quote === -1) return text.length;
+    let backslashes = 0;
+    for (let back = quote - 1; text.charCodeAt(back) === 92; back--) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    position = quote + 1;
+  }
+}
+
+function skipValue(text: string, index: number): number {
+  const code = text.charCodeAt(index);
+  if (code === 34) return skipString(text, index);
+  if (code === 123 || code === 91) {
+    let depth = 0;
+    let position = index;
+    while (position < text.length) {
+      const current = text.charCodeAt(position);
+      if (current === 34) {
+        position = skipString(text, position);
+        continue;
+      }
+      if (current === 123 || current === 91) depth++;
+      else if (current === 125 || current === 93) {
+        depth--;
+        if (depth === 0) return position + 1;
+      }
+      position++;
+    }
+    return text.length;
+  }
+  let position = index;
+  for (;;) {
+    const current = text.charCodeAt(position);
+    if (Number.isNaN(current) || current === 44 || current === 125 || current === 93 || current === 32 || current === 10 || current === 13 || current === 9) {
+      return position;
+    }
+    position++;
+  }
+}
+
+/**
+ * Locates the values of the wanted top-level keys. Returns a map from key to
+ * span; keys that are absent are missing from the map. Stops early once all
+ * keys are found.
+ */
+export function findTopLevel(text: string, keys: readonly string[]): Map<string, ValueSpan> {
+  const found = new Map<string, ValueSpan>();
+  let index = skipWhitespace(text, 0);
+  if (text.charCodeAt(index) !== 123) return found;
+  index = skipWhitespace(text, index + 1);
+  while (index < text.length && text.charCodeAt(index) === 34) {
+    const keyEnd = skipString(text, index);
+    const key = text.slice(index + 1, keyEnd - 1);
+    index = skipWhitespace(text, keyEnd);
+    index = skipWhitespace(text, index + 1); // past ':'
+    const end = skipValue(text, index);
+    if (keys.includes(key) && !found.has(key)) {
+      found.set(key, { start: index, end });
+      if (found.size === keys.length) return found;
+    }
+    index = skipWhitespace(text, end);
+    if (text.charCodeAt(index) !== 44) break;
+    index = skipWhitespace(text, index + 1);
+  }
+  return found;
+}
+
+/** One edit: replace a span, or insert a `"key":value` member when absent. */
+export interface SpliceEdit {
+  key: string;
+  /** Serialised JSON value to put in place. */
+  value: string;
+}
+
+/**
+ * Applies member edits: existing members get their value replaced, missing ones
+ * are inserted right after the opening brace.
+ */
+export function spliceTopLevel(text: string, edits: readonly SpliceEdit[]): string {
+  if (edits.length === 0) return text;
+  const spans = findTopLevel(
+    text,
+    edits.map((edit) => edit.key),
+  );
+  const replacements = edits
+    .filter((edit) => spans.has(edit.key))
+    .map((edit) => ({ span: spans.get(edit.key) as ValueSpan, value: edit.value }))
+    .sort((left, right) => right.span.start - left.span.start);
+  let out = text;
+  for (const { span, value } of replacements) out = out.slice(0, span.start) + value + out.slice(span.end);
+  const inserts = edits.filter((edit) => !spans.has(edit.key));
+  if (inserts.length > 0) {
+    const open = out.indexOf('{');
+    const members = inserts.map((edit) => `${JSON.stringify(edit.key)}:${edit.value}`).join(',');
+    const rest = out.slice(open + 1);
+    const empty = /^\s*\}/.test(rest);
+    out = `${out.slice(0, open + 1)}${members}${empty ? '' : ','}${rest}`;
+  }
+  return out;
+}

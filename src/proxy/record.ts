@@ -1,0 +1,53 @@
+/**
+ * What one request did, filled in along the hot path and reported once at
+ * the end (one log line, the metrics). Holds no prompt or completion text.
+ */
+import type { Usage } from './chunk-edit.ts';
+
+/** The OpenAI endpoint a request used. */
+export type Endpoint = 'chat' | 'completion' | 'embedding';
+
+/** The per-request record: one log line and the metrics come from it. */
+export interface RequestRecord {
+  requestId: string;
+  endpoint: Endpoint | undefined;
+  /** Public model name (from config) or undefined when it was not resolved. */
+  model: string | undefined;
+  backend: string | undefined;
+  stream: boolean;
+  status: number;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+  /** ms spent waiting on upstreams (all attempts). */
+  upstreamMs: number;
+  /** ms from arrival to the first byte of the answer from the backend. */
+  firstByteMs: number | undefined;
+  attempts: number;
+  failures: string[];
+  usage: Usage | undefined;
+  errorCode: string | undefined;
+  clientClosed: boolean;
+  routeReason: string | undefined;
+  reported: boolean;
+}
+
+export function newRecord(requestId: string, startedAt: number): RequestRecord {
+  return {
+    requestId,
+    endpoint: undefined,
+    model: undefined,
+    backend: undefined,
+    stream: false,
+    status: 0,
+    startedAt,
+    upstreamMs: 0,
+    firstByteMs: undefined,
+    attempts: 0,
+    failures: [],
+    usage: undefined,
+    errorCode: undefined,
+    clientClosed: false,
+    routeReason: undefined,
+    reported: false,
+  };
+}

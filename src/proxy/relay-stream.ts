@@ -1,0 +1,127 @@
+/**
+ * Relays an upstream SSE stream to the client chunk by chunk, with
+ * backpressure. Headers go to the client only with the first event, so a
+ * failure before it can still fail over. After that, any failure ends the
+ * stream with an OpenAI-shaped error event, never a clean-looking truncation.
+ */
+import type { ServerResponse } from 'node:http';
+import { AttemptError, classifyFailure, type OpenedAttempt } from '../backends/attempt.ts';
+import type { Backend } from '../backends/registry.ts';
+import { gatewayError, renderErrorEvent, type GatewayError } from '../errors.ts';
+import { extractUsage, isUsageOnlyChunk, rewriteModel, type Usage } from './chunk-edit.ts';
+import { dataOf, isErrorPayload, SseSplitter } from './sse.ts';
+import { normaliseStreamErrorEvent } from './upstream-error.ts';
+
+/** How a relayed stream ended. */
+export interface StreamOutcome {
+  usage: Usage | undefined;
+  /** ms since the attempt started when the first event arrived. */
+  firstEventMs: number | undefined;
+  /** The error event the client got, if the stream did not complete. */
+  error: GatewayError | undefined;
+  clientClosed: boolean;
+}
+
+/** What the relay needs to know about the request. */
+export interface StreamRelayOptions {
+  backend: Backend;
+  attempt: OpenedAttempt;
+  raw: ServerResponse;
+  clientSignal: AbortSignal;
+  /** JSON-serialised public model name. */
+  publicJson: string;
+  clientWantsUsage: boolean;
+  promptParam: string;
+  /** Called once, right before the first byte goes to the client; returns the headers to send. */
+  commit: () => Record<string, string | number>;
+}
+
+function waitForDrain(raw: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
+}
+
+/**
+ * Relays the stream. Throws AttemptError only before anything reached the
+ * client (so the caller may fail over); afterwards it always resolves.
+ */
+export async function relayStream(options: StreamRelayOptions): Promise<StreamOutcome> {
+  const { backend, attempt, raw, clientSignal, publicJson, clientWantsUsage, promptParam } = options;
+  const splitter = new SseSplitter();
+  const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, clientClosed: false };
+  let committed = false;
+  let sawDone = false;
+  attempt.body.setEncoding('utf8');
+  try {
+    for await (const chunk of attempt.body as AsyncIterable<string>) {
+      attempt.deadlines.onData();
+      let out = '';
+      for (const event of splitter.push(chunk)) {
+        if (sawDone) break; // keep reading to the end so the connection stays reusable
+        const data = dataOf(event);
+        if (data !== undefined && isErrorPayload(data)) {
+          const error = normaliseStreamErrorEvent(data, backend.id, promptParam);
+          if (!committed) throw new AttemptError('upstream-status', error, { retryable: error.status >= 500 || error.status === 429 });
+          outcome.error = error;
+          out += renderErrorEvent(error);
+          break;
+        }
+        if (!committed) {
+          raw.writeHead(200, options.commit());
+          committed = true;
+          outcome.firstEventMs = performance.now() - attempt.startedAt;
+        }
+        if (data === undefined) {
+          out += `${event}\n\n`; // comments (keep-alive pings) and other fields pass as they are
+        } else if (data === '[DONE]') {
+          sawDone = true;
+          out += 'data: [DONE]\n\n';
+        } else {
+          const usage = extractUsage(data);
+          if (usage) {
+            outcome.usage = usage;
+            if (!clientWantsUsage && isUsageOnlyChunk(data)) continue;
+          }
+          out += `data: ${rewriteModel(data, publicJson)}\n\n`;
+        }
+      }
+      if (out.length > 0 && !raw.write(out)) await waitForDrain(raw);
+      if (outcome.error || raw.destroyed) break;
+    }
+  } catch (error) {
+    if (!committed) throw classifyFailure(error, attempt.deadlines, clientSignal, backend, false);
+    const failure = classifyFailure(error, attempt.deadlines, clientSignal, backend, true);
+    if (failure.kind === 'client-closed') {
+      outcome.clientClosed = true;
+      return outcome;
+    }
+    outcome.error = failure.clientError;
+    if (!raw.destroyed) raw.write(renderErrorEvent(failure.clientError));
+  }
+  if (clientSignal.aborted || raw.destroyed) {
+    outcome.clientClosed = !sawDone;
+    return outcome;
+  }
+  if (!committed) {
+    throw new AttemptError(
+      'stream-interrupted',
+      gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} closed the stream before sending anything.` }),
+      { retryable: true },
+    );
+  }
+  if (!sawDone && !outcome.error) {
+    outcome.error = gatewayError('SWY_ERR_UPSTREAM_STREAM', {
+      message: `Backend ${backend.id} ended the stream without [DONE]; the answer is incomplete.`,
+    });
+    raw.write(renderErrorEvent(outcome.error));
+  }
+  raw.end();
+  return outcome;
+}

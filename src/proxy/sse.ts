@@ -1,0 +1,49 @@
+/**
+ * Server-sent events from an upstream, split into events as bytes arrive.
+ * Events are kept as text: the relay edits a few bytes and passes them on.
+ */
+
+/** Splits an SSE text stream into complete events (without the blank line). */
+export class SseSplitter {
+  private pending = '';
+
+  /** Adds text and returns the events it completed. */
+  push(text: string): string[] {
+    let buffer = this.pending + (text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text);
+    const events: string[] = [];
+    let boundary = buffer.indexOf('\n\n');
+    while (boundary !== -1) {
+      const event = buffer.slice(0, boundary);
+      if (event.length > 0) events.push(event);
+      buffer = buffer.slice(boundary + 2);
+      boundary = buffer.indexOf('\n\n');
+    }
+    this.pending = buffer;
+    return events;
+  }
+
+  /** Whatever arrived after the last complete event. */
+  rest(): string {
+    return this.pending;
+  }
+}
+
+/** The payload of a single-line `data:` event, or undefined for other events. */
+export function dataOf(event: string): string | undefined {
+  if (!event.startsWith('data:')) return undefined;
+  const newline = event.indexOf('\n');
+  if (newline !== -1) {
+    // Multi-line data: join the data lines as the SSE spec says.
+    return event
+      .split('\n')
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(line.charCodeAt(5) === 32 ? 6 : 5))
+      .join('\n');
+  }
+  return event.slice(event.charCodeAt(5) === 32 ? 6 : 5);
+}
+
+/** True when a data payload is an error object rather than a chunk. */
+export function isErrorPayload(data: string): boolean {
+  return data.startsWith('{"error"') || (data.includes('"error"') && !data.includes('"choices"') && /^\{\s*"error"\s*:/.test(data));
+}

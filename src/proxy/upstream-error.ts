@@ -1,0 +1,110 @@
+/**
+ * Turns whatever a runtime sent as an error into the OpenAI shape: vLLM's
+ * `{"error":"Unauthorized"}`, integer `code`s, llama.cpp's
+ * `exceed_context_size_error`, non-JSON bodies. Decides what the client sees
+ * and whether another backend might do better.
+ */
+import { errorCatalogue, GatewayError, gatewayError } from '../errors.ts';
+
+const statusTypes: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  409: 'invalid_request_error',
+  413: 'invalid_request_error',
+  422: 'invalid_request_error',
+  429: 'rate_limit_error',
+};
+
+const openaiTypes = new Set(['invalid_request_error', 'authentication_error', 'permission_error', 'not_found_error', 'rate_limit_error', 'server_error']);
+
+interface UpstreamErrorFields {
+  message: string;
+  type: string | undefined;
+  param: string | null;
+  code: string | null;
+}
+
+function readFields(status: number, bodyText: string): UpstreamErrorFields {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bodyText);
+  } catch {
+    const snippet = bodyText.trim().slice(0, 200);
+    return { message: snippet ? `Backend answered HTTP ${status}: ${snippet}` : `Backend answered HTTP ${status} with an empty body`, type: undefined, param: null, code: null };
+  }
+  const root = parsed as { error?: unknown; message?: unknown; detail?: unknown };
+  const error = root?.error;
+  if (typeof error === 'string') return { message: error, type: undefined, param: null, code: null };
+  if (error && typeof error === 'object') {
+    const fields = error as { message?: unknown; type?: unknown; param?: unknown; code?: unknown };
+    return {
+      message: typeof fields.message === 'string' ? fields.message : `Backend answered HTTP ${status}`,
+      type: typeof fields.type === 'string' ? fields.type : undefined,
+      param: typeof fields.param === 'string' ? fields.param : null,
+      code: typeof fields.code === 'string' ? fields.code : null,
+    };
+  }
+  const message = typeof root?.message === 'string' ? root.message : typeof root?.detail === 'string' ? root.detail : `Backend answered HTTP ${status}`;
+  return { message, type: undefined, param: null, code: null };
+}
+
+/** Is this upstream error about the prompt not fitting the context window? */
+function isContextError(fields: UpstreamErrorFields): boolean {
+  return (
+    fields.type === 'exceed_context_size_error' ||
+    fields.code === 'context_length_exceeded' ||
+    /maximum context length|context length|exceeds the available context size|exceed_context_size/i.test(fields.message)
+  );
+}
+
+/** What the client should see for an upstream error, and whether to try another backend. */
+export interface NormalisedUpstreamError {
+  error: GatewayError;
+  retryable: boolean;
+}
+
+/**
+ * Normalises an upstream error response. `promptParam` is the request field
+ * holding the prompt (`messages`, `prompt` or `input`).
+ */
+export function normaliseUpstreamError(status: number, bodyText: string, backendId: string, promptParam: string): NormalisedUpstreamError {
+  const fields = readFields(status, bodyText);
+  if (status === 400 && isContextError(fields)) {
+    return { error: gatewayError('SWY_ERR_CONTEXT_LENGTH', { message: fields.message, param: promptParam }), retryable: false };
+  }
+  if (status === 401 || status === 403) {
+    return {
+      error: gatewayError('SWY_ERR_UPSTREAM_AUTH', {
+        message: `Backend ${backendId} rejected the gateway's credentials (HTTP ${status}: ${fields.message}); the operator must fix backends[].apiKey.`,
+      }),
+      retryable: true,
+    };
+  }
+  if (status === 404) {
+    return {
+      error: gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backendId} does not serve the configured model (HTTP 404: ${fields.message}).` }),
+      retryable: true,
+    };
+  }
+  if (status >= 500 || status === 429 || status === 408) {
+    const type = status === 429 ? 'rate_limit_error' : 'server_error';
+    const code = fields.code ?? (status === 429 ? 'rate_limit_exceeded' : errorCatalogue.SWY_ERR_UPSTREAM.code);
+    return { error: new GatewayError({ status, type, code, message: fields.message }, { param: fields.param }), retryable: true };
+  }
+  const type = fields.type && openaiTypes.has(fields.type) ? fields.type : (statusTypes[status] ?? 'invalid_request_error');
+  return { error: new GatewayError({ status, type, code: fields.code, message: fields.message }, { param: fields.param }), retryable: false };
+}
+
+/** Normalises an error event that arrived inside an SSE stream (already JSON). */
+export function normaliseStreamErrorEvent(json: string, backendId: string, promptParam: string): GatewayError {
+  let status = 502;
+  try {
+    const code = (JSON.parse(json) as { error?: { code?: unknown } }).error?.code;
+    if (typeof code === 'number' && code >= 400 && code < 600) status = code;
+  } catch {
+    // fall through with 502
+  }
+  return normaliseUpstreamError(status, json, backendId, promptParam).error;
+}

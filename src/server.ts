@@ -1,0 +1,68 @@
+/**
+ * Runs the gateway: build the app from a validated config, listen, and shut
+ * down gracefully on SIGTERM/SIGINT (stop accepting, let in-flight requests
+ * and streams finish within the grace period, then close).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp, type AppDependencies } from './app.ts';
+import type { SwitchyardConfig } from './config/schema.ts';
+import { createLogger } from './logging.ts';
+
+/** A listening gateway. */
+export interface RunningGateway {
+  app: FastifyInstance;
+  url: string;
+  logger: Logger;
+  /** Graceful stop: waits for in-flight requests up to the grace period. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+/** Builds and starts a gateway; `port` overrides the config's port. */
+export async function startGateway(
+  config: SwitchyardConfig,
+  options: { port?: number; host?: string; logger?: Logger } & Partial<AppDependencies> = {},
+): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger(config);
+  const app = await buildApp({ ...options, config, logger });
+  const host = options.host ?? config.server.host;
+  const port = options.port ?? config.server.port;
+  await app.listen({ host, port });
+  const address = app.server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  let closing: Promise<void> | undefined;
+
+  const shutdown = (reason = 'shutdown') => {
+    closing ??= (async () => {
+      logger.info({ reason, graceMs: config.server.shutdownGraceMs }, 'shutting down: draining in-flight requests');
+      app.switchyard.shuttingDown = true;
+      const force = setTimeout(() => {
+        logger.warn('grace period over: closing remaining connections');
+        app.server.closeAllConnections();
+      }, config.server.shutdownGraceMs);
+      force.unref();
+      app.server.closeIdleConnections();
+      await app.close();
+      clearTimeout(force);
+      logger.info('shutdown complete');
+    })();
+    return closing;
+  };
+  return { app, url, logger, shutdown };
+}
+
+/** Exits 0 after a graceful shutdown on SIGTERM or SIGINT. */
+export function exitOnSignals(gateway: { shutdown(reason?: string): Promise<void> }, extra: () => Promise<void> = async () => {}): void {
+  const handle = (signal: NodeJS.Signals) => {
+    gateway
+      .shutdown(signal)
+      .then(extra)
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  };
+  process.once('SIGTERM', handle);
+  process.once('SIGINT', handle);
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { findTopLevel, spliceTopLevel } from '../../../src/proxy/json-splice.ts';
+import { extractUsage, isUsageOnlyChunk, rewriteModel } from '../../../src/proxy/chunk-edit.ts';
+
+describe('top-level JSON splicing', () => {
+  const tricky = JSON.stringify({
+    messages: [{ role: 'user', content: 'say "model": "evil" \\" and {"model":"x"} [' }],
+    nested: { model: 'inner', list: [1, { model: 'deeper' }] },
+    model: 'public',
+    n: 2,
+    flag: true,
+  });
+
+  it('finds top-level members only, skipping nested and quoted look-alikes', () => {
+    const spans = findTopLevel(tricky, ['model', 'n', 'flag']);
+    const model = spans.get('model');
+    expect(model && tricky.slice(model.start, model.end)).toBe('"public"');
+    const n = spans.get('n');
+    expect(n && tricky.slice(n.start, n.end)).toBe('2');
+    const flag = spans.get('flag');
+    expect(flag && tricky.slice(flag.start, flag.end)).toBe('true');
+  });
+
+  it('replaces and inserts members, leaving everything else byte-identical', () => {
+    const out = spliceTopLevel(tricky, [
+      { key: 'model', value: '"Qwen/Qwen3-8B"' },
+      { key: 'stream_options', value: '{"include_usage":true}' },
+    ]);
+    const parsed = JSON.parse(out) as Record<string, unknown>;
+    expect(parsed.model).toBe('Qwen/Qwen3-8B');
+    expect(parsed.stream_options).toEqual({ include_usage: true });
+    expect(parsed.messages).toEqual(JSON.parse(tricky).messages);
+    expect((parsed.nested as { model: string }).model).toBe('inner');
+    expect(out.endsWith(tricky.slice(tricky.indexOf(',"n":')))).toBe(true);
+  });
+
+  it('handles whitespace and an empty object', () => {
+    expect(JSON.parse(spliceTopLevel('{ "model" : "a" , "x" : [ ] }', [{ key: 'model', value: '"b"' }]))).toEqual({ model: 'b', x: [] });
+    expect(JSON.parse(spliceTopLevel('{}', [{ key: 'stream', value: 'true' }]))).toEqual({ stream: true });
+  });
+});
+
+describe('chunk edits', () => {
+  it('rewrites the model of a chunk, whatever the key order', () => {
+    const vllm = '{"id":"c1","object":"chat.completion.chunk","created":1,"model":"Qwen/Qwen3-8B","choices":[{"index":0,"delta":{"content":"\\"model\\":\\"x\\""}}]}';
+    expect(JSON.parse(rewriteModel(vllm, '"demo-chat"')).model).toBe('demo-chat');
+    expect(JSON.parse(rewriteModel(vllm, '"demo-chat"')).choices[0].delta.content).toBe('"model":"x"');
+    const llama = '{"choices":[{"delta":{"content":"hi"},"index":0}],"created":1,"id":"c","model":"alias","object":"chat.completion.chunk"}';
+    expect(JSON.parse(rewriteModel(llama, '"demo-chat"')).model).toBe('demo-chat');
+  });
+
+  it('reads usage and recognises the usage-only chunk', () => {
+    const usageChunk = '{"id":"c","choices":[],"model":"m","usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":3}}}';
+    expect(extractUsage(usageChunk)).toEqual({ prompt_tokens: 5, completion_tokens: 7, total_tokens: 12, cached_tokens: 3 });
+    expect(isUsageOnlyChunk(usageChunk)).toBe(true);
+    expect(isUsageOnlyChunk('{"choices":[{"delta":{}}],"usage":null}')).toBe(false);
+    expect(extractUsage('{"choices":[{"delta":{"content":"usage"}}],"usage":null}')).toBeUndefined();
+  });
+});
