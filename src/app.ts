@@ -3,7 +3,7 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
 import { bodyPlugin } from './api/body.ts';
@@ -36,7 +36,7 @@ export interface SwitchyardState {
   metrics: GatewayMetrics;
   shuttingDown: boolean;
   /** Logs the request's one line and records its metrics (once). */
-  report(request: FastifyRequest): void;
+  report(request: FastifyRequest, statusCode?: number): void;
 }
 
 declare module 'fastify' {
@@ -54,7 +54,6 @@ function toGatewayError(error: FastifyError | Error): GatewayError {
   if (error instanceof GatewayError) return error;
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return gatewayError('SWY_ERR_BODY_TOO_LARGE');
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return gatewayError('SWY_ERR_UNSUPPORTED_MEDIA');
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_JSON_BODY') return gatewayError('SWY_ERR_INVALID_JSON');
   const status = (error as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
@@ -68,8 +67,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
-    requestIdLogLabel: 'requestId',
+    // One log line per request is written by `report`, so Fastify's own request logging is off.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => {
       const header = request.headers['x-request-id'];
       return typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
@@ -93,11 +92,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     promRegistry,
     metrics,
     shuttingDown: false,
-    report(request) {
+    report(request, statusCode) {
       const record = request.record;
       if (record.reported) return;
       record.reported = true;
-      if (record.status === 0) record.status = request.raw.statusCode ?? 0;
+      if (record.status === 0) record.status = statusCode ?? 0;
       const totalMs = performance.now() - record.startedAt;
       metrics.observe(record, totalMs);
       const line: Record<string, unknown> = {
@@ -132,7 +131,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       throw gatewayError('SWY_ERR_SHUTTING_DOWN', { retryAfterSeconds: 1 });
     }
   });
-  app.addHook('onResponse', async (request) => state.report(request));
+  app.addHook('onResponse', async (request, reply) => state.report(request, reply.statusCode));
 
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
     const gateway = toGatewayError(error);

@@ -60,12 +60,6 @@ export const errorCatalogue = {
     code: 'request_too_large',
     message: 'The request body is larger than the gateway accepts (server.bodyLimitBytes).',
   },
-  SWY_ERR_UNSUPPORTED_MEDIA: {
-    status: 415,
-    type: 'invalid_request_error',
-    code: 'unsupported_media_type',
-    message: 'Send the request body as JSON with `Content-Type: application/json`.',
-  },
   SWY_ERR_INTERNAL: {
     status: 500,
     type: 'server_error',

@@ -42,8 +42,11 @@ export async function startGateway(
         app.server.closeAllConnections();
       }, config.server.shutdownGraceMs);
       force.unref();
+      // Keep-alive connections whose last response ends during the drain would hold close() open.
+      const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
       app.server.closeIdleConnections();
       await app.close();
+      clearInterval(sweeper);
       clearTimeout(force);
       logger.info('shutdown complete');
     })();

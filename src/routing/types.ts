@@ -1,0 +1,89 @@
+/**
+ * The contract between live backend state and the routing policies: policies
+ * are pure functions of a snapshot of candidates and a request description.
+ */
+
+/** Routing policies a route may use (`models[].policy`). */
+export type PolicyName = 'least-loaded' | 'cheapest' | 'fastest' | 'balanced' | 'weighted';
+
+/** Circuit-breaker state of a backend. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** Cost of a backend: per token, or per hour of the machine. */
+export interface CostModel {
+  inputPer1M?: number;
+  outputPer1M?: number;
+  perHour?: number;
+}
+
+/** One target of a route as the router sees it at decision time. */
+export interface CandidateState {
+  /** Backend id (unique within a route). */
+  backend: string;
+  /** Model id the backend knows. */
+  model: string;
+  /** Static weight from config (policy `weighted`). */
+  weight: number;
+  /** Health up (or not yet probed) and circuit not open. */
+  healthy: boolean;
+  circuit: CircuitState;
+  /** Requests this gateway has in flight to the backend. */
+  inflight: number;
+  /** The gateway's concurrency bound for the backend. */
+  maxConcurrency: number;
+  /** Runtime queue length (vLLM num_requests_waiting / llama.cpp requests_deferred), undefined when unknown or stale. */
+  queued: number | undefined;
+  /** Runtime running requests (vLLM num_requests_running / llama.cpp requests_processing), undefined when unknown or stale. */
+  running: number | undefined;
+  /** Parallel slots the runtime has, when known (llama.cpp total_slots). */
+  slots: number | undefined;
+  /** KV-cache use 0..1 (vLLM), undefined when unknown. */
+  kvCacheUsage: number | undefined;
+  /** True when the last metrics scrape failed or is too old. */
+  metricsStale: boolean;
+  /** EWMA of observed time to first token (ms), undefined before any observation. */
+  ttftMs: number | undefined;
+  /** EWMA of observed time per output token (ms), undefined before any observation. */
+  tpotMs: number | undefined;
+  /** Context window in tokens, when known (discovered or declared). */
+  contextLength: number | undefined;
+  cost: CostModel;
+  /** Measured output tokens per second of the whole backend (for perHour cost), undefined when unknown. */
+  throughputTokensPerSecond: number | undefined;
+}
+
+/** What the router knows about the request being routed. */
+export interface RouteRequest {
+  policy: PolicyName;
+  /** Estimated prompt tokens. */
+  promptTokens: number;
+  /** max_tokens (or a default) — the completion budget. */
+  maxTokens: number;
+  /** Prefix-affinity key (hash of the leading prompt), when the route enables affinity. */
+  affinityKey: string | undefined;
+  slo: { ttftMs?: number; tpotMs?: number } | undefined;
+  onSloMiss: 'fallback' | 'reject';
+  /** `balanced` policy: weight of cost versus latency, 0..1 (1 = cost only). */
+  costWeight: number;
+}
+
+/** Per-candidate figures behind a decision (shown in /admin/backends and logs). */
+export interface CandidateScore {
+  backend: string;
+  predictedTtftMs: number;
+  /** Cost of this request on this backend, in currency units per 1M tokens-equivalent. */
+  costPer1M: number;
+  score: number;
+  excluded?: string;
+}
+
+/** The router's answer: targets to try in order, and why. */
+export interface RoutingDecision {
+  /** Backend ids in attempt order (at most retries + 1 are used). */
+  order: string[];
+  /** Machine-readable reason for the first choice, e.g. `cheapest-within-slo`, `affinity`, `fastest`. */
+  reason: string;
+  scores: CandidateScore[];
+  /** Set when nothing may serve the request: the client gets this error. */
+  reject?: { code: 'context_length_exceeded' | 'slo_unmet' | 'no_backend_available'; message: string; retryAfterSeconds?: number };
+}
