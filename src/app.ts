@@ -10,12 +10,14 @@ import { bodyPlugin } from './api/body.ts';
 import { healthPlugin } from './api/health.ts';
 import { metricsPlugin } from './api/metrics.ts';
 import { openaiPlugin } from './api/openai/plugin.ts';
-import { HealthMonitor } from './backends/health.ts';
+import { BackendMonitor } from './backends/monitor.ts';
 import { Registry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { GatewayError, gatewayError, renderError } from './errors.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
+import { Router } from './routing/router.ts';
+import { adminPlugin } from './api/admin.ts';
 
 /** What buildApp needs; production passes real parts, tests their own. */
 export interface AppDependencies {
@@ -32,6 +34,7 @@ export interface AppDependencies {
 export interface SwitchyardState {
   config: SwitchyardConfig;
   backends: Registry;
+  router: Router;
   promRegistry: PromRegistry;
   metrics: GatewayMetrics;
   shuttingDown: boolean;
@@ -82,13 +85,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   const backends = new Registry(config, deps.dispatcherFactory);
+  const router = new Router(backends);
   const promRegistry = deps.promRegistry ?? new PromRegistry();
-  const metrics = new GatewayMetrics(promRegistry, backends);
-  const health = new HealthMonitor(backends, deps.logger);
+  const metrics = new GatewayMetrics(promRegistry, backends, router);
+  const monitor = new BackendMonitor(backends, deps.logger);
 
   const state: SwitchyardState = {
     config,
     backends,
+    router,
     promRegistry,
     metrics,
     shuttingDown: false,
@@ -155,13 +160,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(healthPlugin);
   await app.register(metricsPlugin);
   await app.register(openaiPlugin);
+  await app.register(adminPlugin);
 
-  if (deps.healthChecks !== false) app.addHook('onReady', async () => health.start());
+  if (deps.healthChecks !== false) app.addHook('onReady', async () => monitor.start());
   app.addHook('preClose', async () => {
     state.shuttingDown = true;
   });
   app.addHook('onClose', async () => {
-    health.stop();
+    monitor.stop();
     await backends.close();
   });
   return app;

@@ -60,6 +60,12 @@ export const errorCatalogue = {
     code: 'request_too_large',
     message: 'The request body is larger than the gateway accepts (server.bodyLimitBytes).',
   },
+  SWY_ERR_OVERLOADED: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'server_overloaded',
+    message: 'Every backend for this model is at capacity and the wait queue is full. Retry after the time in retry-after.',
+  },
   SWY_ERR_INTERNAL: {
     status: 500,
     type: 'server_error',
@@ -95,6 +101,12 @@ export const errorCatalogue = {
     type: 'server_error',
     code: 'no_backend_available',
     message: 'No healthy backend serves this model right now. Retry after the time in retry-after.',
+  },
+  SWY_ERR_SLO_UNMET: {
+    status: 503,
+    type: 'server_error',
+    code: 'slo_unmet',
+    message: "No backend can meet this model's latency objective right now (onSloMiss: reject). Retry after the time in retry-after.",
   },
   SWY_ERR_SHUTTING_DOWN: {
     status: 503,

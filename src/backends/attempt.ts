@@ -148,7 +148,6 @@ export async function openAttempt(
   };
   if (backend.authorization) headers.authorization = backend.authorization;
   const startedAt = performance.now();
-  backend.inflight++;
   try {
     const response = await backend.dispatcher.request({
       origin: backend.origin,
@@ -163,14 +162,12 @@ export async function openAttempt(
   } catch (error) {
     clientSignal.removeEventListener('abort', onClientAbort);
     deadlines.clear();
-    backend.inflight--;
     throw classifyFailure(error, deadlines, clientSignal, backend, false);
   }
 }
 
-/** Releases the attempt's hold on the backend: call exactly once per opened attempt. */
-export function closeAttempt(backend: Backend, attempt: OpenedAttempt): void {
+/** Ends an opened attempt: clears its timers and drops an unread body. Call exactly once. */
+export function closeAttempt(attempt: OpenedAttempt): void {
   attempt.deadlines.clear();
-  backend.inflight--;
   if (!attempt.body.destroyed) attempt.body.destroy();
 }

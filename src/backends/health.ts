@@ -1,10 +1,9 @@
 /**
- * Background health probes, one loop per backend, with the runtime's own
- * semantics (see kinds/). Passive signals from real traffic (connection
- * refused) mark a backend down at once; the probe brings it back.
+ * Health probes with each runtime's own semantics (see kinds/). Passive
+ * signals from real traffic (connection refused) mark a backend down at once;
+ * the next probe brings it back.
  */
-import type { Logger } from 'pino';
-import type { Backend, Registry } from './registry.ts';
+import type { Backend } from './registry.ts';
 
 /** Probes a backend once and returns the verdict, never throwing. */
 export async function probeBackend(backend: Backend): Promise<{ verdict: 'up' | 'loading' | 'down'; detail: string }> {
@@ -54,52 +53,4 @@ export function markUnreachable(backend: Backend, detail: string): void {
   backend.health = 'down';
   backend.healthSuccesses = 0;
   backend.lastError = detail;
-}
-
-/** Runs probe loops until stopped. */
-export class HealthMonitor {
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private stopped = false;
-  private readonly registry: Registry;
-  private readonly logger: Logger;
-  private readonly now: () => number;
-
-  constructor(registry: Registry, logger: Logger, now: () => number = Date.now) {
-    this.registry = registry;
-    this.logger = logger;
-    this.now = now;
-  }
-
-  /** Probes every backend once (awaited), then keeps probing in the background. */
-  async start(): Promise<void> {
-    await Promise.all([...this.registry.backends.values()].map((backend) => this.probe(backend)));
-    for (const backend of this.registry.backends.values()) this.schedule(backend);
-  }
-
-  private schedule(backend: Backend): void {
-    if (this.stopped) return;
-    const timer = setTimeout(async () => {
-      this.timers.delete(timer);
-      await this.probe(backend);
-      this.schedule(backend);
-    }, backend.config.health.intervalMs);
-    timer.unref();
-    this.timers.add(timer);
-  }
-
-  private async probe(backend: Backend): Promise<void> {
-    const before = backend.health;
-    const { verdict, detail } = await probeBackend(backend);
-    if (this.stopped) return;
-    recordHealth(backend, verdict, detail, this.now());
-    if (backend.health !== before) {
-      this.logger.info({ backend: backend.id, health: backend.health, previous: before, detail }, 'backend health changed');
-    }
-  }
-
-  stop(): void {
-    this.stopped = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-  }
 }

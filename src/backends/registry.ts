@@ -4,10 +4,27 @@
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { BackendConfig, ModelConfig, SwitchyardConfig } from '../config/schema.ts';
+import { CircuitBreaker } from './circuit.ts';
 import { backendKind, type BackendKind } from './kinds/index.ts';
+import { LatencyStats } from './latency.ts';
 
 /** Health as last seen; `unknown` until the first probe answers (treated as usable). */
 export type BackendHealth = 'unknown' | 'up' | 'loading' | 'down';
+
+/** What the runtime last told us about itself. */
+export interface LiveSignals {
+  queued: number | undefined;
+  running: number | undefined;
+  kvCacheUsage: number | undefined;
+  /** Clock time of the last successful scrape or load report (0 = never). */
+  scrapedAt: number;
+  scrapeError: string | undefined;
+  /** Parallel slots (llama.cpp /props, or config). */
+  slots: number | undefined;
+  /** Served model ids and their context length, from /v1/models. */
+  models: Map<string, number | undefined>;
+  modelsDiscoveredAt: number;
+}
 
 /** One configured backend and its live state. */
 export interface Backend {
@@ -23,12 +40,19 @@ export interface Backend {
   readonly authorization: string | undefined;
   /** Stream upstream for non-streaming clients (prompt cancellation on llama.cpp). */
   readonly streamUpstream: boolean;
+  /** Extra request headers asking vLLM for its per-response load report, when enabled. */
+  readonly loadReportHeaders: Record<string, string> | undefined;
   inflight: number;
   health: BackendHealth;
   healthCheckedAt: number;
   healthFailures: number;
   healthSuccesses: number;
   lastError: string | undefined;
+  readonly live: LiveSignals;
+  readonly latency: LatencyStats;
+  readonly circuit: CircuitBreaker;
+  /** Last routing score details, for /admin/backends. */
+  lastDecision: { at: number; model: string; reason: string; predictedTtftMs?: number; costPer1M?: number; score?: number; chosen: boolean } | undefined;
 }
 
 /** One place a public model can be served: a backend and the model id it knows. */
@@ -71,7 +95,7 @@ export class Registry {
   /** Routes in config order, each once. */
   readonly routeList: readonly Route[];
 
-  constructor(config: SwitchyardConfig, dispatcherFactory: DispatcherFactory = defaultDispatcherFactory) {
+  constructor(config: SwitchyardConfig, dispatcherFactory: DispatcherFactory = defaultDispatcherFactory, now: () => number = Date.now) {
     const backends = new Map<string, Backend>();
     for (const backendConfig of config.backends) {
       const { origin, basePath } = splitUrl(backendConfig.url);
@@ -87,12 +111,26 @@ export class Registry {
         dispatcher: dispatcherFactory(origin, backendConfig),
         authorization: backendConfig.apiKey ? `Bearer ${backendConfig.apiKey}` : undefined,
         streamUpstream,
+        loadReportHeaders: backendConfig.loadReport ? { 'endpoint-load-metrics-format': 'TEXT' } : undefined,
         inflight: 0,
         health: 'unknown',
         healthCheckedAt: 0,
         healthFailures: 0,
         healthSuccesses: 0,
         lastError: undefined,
+        live: {
+          queued: undefined,
+          running: undefined,
+          kvCacheUsage: undefined,
+          scrapedAt: 0,
+          scrapeError: undefined,
+          slots: backendConfig.slots,
+          models: new Map(),
+          modelsDiscoveredAt: 0,
+        },
+        latency: new LatencyStats(),
+        circuit: new CircuitBreaker(backendConfig.circuit, now),
+        lastDecision: undefined,
       });
     }
     const routes = new Map<string, Route>();

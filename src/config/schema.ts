@@ -27,6 +27,34 @@ export const HealthSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const ScrapeSchema = Type.Object(
+  {
+    intervalMs: Milliseconds(1_000, 'time between /metrics scrapes; 0 disables scraping'),
+    timeoutMs: Milliseconds(800, 'scrape timeout'),
+    staleAfterMs: Milliseconds(3_000, 'scraped figures older than this are ignored'),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const CircuitSchema = Type.Object(
+  {
+    consecutiveFailures: Type.Integer({ minimum: 1, default: 5 }),
+    errorRate: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+    minRequests: Type.Integer({ minimum: 1, default: 20 }),
+    windowSize: Type.Integer({ minimum: 1, default: 50 }),
+    cooldownMs: Milliseconds(10_000, 'time the circuit stays open before a probe request'),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const QueueSchema = Type.Object(
+  {
+    maxSize: Type.Integer({ minimum: 0, default: 256, description: 'requests that may wait for a free slot of this backend' }),
+    timeoutMs: Milliseconds(30_000, 'longest wait in the gateway queue'),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const CostSchema = Type.Object(
   {
     inputPer1M: Type.Optional(Type.Number({ minimum: 0 })),
@@ -49,6 +77,13 @@ export const BackendSchema = Type.Object(
     }),
     timeouts: TimeoutsSchema,
     health: HealthSchema,
+    scrape: ScrapeSchema,
+    circuit: CircuitSchema,
+    queue: QueueSchema,
+    discoveryIntervalMs: Milliseconds(60_000, 'time between /v1/models discoveries'),
+    loadReport: Type.Boolean({ default: false, description: "vLLM: ask for the per-response endpoint-load-metrics header" }),
+    contextLength: Type.Optional(Type.Integer({ minimum: 1, description: 'context window, when the runtime does not report it' })),
+    slots: Type.Optional(Type.Integer({ minimum: 1, description: 'parallel slots, when the runtime does not report them' })),
     cost: CostSchema,
   },
   { additionalProperties: false },
@@ -63,16 +98,37 @@ export const TargetSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const policyNames = ['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted'] as const;
+const Policy = (defaultValue?: (typeof policyNames)[number]) =>
+  Type.Union(
+    policyNames.map((name) => Type.Literal(name)),
+    defaultValue ? { default: defaultValue } : {},
+  );
+
 export const ModelSchema = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
     aliases: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     targets: Type.Array(TargetSchema, { minItems: 1 }),
-    policy: Type.Union(
-      [Type.Literal('least-loaded'), Type.Literal('weighted')],
-      { default: 'least-loaded' },
+    policy: Policy('least-loaded'),
+    allowedPolicies: Type.Optional(Type.Array(Policy(), { description: 'policies x-switchyard-policy may pick (default: all)' })),
+    slo: Type.Object(
+      { ttftMs: Type.Optional(Type.Integer({ minimum: 1 })), tpotMs: Type.Optional(Type.Number({ minimum: 0 })) },
+      { additionalProperties: false, default: {} },
+    ),
+    onSloMiss: Type.Union([Type.Literal('fallback'), Type.Literal('reject')], { default: 'fallback' }),
+    costWeight: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'balanced: weight of cost against latency' }),
+    affinity: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false }),
+        prefixMessages: Type.Integer({ minimum: 1, default: 2, description: 'leading messages (system prompt first) that form the key' }),
+        prefixChars: Type.Integer({ minimum: 16, default: 4096, description: 'characters of the prefix that form the key' }),
+        loadFactor: Type.Number({ minimum: 1, default: 1.25, description: 'bounded load: skip the affinity backend above this multiple of average load' }),
+      },
+      { additionalProperties: false, default: {} },
     ),
     retries: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
+    deadlineMs: Milliseconds(0, 'total time for all attempts before the answer began; 0 = only per-attempt timeouts'),
     ownedBy: Type.String({ default: 'switchyard' }),
   },
   { additionalProperties: false },

@@ -4,7 +4,8 @@
  * config only. README's metric table is checked against this registry.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Registry as BackendRegistry } from '../backends/registry.ts';
+import type { Backend, Registry as BackendRegistry } from '../backends/registry.ts';
+import type { Router } from '../routing/router.ts';
 import type { RequestRecord } from '../proxy/record.ts';
 
 /** Buckets for LLM latencies: 10 ms to 120 s. */
@@ -28,8 +29,9 @@ export class GatewayMetrics {
   readonly failovers: Counter<'model' | 'backend' | 'reason'>;
   readonly cancelled: Counter<'model' | 'backend'>;
   readonly streamErrors: Counter<'model' | 'backend' | 'code'>;
+  readonly decisions: Counter<'model' | 'backend' | 'reason'>;
 
-  constructor(registry: Registry, backends: BackendRegistry) {
+  constructor(registry: Registry, backends: BackendRegistry, router: Router) {
     const registers = [registry];
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
     this.requests = new Counter({
@@ -90,7 +92,49 @@ export class GatewayMetrics {
       labelNames: ['model', 'backend', 'code'],
       registers,
     });
+    this.decisions = new Counter({
+      name: 'switchyard_routing_decisions_total',
+      help: 'Routing decisions, by public model, chosen backend and reason (policy outcome, affinity, or failover:<error>)',
+      labelNames: ['model', 'backend', 'reason'],
+      registers,
+    });
     const list = [...backends.backends.values()];
+    const gauge = (name: string, help: string, read: (backend: Backend) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['backend'],
+        registers,
+        collect() {
+          this.reset();
+          for (const backend of list) {
+            const value = read(backend);
+            if (value !== undefined) this.set({ backend: backend.id }, value);
+          }
+        },
+      });
+    const circuitValue = { closed: 0, 'half-open': 1, open: 2 } as const;
+    gauge('switchyard_backend_circuit_state', 'Circuit breaker per backend: 0 closed, 1 half-open, 2 open', (backend) => circuitValue[backend.circuit.state]);
+    gauge('switchyard_backend_queue_depth', 'Requests waiting in the runtime queue as last scraped (vLLM num_requests_waiting, llama.cpp requests_deferred)', (backend) => backend.live.queued);
+    gauge('switchyard_backend_running', 'Requests running in the runtime as last scraped', (backend) => backend.live.running);
+    gauge('switchyard_backend_kv_cache_usage_ratio', 'KV-cache use 0..1 as last reported (vLLM)', (backend) => backend.live.kvCacheUsage);
+    gauge('switchyard_backend_gateway_queue_depth', "Requests waiting in the gateway's admission queue for this backend", (backend) => router.admission(backend).waiting);
+    gauge('switchyard_backend_ttft_ewma_seconds', 'Moving average of time to first token observed by the gateway', (backend) =>
+      backend.latency.ttft.value === undefined ? undefined : backend.latency.ttft.value / 1000,
+    );
+    new Counter({
+      name: 'switchyard_requests_shed_total',
+      help: 'Requests refused with 429 because a backend and its queue were full, by priority',
+      labelNames: ['backend', 'priority'],
+      registers,
+      collect() {
+        this.reset();
+        for (const backend of list) {
+          const shed = router.admission(backend).shed;
+          for (const priority of ['high', 'normal', 'low'] as const) this.inc({ backend: backend.id, priority }, shed[priority]);
+        }
+      },
+    });
     new Gauge({
       name: 'switchyard_backend_up',
       help: 'Backend health as last probed (1 up, 0 down or loading)',
@@ -117,6 +161,7 @@ export class GatewayMetrics {
     const backend = record.backend ?? 'none';
     this.requests.labels(model, backend, record.endpoint ?? 'none', statusClass(record.status), 'off').inc();
     if (record.model === undefined) return;
+    if (record.routeReason && record.backend) this.decisions.labels(model, backend, record.routeReason).inc();
     this.duration.labels(model, backend, String(record.stream)).observe(totalMs / 1000);
     this.overhead.labels(String(record.stream)).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);
     if (record.firstByteMs !== undefined && record.status === 200) {

@@ -7,8 +7,11 @@ import type { FastifyReply } from 'fastify';
 import { AttemptError, closeAttempt, openAttempt, type OpenedAttempt } from '../backends/attempt.ts';
 import { markUnreachable } from '../backends/health.ts';
 import type { Route, Target } from '../backends/registry.ts';
+import { applyLoadReport } from '../backends/scrape.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
-import { planAttempts } from '../routing/plan.ts';
+import type { Priority } from '../routing/admission.ts';
+import type { RoutePlan, Router } from '../routing/router.ts';
+import type { PolicyName } from '../routing/types.ts';
 import { spliceTopLevel, type SpliceEdit } from './json-splice.ts';
 import type { Endpoint, RequestRecord } from './record.ts';
 import { assembleStreamAnswer, readBody, readJsonAnswer, type JsonAnswer } from './relay-json.ts';
@@ -66,13 +69,34 @@ function routeHeaders(record: RequestRecord, target: Target): Record<string, str
   };
 }
 
+/** Per-request routing inputs taken from headers and the body. */
+export interface ForwardContext {
+  router: Router;
+  policy: PolicyName;
+  priority: Priority;
+  affinityKey: string | undefined;
+  promptTokens: number;
+  maxTokens: number;
+}
+
+function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
+  const reject = decision.reject;
+  if (reject?.code === 'context_length_exceeded') return gatewayError('SWY_ERR_CONTEXT_LENGTH', { message: reject.message, param: input.promptParam });
+  if (reject?.code === 'slo_unmet') return gatewayError('SWY_ERR_SLO_UNMET', { message: reject.message, retryAfterSeconds: reject.retryAfterSeconds ?? 1 });
+  return gatewayError('SWY_ERR_NO_BACKEND', {
+    message: reject?.message ?? `No healthy backend serves "${input.requestedModel}" right now. Retry after the time in retry-after.`,
+    retryAfterSeconds: reject?.retryAfterSeconds ?? 5,
+  });
+}
+
 /**
  * Forwards the request. Resolves once the answer was sent (or the stream was
  * relayed); throws a GatewayError when no attempt succeeded and nothing was
  * sent yet. `onStreamEnd` runs after a hijacked (streaming) reply ends.
  */
-export async function forward(reply: FastifyReply, input: ForwardInput, onStreamEnd: () => void): Promise<void> {
+export async function forward(reply: FastifyReply, input: ForwardInput, context: ForwardContext, onStreamEnd: () => void): Promise<void> {
   const { record, route } = input;
+  const { router } = context;
   const clientStream = input.endpoint !== 'embedding' && input.json.stream === true;
   const streamOptions = input.json.stream_options as { include_usage?: unknown } | undefined;
   const clientWantsUsage = clientStream && streamOptions?.include_usage === true;
@@ -80,18 +104,22 @@ export async function forward(reply: FastifyReply, input: ForwardInput, onStream
   const client = clientSignalFor(reply);
   record.stream = clientStream;
 
-  const plan = planAttempts(route);
-  record.routeReason = plan.reason;
-  if (plan.targets.length === 0) {
-    throw gatewayError('SWY_ERR_NO_BACKEND', {
-      message: `No healthy backend serves "${input.requestedModel}" right now. Retry after the time in retry-after.`,
-      retryAfterSeconds: 5,
-    });
-  }
+  const plan = router.plan(route, { policy: context.policy, promptTokens: context.promptTokens, maxTokens: context.maxTokens, affinityKey: context.affinityKey });
+  record.routeReason = plan.decision.reason;
+  if (plan.decision.reject || plan.targets.length === 0) throw rejection(plan.decision, input);
 
+  const deadline = route.config.deadlineMs > 0 ? record.startedAt + route.config.deadlineMs : Number.POSITIVE_INFINITY;
+  const remaining = [...plan.targets];
   let lastError: AttemptError | undefined;
-  for (const target of plan.targets) {
-    if (client.signal.aborted) break;
+  while (remaining.length > 0 && !client.signal.aborted && performance.now() < deadline) {
+    let target: Target;
+    try {
+      target = await router.acquire(remaining, context.priority, client.signal);
+    } catch (error) {
+      if (client.signal.aborted) break;
+      throw error;
+    }
+    remaining.splice(remaining.indexOf(target), 1);
     const backend = target.backend;
     record.attempts++;
     record.backend = backend.id;
@@ -99,8 +127,10 @@ export async function forward(reply: FastifyReply, input: ForwardInput, onStream
     const upstreamStream = clientStream || (input.endpoint !== 'embedding' && backend.streamUpstream);
     let attempt: OpenedAttempt | undefined;
     const attemptStart = performance.now();
+    let firstByteMs: number | undefined;
     try {
-      attempt = await openAttempt(backend, paths[input.endpoint], upstreamBody(input, target, upstreamStream), record.requestId, client.signal);
+      attempt = await openAttempt(backend, paths[input.endpoint], upstreamBody(input, target, upstreamStream), record.requestId, client.signal, backend.loadReportHeaders);
+      if (backend.config.loadReport) applyLoadReport(backend, attempt.headers['endpoint-load-metrics'], Date.now());
       if (attempt.statusCode !== 200) {
         const text = await readBody(attempt, client.signal, backend);
         const normalised = normaliseUpstreamError(attempt.statusCode, text, backend.id, input.promptParam);
@@ -112,10 +142,9 @@ export async function forward(reply: FastifyReply, input: ForwardInput, onStream
         });
       }
       if (clientStream) {
-        const opened = attempt;
         const outcome = await relayStream({
           backend,
-          attempt: opened,
+          attempt,
           raw: reply.raw,
           clientSignal: client.signal,
           publicJson,
@@ -133,21 +162,38 @@ export async function forward(reply: FastifyReply, input: ForwardInput, onStream
             };
           },
         });
+        firstByteMs = outcome.firstEventMs;
         record.usage = outcome.usage;
-        if (outcome.firstEventMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + outcome.firstEventMs;
+        if (firstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + firstByteMs;
         record.clientClosed = outcome.clientClosed;
         if (outcome.error) record.errorCode = outcome.error.code ?? 'error';
         record.upstreamMs += performance.now() - attemptStart;
+        router.feedback(backend, {
+          ok: !outcome.error && !outcome.clientClosed,
+          backendFault: outcome.error !== undefined,
+          model: target.model,
+          ttftMs: firstByteMs,
+          tpotMs: tpot(performance.now() - attemptStart, firstByteMs, outcome.usage?.completion_tokens),
+        });
         onStreamEnd();
         return;
       }
       const answer: JsonAnswer = upstreamStream
         ? await assembleStreamAnswer(attempt, client.signal, backend, input.endpoint === 'chat' ? 'chat' : 'completion', input.requestedModel, input.promptParam)
         : await readJsonAnswer(attempt, client.signal, backend, publicJson);
-      record.upstreamMs += performance.now() - attemptStart;
+      const elapsed = performance.now() - attemptStart;
+      record.upstreamMs += elapsed;
       record.usage = answer.usage;
       if (answer.firstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + answer.firstByteMs;
       record.status = 200;
+      const measuredTtft = upstreamStream ? answer.firstByteMs : ttftFromWhole(elapsed, answer.usage?.completion_tokens, backend.latency.tpotFor(target.model));
+      router.feedback(backend, {
+        ok: true,
+        backendFault: false,
+        model: target.model,
+        ttftMs: measuredTtft,
+        tpotMs: upstreamStream ? tpot(elapsed, measuredTtft, answer.usage?.completion_tokens) : undefined,
+      });
       reply.code(200).headers(routeHeaders(record, target)).header('content-type', 'application/json').send(answer.body);
       return;
     } catch (error) {
@@ -155,10 +201,13 @@ export async function forward(reply: FastifyReply, input: ForwardInput, onStream
       if (!(error instanceof AttemptError)) throw error;
       lastError = error;
       record.failures.push(`${backend.id}:${error.kind}`);
+      const clientFault = error.kind === 'client-closed' || (error.upstreamStatus !== undefined && error.upstreamStatus < 500 && error.upstreamStatus !== 429 && !error.retryable);
+      router.feedback(backend, { ok: false, backendFault: !clientFault, model: target.model, ttftMs: undefined, tpotMs: undefined });
       if (error.kind === 'connect-error') markUnreachable(backend, error.message);
       if (error.kind === 'client-closed' || !error.retryable) break;
     } finally {
-      if (attempt) closeAttempt(backend, attempt);
+      if (attempt) closeAttempt(attempt);
+      router.release(backend);
     }
   }
 
@@ -173,4 +222,20 @@ export async function forward(reply: FastifyReply, input: ForwardInput, onStream
   const failure: GatewayError = lastError?.clientError ?? gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE');
   if (lastError?.retryAfter) reply.header('retry-after', lastError.retryAfter);
   throw failure;
+}
+
+/**
+ * A plain JSON answer's first byte is its last, so its time to first token is
+ * estimated: the whole time less the generation of the later tokens at the
+ * backend's average pace (an upper bound while that pace is unknown).
+ */
+function ttftFromWhole(totalMs: number, completionTokens: number | undefined, tpotMs: number | undefined): number {
+  const later = Math.max(0, (completionTokens ?? 1) - 1) * (tpotMs ?? 0);
+  return Math.max(0, totalMs - later);
+}
+
+/** Time per output token after the first, when there were at least two. */
+function tpot(totalMs: number, firstByteMs: number | undefined, completionTokens: number | undefined): number | undefined {
+  if (firstByteMs === undefined || completionTokens === undefined || completionTokens < 2) return undefined;
+  return (totalMs - firstByteMs) / (completionTokens - 1);
 }

@@ -50,6 +50,10 @@ export interface CandidateState {
   cost: CostModel;
   /** Measured output tokens per second of the whole backend (for perHour cost), undefined when unknown. */
   throughputTokensPerSecond: number | undefined;
+  /** Prior TTFT (ms) used until the first observation, e.g. from config; default 500. */
+  ttftPriorMs?: number;
+  /** Prior TPOT (ms) used until the first observation, e.g. from config; default 50. */
+  tpotPriorMs?: number;
 }
 
 /** What the router knows about the request being routed. */
@@ -75,6 +79,8 @@ export interface CandidateScore {
   costPer1M: number;
   score: number;
   excluded?: string;
+  /** True when costPer1M rests on an assumed throughput (perHour cost, throughput not measured yet). */
+  costAssumed?: boolean;
 }
 
 /** The router's answer: targets to try in order, and why. */

@@ -6,7 +6,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { gatewayError } from '../../errors.ts';
 import { forward } from '../../proxy/forward.ts';
+import { priorityOf } from '../../routing/admission.ts';
+import { affinityKeyFor } from '../../routing/affinity.ts';
+import { defaultCompletionBudget, estimatePromptTokens, requestedMaxTokens } from '../../routing/estimate.ts';
+import type { PolicyName } from '../../routing/types.ts';
 import type { Endpoint } from '../../proxy/record.ts';
+import type { Route } from '../../backends/registry.ts';
 import type { ParsedBody } from '../body.ts';
 import { promptParams, validateBody } from './validate.ts';
 
@@ -14,8 +19,23 @@ function modelObject(id: string, created: number, ownedBy: string) {
   return { id, object: 'model', created, owned_by: ownedBy };
 }
 
+const policies = new Set<PolicyName>(['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted']);
+
+/** The policy for this request: the route's, or the one `x-switchyard-policy` picks among those allowed. */
+function policyFor(request: FastifyRequest, route: Route): PolicyName {
+  const header = request.headers['x-switchyard-policy'];
+  if (header === undefined) return route.config.policy;
+  const allowed = route.config.allowedPolicies ?? [...policies];
+  if (typeof header === 'string' && policies.has(header as PolicyName) && allowed.includes(header as PolicyName)) return header as PolicyName;
+  throw gatewayError('SWY_ERR_INVALID_PARAM', {
+    param: 'x-switchyard-policy',
+    message: `x-switchyard-policy must be one of ${allowed.join(', ')} for model ${route.name}.`,
+  });
+}
+
 async function openaiRoutes(app: FastifyInstance): Promise<void> {
   const registry = app.switchyard.backends;
+  const router = app.switchyard.router;
   const created = Math.floor(Date.now() / 1000);
 
   const handler = (endpoint: Endpoint) => async (request: FastifyRequest, reply: FastifyReply) => {
@@ -32,9 +52,19 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
       });
     }
     record.model = route.name;
+    const affinity = route.config.affinity;
+    const maxTokens = requestedMaxTokens(body.json);
     await forward(
       reply,
       { endpoint, route, requestedModel, raw: body.raw, json: body.json, promptParam: promptParams[endpoint], record },
+      {
+        router,
+        policy: policyFor(request, route),
+        priority: priorityOf(request.headers['x-switchyard-priority']),
+        affinityKey: affinity.enabled ? affinityKeyFor(body.json, affinity) : undefined,
+        promptTokens: estimatePromptTokens(body.json),
+        maxTokens: maxTokens || defaultCompletionBudget,
+      },
       () => app.switchyard.report(request),
     );
   };

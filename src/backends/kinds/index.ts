@@ -9,4 +9,4 @@ const kinds: Record<BackendKind['name'], BackendKind> = { vllm: vllmKind, llamac
 export function backendKind(name: BackendKind['name']): BackendKind {
   return kinds[name];
 }
-export type { BackendKind, HealthVerdict } from './kind.ts';
+export type { BackendKind, DiscoveredModel, HealthVerdict, RuntimeLoad } from './kind.ts';

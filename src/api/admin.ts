@@ -1,0 +1,58 @@
+/**
+ * `GET /admin/backends`: each backend's health, circuit, load, latencies,
+ * cost and the last routing decision it took part in, so an operator can see
+ * why traffic goes where it goes.
+ */
+import type { FastifyInstance } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+
+function rounded(value: number | undefined, digits = 1): number | null {
+  if (value === undefined || !Number.isFinite(value)) return null;
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+async function adminRoutes(app: FastifyInstance): Promise<void> {
+  const { backends, router } = app.switchyard;
+  app.get('/admin/backends', async () => {
+    const now = Date.now();
+    return {
+      backends: [...backends.backends.values()].map((backend) => {
+        const admission = router.admission(backend);
+        const live = backend.live;
+        return {
+          id: backend.id,
+          kind: backend.kind.name,
+          url: backend.origin + backend.basePath,
+          health: backend.health,
+          lastError: backend.lastError ?? null,
+          circuit: { state: backend.circuit.state, opens: backend.circuit.opens, openedAt: backend.circuit.openedAt ? new Date(backend.circuit.openedAt).toISOString() : null },
+          load: {
+            inflight: backend.inflight,
+            maxConcurrency: backend.config.maxConcurrency,
+            gatewayQueue: admission.waiting,
+            shed: admission.shed,
+            runtimeQueued: live.queued ?? null,
+            runtimeRunning: live.running ?? null,
+            kvCacheUsage: rounded(live.kvCacheUsage, 3),
+            slots: live.slots ?? null,
+            scrapeAgeMs: live.scrapedAt ? now - live.scrapedAt : null,
+            scrapeError: live.scrapeError ?? null,
+          },
+          latency: {
+            ttftMs: rounded(backend.latency.ttft.value),
+            tpotMs: rounded(backend.latency.tpot.value, 2),
+            throughputTokensPerSecond: rounded(backend.latency.throughput()),
+          },
+          models: Object.fromEntries([...live.models].map(([id, contextLength]) => [id, { contextLength: contextLength ?? null }])),
+          cost: backend.config.cost,
+          lastDecision: backend.lastDecision
+            ? { ...backend.lastDecision, at: new Date(backend.lastDecision.at).toISOString(), predictedTtftMs: rounded(backend.lastDecision.predictedTtftMs), score: rounded(backend.lastDecision.score, 4) }
+            : null,
+        };
+      }),
+    };
+  });
+}
+
+export const adminPlugin = fastifyPlugin(adminRoutes, { name: 'switchyard-admin' });

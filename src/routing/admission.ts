@@ -1,0 +1,114 @@
+/**
+ * Admission control per backend: at most `maxConcurrency` requests in flight
+ * from this gateway, a bounded queue beyond that, served by priority (high,
+ * normal, low; FIFO within one). When the queue is full the lowest priority
+ * is shed first with 429 and retry-after — never silently dropped.
+ */
+import type { Backend } from '../backends/registry.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
+
+/** Request priority from `x-switchyard-priority`. */
+export type Priority = 'high' | 'normal' | 'low';
+
+const rank: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
+
+/** Reads the priority header; anything else is `normal`. */
+export function priorityOf(header: string | string[] | undefined): Priority {
+  return header === 'high' || header === 'low' ? header : 'normal';
+}
+
+interface Waiter {
+  priority: Priority;
+  grant: () => void;
+  reject: (error: GatewayError) => void;
+}
+
+function overloaded(backend: Backend, why: string): GatewayError {
+  return gatewayError('SWY_ERR_OVERLOADED', {
+    message: `Backend ${backend.id} is at capacity (${why}). Retry after the time in retry-after.`,
+    retryAfterSeconds: 1,
+  });
+}
+
+/** The slots and wait queue of one backend. */
+export class Admission {
+  private readonly queues: [Waiter[], Waiter[], Waiter[]] = [[], [], []];
+  private readonly backend: Backend;
+  /** Requests shed or timed out in the queue, by priority (for metrics). */
+  readonly shed: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
+
+  constructor(backend: Backend) {
+    this.backend = backend;
+  }
+
+  get waiting(): number {
+    return this.queues[0].length + this.queues[1].length + this.queues[2].length;
+  }
+
+  /** Takes a slot if one is free right now. */
+  tryAcquire(): boolean {
+    if (this.backend.inflight >= this.backend.config.maxConcurrency || this.waiting > 0) return false;
+    this.backend.inflight++;
+    return true;
+  }
+
+  /** Waits for a slot; rejects with 429 when shed, on queue timeout, or when the client leaves. */
+  acquire(priority: Priority, signal: AbortSignal): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
+    const { maxSize, timeoutMs } = this.backend.config.queue;
+    if (this.waiting >= maxSize) {
+      const victim = this.lowestBelow(priority);
+      if (!victim) {
+        this.shed[priority]++;
+        return Promise.reject(overloaded(this.backend, `queue of ${maxSize} full`));
+      }
+      this.shed[victim.priority]++;
+      victim.reject(overloaded(this.backend, `shed for a ${priority}-priority request`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const queue = this.queues[rank[priority] as 0 | 1 | 2];
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        const index = queue.indexOf(waiter);
+        if (index !== -1) queue.splice(index, 1);
+      };
+      const waiter: Waiter = {
+        priority,
+        grant: () => {
+          cleanup();
+          resolve();
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
+        },
+      };
+      const onAbort = () => waiter.reject(gatewayError('SWY_ERR_INTERNAL', { message: 'client closed the request while queued' }));
+      const timer = setTimeout(() => {
+        this.shed[priority]++;
+        waiter.reject(overloaded(this.backend, `waited ${timeoutMs} ms in the queue`));
+      }, timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      queue.push(waiter);
+    });
+  }
+
+  /** Returns a slot; hands it to the best waiter, if any. */
+  release(): void {
+    const next = this.queues[0][0] ?? this.queues[1][0] ?? this.queues[2][0];
+    if (next && this.backend.inflight <= this.backend.config.maxConcurrency) {
+      next.grant(); // the slot passes over without being freed
+      return;
+    }
+    this.backend.inflight--;
+  }
+
+  private lowestBelow(priority: Priority): Waiter | undefined {
+    for (let level = 2; level > rank[priority]; level--) {
+      const queue = this.queues[level as 0 | 1 | 2];
+      if (queue.length > 0) return queue[queue.length - 1];
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * One routing decision: filters, tiers, prefix affinity, then the route's
+ * policy. Pure over a snapshot; the caller turns the order into attempts.
+ *
+ * 1. Excluded (listed in `scores` with the reason, never tried): unhealthy
+ *    (`unhealthy`), circuit open (`circuit-open`), context window smaller than
+ *    promptTokens + maxTokens (`context-length`). When no candidate's window
+ *    fits, healthy or not, the request is rejected `context_length_exceeded`
+ *    (it would fail anywhere); when nothing usable remains, `no_backend_available`.
+ * 2. `onSloMiss: reject` and no usable candidate predicted to meet the SLO:
+ *    rejected `slo_unmet` with a retry-after (see sloRejection).
+ * 3. Tiers, in attempt order:
+ *    - a half-open candidate with nothing in flight goes first as the
+ *      breaker's probe (reason `probe`): the breaker closes only after a real
+ *      request succeeds, and a failed probe costs one failover, not an error;
+ *    - candidates below maxConcurrency, ordered by affinity then the policy;
+ *    - candidates at maxConcurrency (the admission queue waits for them);
+ *    - half-open candidates whose probe is still in flight (last resort).
+ * 4. Affinity (request.affinityKey set): the key's rendezvous home among the
+ *    usable closed-circuit candidates goes first (reason `affinity`) unless it
+ *    is at maxConcurrency, above the load bound, or predicted to miss the
+ *    SLO; then the policy decides. On `cheapest` routes the home is chosen
+ *    only among the candidates as cheap as the cheapest (within 5%), so
+ *    affinity spreads keys over equal-priced replicas but never pays more.
+ */
+import { DEFAULT_LOAD_FACTOR, hashString, rendezvousScore, withinLoadBound } from './affinity.ts';
+import { rankers } from './policies/index.ts';
+import { entryFor, meetsSlo, NEAR_TIE_RELATIVE, scoreOf, sloRejection, type Entry, type Ranker } from './policies/rank.ts';
+import type { CandidateState, RouteRequest, RoutingDecision } from './types.ts';
+
+function rejection(entries: readonly Entry[], reason: string, reject: NonNullable<RoutingDecision['reject']>): RoutingDecision {
+  return { order: [], reason, scores: entries.map(scoreOf), reject };
+}
+
+function contextMessage(request: RouteRequest, largest: number): string {
+  return (
+    `This request needs about ${request.promptTokens + request.maxTokens} tokens ` +
+    `(prompt ≈ ${request.promptTokens} + max_tokens ${request.maxTokens}), but the largest context window ` +
+    `of this model's backends is ${largest} tokens. Shorten the messages or lower max_tokens.`
+  );
+}
+
+/** Cost ceiling for affinity homes on `cheapest` routes; Infinity elsewhere. */
+function affinityCostLimit(request: RouteRequest, open: readonly Entry[], full: readonly Entry[]): number {
+  if (request.policy !== 'cheapest') return Number.POSITIVE_INFINITY;
+  let min = Number.POSITIVE_INFINITY;
+  for (const entry of open) if (entry.cost < min) min = entry.cost;
+  for (const entry of full) if (entry.cost < min) min = entry.cost;
+  return min + Math.max(NEAR_TIE_RELATIVE * Math.abs(min), 1e-9);
+}
+
+/** The affinity home when it may take this request, else undefined. */
+function affinityChoice(key: string, request: RouteRequest, open: readonly Entry[], full: readonly Entry[], loadFactor: number): Entry | undefined {
+  const keyHash = hashString(key);
+  const useWeights = request.policy === 'weighted';
+  const costLimit = affinityCostLimit(request, open, full);
+  let home: Entry | undefined;
+  let homeScore = -1;
+  let totalInflight = 0;
+  let totalConcurrency = 0;
+  // Candidates at capacity stay in the hash ring so a short burst does not remap their keys.
+  const count = open.length + full.length;
+  for (let index = 0; index < count; index++) {
+    const entry = (index < open.length ? open[index] : full[index - open.length]) as Entry;
+    if (entry.cost > costLimit) continue;
+    const candidate = entry.candidate;
+    totalInflight += candidate.inflight;
+    totalConcurrency += Math.max(1, candidate.maxConcurrency);
+    const score = rendezvousScore(keyHash, candidate.backend, useWeights ? candidate.weight : 1);
+    if (score > homeScore) {
+      home = entry;
+      homeScore = score;
+    }
+  }
+  if (home === undefined) return undefined;
+  const candidate = home.candidate;
+  if (candidate.inflight >= candidate.maxConcurrency) return undefined;
+  if (!withinLoadBound(candidate.inflight, Math.max(1, candidate.maxConcurrency), totalInflight, totalConcurrency, loadFactor)) return undefined;
+  if (!meetsSlo(home, request)) return undefined;
+  return home;
+}
+
+function pickProbe(halfOpen: readonly Entry[], random: () => number): Entry | undefined {
+  let count = 0;
+  for (const entry of halfOpen) if (entry.candidate.inflight === 0) count++;
+  if (count === 0) return undefined;
+  let draw = count === 1 ? 0 : Math.min(count - 1, Math.floor(random() * count));
+  for (const entry of halfOpen) {
+    if (entry.candidate.inflight !== 0) continue;
+    if (draw === 0) return entry;
+    draw--;
+  }
+  return undefined;
+}
+
+/** Ranks one tier with the policy and appends it; returns the decision's reason so far. */
+function appendTier(order: string[], ranker: Ranker, tier: Entry[], request: RouteRequest, random: () => number, skip: Entry | undefined, reason: string): string {
+  if (tier.length === 0) return reason;
+  const ranking = ranker(tier, request, random);
+  for (const entry of ranking.order) if (entry !== skip) order.push(entry.candidate.backend);
+  return reason === '' ? ranking.reason : reason;
+}
+
+/**
+ * Orders the candidates for one request (see the file comment for the rules).
+ * `loadFactor` is the affinity bound (1 + ε); `random` returns [0, 1).
+ */
+export function decide(
+  candidates: readonly CandidateState[],
+  request: RouteRequest,
+  random: () => number = Math.random,
+  loadFactor: number = DEFAULT_LOAD_FACTOR,
+): RoutingDecision {
+  const entries: Entry[] = [];
+  const open: Entry[] = [];
+  const full: Entry[] = [];
+  const halfOpen: Entry[] = [];
+  const needed = request.promptTokens + request.maxTokens;
+  let anyFits = false;
+  let largestContext = 0;
+  for (const candidate of candidates) {
+    const entry = entryFor(candidate, request);
+    entries.push(entry);
+    const context = candidate.contextLength;
+    const fits = context === undefined || needed <= context;
+    if (fits) anyFits = true;
+    else if (context !== undefined && context > largestContext) largestContext = context;
+    if (candidate.circuit === 'open') entry.excluded = 'circuit-open';
+    else if (!candidate.healthy) entry.excluded = 'unhealthy';
+    else if (!fits) entry.excluded = 'context-length';
+    else if (candidate.circuit === 'half-open') halfOpen.push(entry);
+    else if (candidate.inflight >= candidate.maxConcurrency) full.push(entry);
+    else open.push(entry);
+  }
+  if (entries.length > 0 && !anyFits) {
+    return rejection(entries, 'context-length-exceeded', { code: 'context_length_exceeded', message: contextMessage(request, largestContext) });
+  }
+  if (open.length + full.length + halfOpen.length === 0) {
+    return rejection(entries, 'no-backend', {
+      code: 'no_backend_available',
+      message: 'No backend of this model is healthy right now (down, loading, or circuit open); retry shortly.',
+    });
+  }
+  const reject = sloRejection(entries, request);
+  if (reject) return rejection(entries, 'slo-unmet', reject);
+
+  const ranker: Ranker = rankers[request.policy];
+  let first = pickProbe(halfOpen, random);
+  let reason = first === undefined ? '' : 'probe';
+  if (first === undefined && request.affinityKey !== undefined && open.length > 0) {
+    first = affinityChoice(request.affinityKey, request, open, full, loadFactor);
+    if (first !== undefined) reason = 'affinity';
+  }
+  const order: string[] = [];
+  if (first !== undefined) order.push(first.candidate.backend);
+  reason = appendTier(order, ranker, open, request, random, first, reason);
+  reason = appendTier(order, ranker, full, request, random, first, reason);
+  reason = appendTier(order, ranker, halfOpen, request, random, first, reason || 'last-resort');
+  return { order, reason, scores: entries.map(scoreOf) };
+}

@@ -1,0 +1,20 @@
+/**
+ * `fastest`: the lowest predicted latency, where latency is the whole budget:
+ * predicted TTFT + maxTokens × predicted TPOT. TTFT alone would favour a
+ * backend that answers quickly and then decodes slowly; a client waits for
+ * the last token whether it streams or not. Near-ties go to the cheaper one
+ * more often (power of two choices on cost).
+ */
+import { byCost, byLatency, pickNearTie, policyFrom, promote, sortBy, type Entry, type Ranker } from './rank.ts';
+
+/** Latencies closer than this (ms) are equal for routing purposes. */
+const ABSOLUTE_TIE_MS = 1;
+
+export const rankFastest: Ranker = (entries: Entry[], _request, random) => {
+  for (const entry of entries) entry.score = entry.latencyMs;
+  const sorted = sortBy(entries, byLatency, byCost);
+  return { order: promote(sorted, pickNearTie(sorted, byLatency, byCost, ABSOLUTE_TIE_MS, random)), reason: 'fastest' };
+};
+
+/** The `fastest` policy over usable candidates. */
+export const fastest = policyFrom(rankFastest);

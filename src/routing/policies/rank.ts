@@ -1,0 +1,158 @@
+/**
+ * What every policy shares: per-candidate figures computed once per decision,
+ * the near-tie draw that keeps replicas from herding, and the step from a
+ * ranking to a RoutingDecision.
+ */
+import { costIsAssumed, costPer1M, predictTpotMs, predictTtftMs } from '../predict.ts';
+import type { CandidateScore, CandidateState, RouteRequest, RoutingDecision } from '../types.ts';
+
+/** One candidate with its predictions; `score` is set by the ranking policy (lower is better unless the policy says otherwise). */
+export interface Entry {
+  candidate: CandidateState;
+  ttftMs: number;
+  tpotMs: number;
+  latencyMs: number;
+  cost: number;
+  score: number;
+  excluded: string | undefined;
+}
+
+/** A policy's answer over entries: all of them in attempt order. */
+export interface Ranking {
+  order: Entry[];
+  reason: string;
+}
+
+/** A policy in its internal form: orders entries, may set their scores. */
+export type Ranker = (entries: Entry[], request: RouteRequest, random: () => number) => Ranking;
+
+/** A policy as a pure function over a snapshot. */
+export type Policy = (candidates: readonly CandidateState[], request: RouteRequest, random: () => number) => RoutingDecision;
+
+/** Scores within this fraction of the best one count as a tie. */
+export const NEAR_TIE_RELATIVE = 0.05;
+
+export function entryFor(candidate: CandidateState, request: RouteRequest): Entry {
+  const ttftMs = predictTtftMs(candidate);
+  const tpotMs = predictTpotMs(candidate);
+  return {
+    candidate,
+    ttftMs,
+    tpotMs,
+    // Same as predictLatencyMs, without predicting TTFT twice.
+    latencyMs: ttftMs + Math.max(0, request.maxTokens) * tpotMs,
+    cost: costPer1M(candidate, request),
+    score: Number.POSITIVE_INFINITY,
+    excluded: undefined,
+  };
+}
+
+/** True when the route has an SLO and the entry is predicted to meet it (no SLO: always). */
+export function meetsSlo(entry: Entry, request: RouteRequest): boolean {
+  const slo = request.slo;
+  if (slo === undefined) return true;
+  if (slo.ttftMs !== undefined && entry.ttftMs > slo.ttftMs) return false;
+  if (slo.tpotMs !== undefined && entry.tpotMs > slo.tpotMs) return false;
+  return true;
+}
+
+export function hasSlo(request: RouteRequest): boolean {
+  return request.slo !== undefined && (request.slo.ttftMs !== undefined || request.slo.tpotMs !== undefined);
+}
+
+export type Key = (entry: Entry) => number;
+export const byScore: Key = (entry) => entry.score;
+export const byCost: Key = (entry) => entry.cost;
+export const byTtft: Key = (entry) => entry.ttftMs;
+export const byLatency: Key = (entry) => entry.latencyMs;
+
+/** Sorts in place by `primary`, then `secondary`; the sort is stable, so input order breaks exact ties. */
+export function sortBy(entries: Entry[], primary: Key, secondary: Key): Entry[] {
+  return entries.sort((left, right) => primary(left) - primary(right) || secondary(left) - secondary(right));
+}
+
+function randomIndex(random: () => number, size: number): number {
+  return Math.min(size - 1, Math.floor(random() * size));
+}
+
+/**
+ * Index of the entry to try first in `sorted` (ascending by `primary`).
+ * Entries within NEAR_TIE_RELATIVE of the best (or `absolute`, for scores
+ * near zero) are a tie set; two of them are drawn at random (with
+ * replacement) and the one lower on `secondary` wins — power of two choices.
+ * Many gateway replicas with the same snapshot thus spread over the tie set
+ * instead of all sending to one backend, while still leaning to the better.
+ */
+export function pickNearTie(sorted: readonly Entry[], primary: Key, secondary: Key, absolute: number, random: () => number): number {
+  const first = sorted[0];
+  if (first === undefined || sorted.length === 1) return 0;
+  const best = primary(first);
+  const limit = best + Math.max(NEAR_TIE_RELATIVE * Math.abs(best), absolute);
+  let size = 1;
+  while (size < sorted.length && primary(sorted[size] as Entry) <= limit) size++;
+  if (size === 1) return 0;
+  const one = randomIndex(random, size);
+  const two = randomIndex(random, size);
+  return secondary(sorted[one] as Entry) <= secondary(sorted[two] as Entry) ? one : two;
+}
+
+/** Moves `sorted[index]` to the front, keeping the rest in order. */
+export function promote(sorted: Entry[], index: number): Entry[] {
+  if (index > 0) {
+    const chosen = sorted[index] as Entry;
+    sorted.copyWithin(1, 0, index);
+    sorted[0] = chosen;
+  }
+  return sorted;
+}
+
+export function scoreOf(entry: Entry): CandidateScore {
+  const score: CandidateScore = {
+    backend: entry.candidate.backend,
+    predictedTtftMs: entry.ttftMs,
+    costPer1M: entry.cost,
+    score: entry.score,
+  };
+  if (entry.excluded !== undefined) score.excluded = entry.excluded;
+  if (costIsAssumed(entry.candidate)) score.costAssumed = true;
+  return score;
+}
+
+/**
+ * Rejection when the route says `onSloMiss: reject` and no usable entry is predicted
+ * to meet the SLO. Retry after the time the best one's queue needs to drain
+ * down to the SLO: ceil((min predicted TTFT − slo.ttftMs) / 1000) s, in 1..60.
+ */
+export function sloRejection(entries: readonly Entry[], request: RouteRequest): RoutingDecision['reject'] {
+  if (request.onSloMiss !== 'reject' || !hasSlo(request) || entries.length === 0) return undefined;
+  let bestTtft = Number.POSITIVE_INFINITY;
+  for (const entry of entries) {
+    if (entry.excluded !== undefined) continue;
+    if (meetsSlo(entry, request)) return undefined;
+    if (entry.ttftMs < bestTtft) bestTtft = entry.ttftMs;
+  }
+  if (bestTtft === Number.POSITIVE_INFINITY) return undefined;
+  const over = request.slo?.ttftMs === undefined ? 0 : bestTtft - request.slo.ttftMs;
+  const retryAfterSeconds = Math.min(60, Math.max(1, Math.ceil(over / 1000)));
+  const target = request.slo?.ttftMs === undefined ? `TPOT ${request.slo?.tpotMs} ms` : `time to first token ${request.slo.ttftMs} ms`;
+  return {
+    code: 'slo_unmet',
+    message: `No backend is predicted to meet the route's ${target} right now (best predicted TTFT ${Math.round(bestTtft)} ms); retry later.`,
+    retryAfterSeconds,
+  };
+}
+
+/** Turns a ranker into a standalone policy over candidates that are all usable. */
+export function policyFrom(ranker: Ranker): Policy {
+  return (candidates, request, random) => {
+    const entries = candidates.map((candidate) => entryFor(candidate, request));
+    const ranking = ranker(entries.slice(), request, random);
+    const scores = entries.map(scoreOf);
+    const reject = sloRejection(entries, request);
+    if (reject) return { order: [], reason: 'slo-unmet', scores, reject };
+    if (ranking.order.length === 0) {
+      return { order: [], reason: 'no-backend', scores, reject: { code: 'no_backend_available', message: 'The route has no backend to try.' } };
+    }
+    return { order: ranking.order.map((entry) => entry.candidate.backend), reason: ranking.reason, scores };
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The router: builds a snapshot of each target's live state, asks the route's
+ * policy for an attempt order, takes admission slots, and feeds outcomes back
+ * (latency EWMAs, circuit breaker). Backends never decide where to go next.
+ */
+import type { Backend, Registry, Route, Target } from '../backends/registry.ts';
+import { Admission, type Priority } from './admission.ts';
+import { decide } from './decide.ts';
+import type { CandidateState, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
+
+/** What the router needs to know about one request. */
+export interface RouteInput {
+  policy: PolicyName;
+  promptTokens: number;
+  maxTokens: number;
+  affinityKey: string | undefined;
+}
+
+/** Targets to try in order, or a rejection. */
+export interface RoutePlan {
+  targets: Target[];
+  decision: RoutingDecision;
+}
+
+/** How one attempt went, for the feedback loops. */
+export interface AttemptFeedback {
+  ok: boolean;
+  /** Counts against the circuit (transport failures, 5xx, timeouts) — not client errors or cancels. */
+  backendFault: boolean;
+  model: string;
+  ttftMs: number | undefined;
+  tpotMs: number | undefined;
+}
+
+export class Router {
+  private readonly admissions = new Map<string, Admission>();
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(registry: Registry, now: () => number = Date.now, random: () => number = Math.random) {
+    for (const backend of registry.backends.values()) this.admissions.set(backend.id, new Admission(backend));
+    this.now = now;
+    this.random = random;
+  }
+
+  admission(backend: Backend): Admission {
+    return this.admissions.get(backend.id) as Admission;
+  }
+
+  /** The live state of one target as the policies see it. */
+  snapshot(target: Target, now: number): CandidateState {
+    const backend = target.backend;
+    const live = backend.live;
+    const stale = live.scrapedAt === 0 || now - live.scrapedAt > backend.config.scrape.staleAfterMs;
+    const health = backend.health;
+    // Unobserved (or long-unobserved) backends are predicted optimistically, so they get tried and measured;
+    // a pessimistic prior would leave a fast backend that never got traffic unused forever.
+    const fresh = backend.latency.fresh(now);
+    const ttftMs = fresh ? backend.latency.ttftFor(target.model) : undefined;
+    return {
+      backend: backend.id,
+      model: target.model,
+      weight: target.weight,
+      healthy: (health === 'up' || health === 'unknown') && backend.circuit.state !== 'open',
+      circuit: backend.circuit.state,
+      inflight: backend.inflight,
+      maxConcurrency: backend.config.maxConcurrency,
+      queued: stale ? undefined : live.queued,
+      running: stale ? undefined : live.running,
+      slots: live.slots,
+      kvCacheUsage: stale ? undefined : live.kvCacheUsage,
+      metricsStale: stale,
+      ttftMs,
+      // A backend seen only through whole (non-streamed) answers has all of its latency in the TTFT
+      // samples (see ttftFromWhole); counting a TPOT prior on top would charge it twice.
+      tpotMs: fresh ? (backend.latency.tpotFor(target.model) ?? (ttftMs === undefined ? undefined : 0)) : undefined,
+      ttftPriorMs: 0,
+      tpotPriorMs: 0,
+      contextLength: live.models.get(target.model) ?? (live.models.size === 1 ? [...live.models.values()][0] : undefined) ?? backend.config.contextLength,
+      cost: backend.config.cost,
+      throughputTokensPerSecond: backend.latency.throughput(),
+    };
+  }
+
+  /** Orders the route's targets for this request. */
+  plan(route: Route, input: RouteInput): RoutePlan {
+    const now = this.now();
+    // An open circuit whose cooldown ran out becomes half-open here, so it can take a probe.
+    for (const target of route.targets) if (target.backend.circuit.state === 'open') target.backend.circuit.allows();
+    const candidates = route.targets.map((target) => this.snapshot(target, now));
+    const request: RouteRequest = {
+      policy: input.policy,
+      promptTokens: input.promptTokens,
+      maxTokens: input.maxTokens,
+      affinityKey: input.affinityKey,
+      slo: route.config.slo,
+      onSloMiss: route.config.onSloMiss,
+      costWeight: route.config.costWeight,
+    };
+    const decision = decide(candidates, request, this.random, route.config.affinity.loadFactor);
+    const byId = new Map(route.targets.map((target) => [target.backend.id, target]));
+    const targets = decision.order.map((id) => byId.get(id)).filter((target): target is Target => target !== undefined);
+    for (const score of decision.scores) {
+      const backend = byId.get(score.backend)?.backend;
+      if (!backend) continue;
+      backend.lastDecision = {
+        at: now,
+        model: route.name,
+        reason: score.excluded ?? (score.backend === decision.order[0] ? decision.reason : 'candidate'),
+        predictedTtftMs: score.predictedTtftMs,
+        costPer1M: score.costPer1M,
+        score: score.score,
+        chosen: score.backend === decision.order[0],
+      };
+    }
+    return { targets: targets.slice(0, route.config.retries + 1), decision };
+  }
+
+  /**
+   * Takes a slot on the first target that has one free; when all are full,
+   * waits in the first target's queue (by priority). Returns the target used.
+   */
+  async acquire(targets: readonly Target[], priority: Priority, signal: AbortSignal): Promise<Target> {
+    let chosen = targets.find((target) => target.backend.circuit.allows() && this.admission(target.backend).tryAcquire());
+    if (!chosen) {
+      chosen = targets[0] as Target;
+      await this.admission(chosen.backend).acquire(priority, signal);
+    }
+    chosen.backend.circuit.onAttempt();
+    chosen.backend.latency.noteConcurrency(chosen.backend.inflight);
+    return chosen;
+  }
+
+  release(backend: Backend): void {
+    this.admission(backend).release();
+  }
+
+  /** Feeds an attempt's outcome into the latency EWMAs and the circuit breaker. */
+  feedback(backend: Backend, feedback: AttemptFeedback): void {
+    if (feedback.ok) {
+      backend.circuit.onSuccess();
+      backend.latency.observe(feedback.model, feedback.ttftMs, feedback.tpotMs);
+    } else if (feedback.backendFault) {
+      backend.circuit.onFailure();
+    } else {
+      backend.circuit.onAbandon();
+    }
+  }
+}
