@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { balanced } from '../../../src/routing/policies/balanced.ts';
+import { fastest } from '../../../src/routing/policies/fastest.ts';
+import { policies } from '../../../src/routing/policies/index.ts';
+import { leastLoaded } from '../../../src/routing/policies/least-loaded.ts';
+import { weighted } from '../../../src/routing/policies/weighted.ts';
+import { candidate, routeRequest, seeded, tally } from './snapshot.ts';
+
+describe('least-loaded', () => {
+  const request = routeRequest();
+
+  it('picks the smallest share of maxConcurrency in use', () => {
+    const decision = leastLoaded(
+      [candidate('a', { inflight: 10 }), candidate('b', { inflight: 2 }), candidate('c', { inflight: 4, maxConcurrency: 8 })],
+      request,
+      seeded(1),
+    );
+    expect(decision.order).toEqual(['b', 'a', 'c']);
+    expect(decision.reason).toBe('least-loaded');
+  });
+
+  it('counts queue and running from fresh metrics when they exceed in-flight', () => {
+    const decision = leastLoaded([candidate('a', { queued: 30, running: 10 }), candidate('b', { inflight: 5 })], request, seeded(2));
+    expect(decision.order[0]).toBe('b');
+  });
+
+  it('breaks ties at random', () => {
+    const random = seeded(3);
+    const counts = tally(1000, () => leastLoaded([candidate('a'), candidate('b'), candidate('c')], request, random).order[0]);
+    for (const backend of ['a', 'b', 'c']) expect(counts.get(backend) ?? 0).toBeGreaterThan(280);
+  });
+});
+
+describe('fastest', () => {
+  it('uses predicted TTFT + maxTokens × TPOT', () => {
+    const quickStart = candidate('quick-start', { ttftMs: 100, tpotMs: 40 });
+    const quickDecode = candidate('quick-decode', { ttftMs: 200, tpotMs: 20 });
+    const long = fastest([quickStart, quickDecode], routeRequest({ policy: 'fastest', maxTokens: 100 }), seeded(1));
+    expect(long.order).toEqual(['quick-decode', 'quick-start']); // 2,200 ms against 4,100 ms
+    expect(long.scores.map((score) => score.score)).toEqual([4100, 2200]);
+    const short = fastest([quickStart, quickDecode], routeRequest({ policy: 'fastest', maxTokens: 1 }), seeded(1));
+    expect(short.order[0]).toBe('quick-start'); // 140 ms against 220 ms
+    expect(short.reason).toBe('fastest');
+  });
+
+  it('moves off a backend whose queue grows', () => {
+    const request = routeRequest({ policy: 'fastest' });
+    const a = candidate('a', { ttftMs: 100, slots: 2 });
+    const b = candidate('b', { ttftMs: 300, slots: 2 });
+    expect(fastest([a, b], request, seeded(2)).order[0]).toBe('a');
+    expect(fastest([{ ...a, running: 2, queued: 3 }, b], request, seeded(2)).order[0]).toBe('b');
+  });
+
+  it('spreads near-ties, leaning to the cheaper backend', () => {
+    const random = seeded(3);
+    const request = routeRequest({ policy: 'fastest' });
+    const pricey = candidate('pricey', { ttftMs: 204, cost: { outputPer1M: 5 } });
+    const cheap = candidate('cheap', { ttftMs: 206, cost: { outputPer1M: 1 } });
+    const counts = tally(1000, () => fastest([pricey, cheap], request, random).order[0]);
+    expect(counts.get('cheap') ?? 0).toBeGreaterThan(680);
+    expect(counts.get('pricey') ?? 0).toBeGreaterThan(180);
+  });
+});
+
+describe('balanced', () => {
+  // Latency over a 100-token budget: cheap 1,000 + 100 × 30 = 4,000 ms; fast 500 + 100 × 5 = 1,000 ms.
+  const cheapSlow = (price: number) => candidate('cheap', { ttftMs: 1000, tpotMs: 30, cost: { inputPer1M: price, outputPer1M: price } });
+  const fastPricey = candidate('fast', { ttftMs: 500, tpotMs: 5, cost: { inputPer1M: 10, outputPer1M: 10 } });
+  const at = (costWeight: number) => routeRequest({ policy: 'balanced', costWeight, maxTokens: 100 });
+
+  it('is fastest at costWeight 0 and cheapest at costWeight 1', () => {
+    expect(balanced([cheapSlow(1), fastPricey], at(0), seeded(1)).order).toEqual(['fast', 'cheap']);
+    expect(balanced([cheapSlow(1), fastPricey], at(1), seeded(1)).order).toEqual(['cheap', 'fast']);
+  });
+
+  it('weighs cost and latency ratios at costWeight 0.5', () => {
+    // 10× cheaper, 4× slower: 0.5 × 0.1 + 0.5 × 1 = 0.55 against 0.5 × 1 + 0.5 × 0.25 = 0.625.
+    const tenfold = balanced([cheapSlow(1), fastPricey], at(0.5), seeded(2));
+    expect(tenfold.order[0]).toBe('cheap');
+    expect(tenfold.scores.map((score) => score.score)).toEqual([expect.closeTo(0.55), expect.closeTo(0.625)]);
+    // Only 2× cheaper, still 4× slower: 0.5 × 0.5 + 0.5 = 0.75 against 0.625.
+    expect(balanced([cheapSlow(5), fastPricey], at(0.5), seeded(2)).order[0]).toBe('fast');
+    expect(balanced([cheapSlow(5), fastPricey], at(0.5), seeded(2)).reason).toBe('balanced');
+  });
+});
+
+describe('weighted', () => {
+  const request = routeRequest({ policy: 'weighted' });
+  const split = [candidate('stable', { weight: 70 }), candidate('canary', { weight: 10 }), candidate('other', { weight: 20 })];
+
+  it('splits 1,000 requests within 3% of the weights', () => {
+    const random = seeded(42);
+    const counts = tally(1000, () => weighted(split, request, random).order[0]);
+    expect(Math.abs((counts.get('stable') ?? 0) / 1000 - 0.7)).toBeLessThanOrEqual(0.03);
+    expect(Math.abs((counts.get('other') ?? 0) / 1000 - 0.2)).toBeLessThanOrEqual(0.03);
+    expect(Math.abs((counts.get('canary') ?? 0) / 1000 - 0.1)).toBeLessThanOrEqual(0.03);
+  });
+
+  it('lists every target for failover, by descending weight after the draw', () => {
+    const decision = weighted(split, request, () => 0.75); // 0.75 × 100 = 75 → past stable (70), into canary
+    expect(decision.order).toEqual(['canary', 'stable', 'other']);
+    expect(decision.reason).toBe('weighted');
+    expect(decision.scores.map((score) => score.score)).toEqual([0.7, 0.1, 0.2]);
+  });
+
+  it('never draws a zero weight, and is least-loaded when every weight is zero', () => {
+    const random = seeded(7);
+    const counts = tally(500, () => weighted([candidate('off', { weight: 0 }), candidate('on', { weight: 1 })], request, random).order[0]);
+    expect(counts.get('off')).toBeUndefined();
+    const zero = weighted([candidate('a', { weight: 0, inflight: 3 }), candidate('b', { weight: 0 })], request, random);
+    expect(zero.order).toEqual(['b', 'a']);
+  });
+});
+
+describe('policy registry', () => {
+  it('has every policy and each lists all candidates', () => {
+    const candidates = [candidate('a'), candidate('b', { inflight: 3 }), candidate('c', { ttftMs: 900 })];
+    for (const [name, policy] of Object.entries(policies)) {
+      const decision = policy(candidates, routeRequest({ policy: name as keyof typeof policies }), seeded(9));
+      expect(decision.order.slice().sort()).toEqual(['a', 'b', 'c']);
+      expect(decision.scores).toHaveLength(3);
+    }
+  });
+});
