@@ -1,0 +1,58 @@
+/** What the response cache holds for one request: a whole non-streaming answer. */
+import type { Usage } from '../proxy/chunk-edit.ts';
+import { extractUsage } from '../proxy/chunk-edit.ts';
+import type { Endpoint } from '../proxy/record.ts';
+
+/** A cached answer. */
+export interface CacheEntry {
+  kind: Endpoint;
+  /** JSON text of the non-streaming answer, `model` = the public name. */
+  body: string;
+  usage: Usage | undefined;
+  /** Epoch ms when the answer was produced (for the `age` header). */
+  createdAt: number;
+}
+
+interface SerialisedEntry {
+  v: 1;
+  kind: Endpoint;
+  usage: Usage | null;
+  createdAt: number;
+  body: string;
+}
+
+const kinds = new Set<string>(['chat', 'completion', 'embedding']);
+
+/** Serialises an entry for a store. */
+export function serialiseEntry(entry: CacheEntry): string {
+  const serialised: SerialisedEntry = { v: 1, kind: entry.kind, usage: entry.usage ?? null, createdAt: entry.createdAt, body: entry.body };
+  return JSON.stringify(serialised);
+}
+
+/** Parses a stored entry; undefined when it is not one (old format, corrupt). */
+export function parseEntry(text: string): CacheEntry | undefined {
+  try {
+    const raw = JSON.parse(text) as Partial<SerialisedEntry> | null;
+    if (!raw || raw.v !== 1 || typeof raw.body !== 'string' || typeof raw.createdAt !== 'number' || !kinds.has(String(raw.kind))) {
+      return undefined;
+    }
+    return { kind: raw.kind as Endpoint, body: raw.body, usage: raw.usage ?? undefined, createdAt: raw.createdAt };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Size an entry takes in a store (UTF-8 bytes of its serialisation). */
+export function entryBytes(entry: CacheEntry): number {
+  return Buffer.byteLength(entry.body) + 200;
+}
+
+/** An entry from a complete non-streaming answer body (as sent to the client). */
+export function entryFromResponse(kind: Endpoint, body: string, usage?: Usage, now: number = Date.now()): CacheEntry {
+  return { kind, body, usage: usage ?? extractUsage(body), createdAt: now };
+}
+
+/** Seconds since the entry was made, for the `age` response header. */
+export function entryAgeSeconds(entry: CacheEntry, now: number = Date.now()): number {
+  return Math.max(0, Math.floor((now - entry.createdAt) / 1000));
+}
