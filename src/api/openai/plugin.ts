@@ -8,7 +8,7 @@ import { gatewayError } from '../../errors.ts';
 import { forward } from '../../proxy/forward.ts';
 import { priorityOf } from '../../routing/admission.ts';
 import { affinityKeyFor } from '../../routing/affinity.ts';
-import { defaultCompletionBudget, estimatePromptTokens, requestedMaxTokens } from '../../routing/estimate.ts';
+import { defaultCompletionBudget, estimatePromptTokens, requestedCompletionTokens } from '../../proxy/estimate.ts';
 import type { PolicyName } from '../../routing/types.ts';
 import type { Endpoint } from '../../proxy/record.ts';
 import type { Route } from '../../backends/registry.ts';
@@ -53,7 +53,6 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
     }
     record.model = route.name;
     const affinity = route.config.affinity;
-    const maxTokens = requestedMaxTokens(body.json);
     await forward(
       reply,
       { endpoint, route, requestedModel, raw: body.raw, json: body.json, promptParam: promptParams[endpoint], record },
@@ -63,7 +62,7 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
         priority: priorityOf(request.headers['x-switchyard-priority']),
         affinityKey: affinity.enabled ? affinityKeyFor(body.json, affinity) : undefined,
         promptTokens: estimatePromptTokens(body.json),
-        maxTokens: maxTokens || defaultCompletionBudget,
+        maxTokens: requestedCompletionTokens(body.json, defaultCompletionBudget),
       },
       () => app.switchyard.report(request),
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { budgetError, budgetSubjects, currentPeriod } from '../../../src/limits/budget.ts';
-import { estimatePromptTokens, reservationTokens } from '../../../src/limits/estimate.ts';
+import { estimatePromptTokens, reservationTokens } from '../../../src/proxy/estimate.ts';
 import { formatResetDuration, rateLimitHeaders, retryAfterHeaders } from '../../../src/limits/headers.ts';
 import { MemoryBudgetStore } from '../../../src/limits/memory-budget.ts';
 import { MemoryTokenLimiter } from '../../../src/limits/memory-token-limiter.ts';

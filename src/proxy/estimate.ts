@@ -78,3 +78,6 @@ export function reservationTokens(body: Record<string, unknown>, fallbackComplet
   if (body.input !== undefined && body.messages === undefined && body.prompt === undefined) return prompt;
   return prompt + requestedCompletionTokens(body, fallbackCompletion);
 }
+
+/** Completion budget assumed for latency prediction when a request sets no max_tokens. */
+export const defaultCompletionBudget = 256;
