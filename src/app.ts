@@ -18,6 +18,13 @@ import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
 import { Router } from './routing/router.ts';
 import { adminPlugin } from './api/admin.ts';
+import { accessPlugin } from './api/access.ts';
+import { createCacheStore } from './cache/create.ts';
+import type { CacheEntry } from './cache/entry.ts';
+import type { ResilientCache } from './cache/resilient.ts';
+import { SingleFlight } from './cache/single-flight.ts';
+import { createLimits, type Limits } from './limits/create.ts';
+import type { RedisClient } from './redis/client.ts';
 
 /** What buildApp needs; production passes real parts, tests their own. */
 export interface AppDependencies {
@@ -26,6 +33,8 @@ export interface AppDependencies {
   /** Prometheus registry (a fresh one per app in tests). */
   promRegistry?: PromRegistry;
   dispatcherFactory?: DispatcherFactory;
+  /** Shared Redis (config `redis`); absent = in-memory cache, keys and limits for one process. */
+  redis?: RedisClient | undefined;
   /** Start background health probes (default true). */
   healthChecks?: boolean;
 }
@@ -37,6 +46,11 @@ export interface SwitchyardState {
   router: Router;
   promRegistry: PromRegistry;
   metrics: GatewayMetrics;
+  cache: ResilientCache;
+  /** Concurrent identical cacheable requests share one upstream call. */
+  flights: SingleFlight<CacheEntry>;
+  limits: Limits;
+  redis: RedisClient | undefined;
   shuttingDown: boolean;
   /** Logs the request's one line and records its metrics (once). */
   report(request: FastifyRequest, statusCode?: number): void;
@@ -89,6 +103,22 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const promRegistry = deps.promRegistry ?? new PromRegistry();
   const metrics = new GatewayMetrics(promRegistry, backends, router);
   const monitor = new BackendMonitor(backends, deps.logger);
+  const keyPrefix = config.redis?.keyPrefix ?? 'swy';
+  const cache = createCacheStore({
+    config: config.cache,
+    logger: deps.logger,
+    redis: deps.redis,
+    keyPrefix,
+    onFailure: (operation, reason) => metrics.cacheErrors.labels(operation, reason).inc(),
+  });
+  const limits = createLimits({
+    auth: config.auth,
+    limits: config.limits,
+    logger: deps.logger,
+    redis: deps.redis,
+    keyPrefix,
+    onRedisError: (limiter, operation) => metrics.limitErrors.labels(limiter, operation).inc(),
+  });
 
   const state: SwitchyardState = {
     config,
@@ -96,6 +126,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     router,
     promRegistry,
     metrics,
+    cache,
+    flights: new SingleFlight<CacheEntry>(),
+    limits,
+    redis: deps.redis,
     shuttingDown: false,
     report(request, statusCode) {
       const record = request.record;
@@ -121,6 +155,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       if (record.failures.length > 0) line.failures = record.failures;
       if (record.errorCode) line.errorCode = record.errorCode;
       if (record.clientClosed) line.clientClosed = true;
+      if (record.cache !== 'bypass') line.cache = record.cache;
+      if (record.keyId) line.keyId = record.keyId;
+      if (record.tenant && record.tenant !== 'default') line.tenant = record.tenant;
+      if (record.cost > 0) line.cost = record.cost;
       if (config.logging.logPrompts && request.body) line.requestBody = (request.body as { raw?: string }).raw;
       request.log.info(line, 'request completed');
     },
@@ -157,6 +195,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   await app.register(bodyPlugin);
+  await app.register(accessPlugin);
   await app.register(healthPlugin);
   await app.register(metricsPlugin);
   await app.register(openaiPlugin);

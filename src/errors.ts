@@ -42,6 +42,30 @@ export const errorCatalogue = {
     code: 'context_length_exceeded',
     message: "The prompt plus max_tokens does not fit the model's context window. Shorten the prompt or lower max_tokens.",
   },
+  SWY_ERR_INVALID_API_KEY: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_api_key',
+    message: 'Incorrect API key provided. Send a valid key as `Authorization: Bearer sk-swy-…`; ask the operator for one.',
+  },
+  SWY_ERR_ADMIN_TOKEN: {
+    status: 401,
+    type: 'invalid_request_error',
+    code: 'invalid_admin_token',
+    message: 'The admin endpoints need `Authorization: Bearer <admin.token>`.',
+  },
+  SWY_ERR_MODEL_NOT_ALLOWED: {
+    status: 403,
+    type: 'permission_error',
+    code: 'model_not_allowed',
+    message: 'This API key may not use this model. GET /v1/models lists the models, ask the operator to allow it.',
+  },
+  SWY_ERR_ADMIN_DISABLED: {
+    status: 403,
+    type: 'permission_error',
+    code: 'admin_disabled',
+    message: 'The admin endpoints are disabled: with auth.mode keys, set admin.token to use them.',
+  },
   SWY_ERR_UNKNOWN_ROUTE: {
     status: 404,
     type: 'invalid_request_error',
@@ -59,6 +83,24 @@ export const errorCatalogue = {
     type: 'invalid_request_error',
     code: 'request_too_large',
     message: 'The request body is larger than the gateway accepts (server.bodyLimitBytes).',
+  },
+  SWY_ERR_RATE_LIMIT_REQUESTS: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'Rate limit reached for requests per minute. Retry after the time in retry-after.',
+  },
+  SWY_ERR_RATE_LIMIT_TOKENS: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'Rate limit reached for tokens per minute. Retry after the time in retry-after, or lower max_tokens.',
+  },
+  SWY_ERR_INSUFFICIENT_QUOTA: {
+    status: 429,
+    type: 'insufficient_quota',
+    code: 'insufficient_quota',
+    message: 'The budget of this API key or its tenant is used up for the current period. Ask the operator to raise it, or wait until it resets.',
   },
   SWY_ERR_OVERLOADED: {
     status: 429,
@@ -107,6 +149,18 @@ export const errorCatalogue = {
     type: 'server_error',
     code: 'slo_unmet',
     message: "No backend can meet this model's latency objective right now (onSloMiss: reject). Retry after the time in retry-after.",
+  },
+  SWY_ERR_LIMITS_UNAVAILABLE: {
+    status: 503,
+    type: 'server_error',
+    code: 'limits_unavailable',
+    message: 'The gateway cannot check rate limits or budgets because Redis is unreachable (limits.onRedisError: closed). Retry shortly.',
+  },
+  SWY_ERR_AUTH_UNAVAILABLE: {
+    status: 503,
+    type: 'server_error',
+    code: 'auth_unavailable',
+    message: 'The gateway cannot look up API keys because Redis is unreachable. Retry shortly.',
   },
   SWY_ERR_SHUTTING_DOWN: {
     status: 503,

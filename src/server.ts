@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { buildApp, type AppDependencies } from './app.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { createLogger } from './logging.ts';
+import { closeRedis, connectRedis, createRedis } from './redis/client.ts';
 
 /** A listening gateway. */
 export interface RunningGateway {
@@ -24,7 +25,13 @@ export async function startGateway(
   options: { port?: number; host?: string; logger?: Logger } & Partial<AppDependencies> = {},
 ): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger(config);
-  const app = await buildApp({ ...options, config, logger });
+  // Without `redis` in config the cache, keys and limits live in this process's memory.
+  const ownRedis = options.redis === undefined && config.redis ? createRedis(config.redis, logger) : undefined;
+  if (ownRedis && config.redis && !(await connectRedis(ownRedis, config.redis.startupWaitMs))) {
+    logger.warn('Redis is not reachable yet: serving anyway (cache bypassed, limits per limits.onRedisError); reconnecting in the background');
+  }
+  const app = await buildApp({ ...options, config, logger, redis: options.redis ?? ownRedis });
+  if (ownRedis) app.addHook('onClose', async () => closeRedis(ownRedis));
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
   await app.listen({ host, port });

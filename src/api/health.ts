@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
+import { redisHealth } from '../redis/health.ts';
 
 async function healthRoutes(app: FastifyInstance): Promise<void> {
   const state = app.switchyard;
@@ -19,7 +20,10 @@ async function healthRoutes(app: FastifyInstance): Promise<void> {
     }));
     const ready = !state.shuttingDown && state.backends.anyUsable();
     const status = state.shuttingDown ? 'shutting_down' : ready ? 'ready' : 'no_backend_reachable';
-    return reply.code(ready ? 200 : 503).send({ status, backends });
+    // Redis is reported but does not gate readiness: without it the gateway still serves (cache bypassed,
+    // limits per limits.onRedisError), and taking every replica out of rotation would turn a Redis blip into an outage.
+    const redis = state.redis ? await redisHealth(state.redis, 250) : undefined;
+    return reply.code(ready ? 200 : 503).send(redis ? { status, backends, redis } : { status, backends });
   });
 }
 

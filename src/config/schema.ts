@@ -3,6 +3,9 @@
  * live here; `config/switchyard.example.yaml` documents every field.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { CacheConfigSchema, ModelCacheSchema } from '../cache/config.ts';
+import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
+import { RedisConfigSchema } from '../redis/config.ts';
 
 const Milliseconds = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 0, default: defaultValue, description });
@@ -130,6 +133,7 @@ export const ModelSchema = Type.Object(
     retries: Type.Integer({ minimum: 0, maximum: 10, default: 2 }),
     deadlineMs: Milliseconds(0, 'total time for all attempts before the answer began; 0 = only per-attempt timeouts'),
     ownedBy: Type.String({ default: 'switchyard' }),
+    cache: ModelCacheSchema,
   },
   { additionalProperties: false },
 );
@@ -166,8 +170,14 @@ export const MetricsSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-/** Sections later features fill in; accepted now so configs stay forward compatible. */
-const Placeholder = Type.Object({ enabled: Type.Boolean({ default: false }) }, { additionalProperties: true, default: {} });
+export const AdminSchema = Type.Object(
+  {
+    token: Type.Optional(Type.String({ minLength: 16, description: 'bearer token for /admin/* (use ${ENV}); unset: /admin is open only with auth.mode none' })),
+    host: Type.Optional(Type.String({ description: 'serve /admin/* and /metrics on a separate listener at this host (default: server.host)' })),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65_535, description: 'separate listener port for /admin/* and /metrics; unset: the main port serves them' })),
+  },
+  { additionalProperties: false, default: {} },
+);
 
 export const ConfigSchema = Type.Object(
   {
@@ -176,13 +186,11 @@ export const ConfigSchema = Type.Object(
     models: Type.Array(ModelSchema, { minItems: 1 }),
     logging: LoggingSchema,
     metrics: MetricsSchema,
-    cache: Placeholder,
-    redis: Type.Optional(Type.Object({ url: Type.String() }, { additionalProperties: true })),
-    auth: Type.Object(
-      { mode: Type.Union([Type.Literal('none')], { default: 'none' }) },
-      { additionalProperties: true, default: {} },
-    ),
-    limits: Placeholder,
+    cache: CacheConfigSchema,
+    redis: Type.Optional(RedisConfigSchema),
+    auth: AuthConfigSchema,
+    limits: LimitsConfigSchema,
+    admin: AdminSchema,
   },
   { additionalProperties: false },
 );

@@ -13,6 +13,8 @@ export const latencyBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 const tokenTimeBuckets = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5];
 const overheadBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
 
+const refusalCodes = new Set(['invalid_api_key', 'model_not_allowed', 'rate_limit_exceeded', 'insufficient_quota', 'server_overloaded', 'limits_unavailable', 'auth_unavailable', 'invalid_admin_token', 'admin_disabled']);
+
 function statusClass(status: number): string {
   if (status === 499) return 'cancelled';
   return `${Math.floor(status / 100)}xx`;
@@ -30,6 +32,11 @@ export class GatewayMetrics {
   readonly cancelled: Counter<'model' | 'backend'>;
   readonly streamErrors: Counter<'model' | 'backend' | 'code'>;
   readonly decisions: Counter<'model' | 'backend' | 'reason'>;
+  readonly cost: Counter<'model' | 'backend'>;
+  readonly cacheResults: Counter<'model' | 'result'>;
+  readonly cacheErrors: Counter<'operation' | 'reason'>;
+  readonly limitErrors: Counter<'limiter' | 'operation'>;
+  readonly refused: Counter<'reason'>;
 
   constructor(registry: Registry, backends: BackendRegistry, router: Router) {
     const registers = [registry];
@@ -98,6 +105,36 @@ export class GatewayMetrics {
       labelNames: ['model', 'backend', 'reason'],
       registers,
     });
+    this.cost = new Counter({
+      name: 'switchyard_cost_total',
+      help: "Cost of answered requests under each backend's cost model (backends[].cost units)",
+      labelNames: ['model', 'backend'],
+      registers,
+    });
+    this.cacheResults = new Counter({
+      name: 'switchyard_cache_requests_total',
+      help: 'Response cache results: hit, miss, bypass (not cacheable or Cache-Control: no-store)',
+      labelNames: ['model', 'result'],
+      registers,
+    });
+    this.cacheErrors = new Counter({
+      name: 'switchyard_cache_errors_total',
+      help: 'Cache reads or writes that failed or were too slow and were skipped',
+      labelNames: ['operation', 'reason'],
+      registers,
+    });
+    this.limitErrors = new Counter({
+      name: 'switchyard_redis_errors_total',
+      help: 'Redis failures met by keys and limits (handled per limits.onRedisError)',
+      labelNames: ['limiter', 'operation'],
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'switchyard_refused_requests_total',
+      help: 'Requests refused by auth or limits: invalid_api_key, model_not_allowed, rate_limit_exceeded, insufficient_quota, ...',
+      labelNames: ['reason'],
+      registers,
+    });
     const list = [...backends.backends.values()];
     const gauge = (name: string, help: string, read: (backend: Backend) => number | undefined) =>
       new Gauge({
@@ -159,8 +196,11 @@ export class GatewayMetrics {
   observe(record: RequestRecord, totalMs: number): void {
     const model = record.model ?? 'none';
     const backend = record.backend ?? 'none';
-    this.requests.labels(model, backend, record.endpoint ?? 'none', statusClass(record.status), 'off').inc();
+    this.requests.labels(model, backend, record.endpoint ?? 'none', statusClass(record.status), record.cache).inc();
+    if (record.errorCode && refusalCodes.has(record.errorCode)) this.refused.labels(record.errorCode).inc();
     if (record.model === undefined) return;
+    if (record.endpoint) this.cacheResults.labels(model, record.cache).inc();
+    if (record.cost > 0) this.cost.labels(model, backend).inc(record.cost);
     if (record.routeReason && record.backend) this.decisions.labels(model, backend, record.routeReason).inc();
     this.duration.labels(model, backend, String(record.stream)).observe(totalMs / 1000);
     this.overhead.labels(String(record.stream)).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);

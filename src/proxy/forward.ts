@@ -13,6 +13,7 @@ import type { Priority } from '../routing/admission.ts';
 import type { RoutePlan, Router } from '../routing/router.ts';
 import type { PolicyName } from '../routing/types.ts';
 import { spliceTopLevel, type SpliceEdit } from './json-splice.ts';
+import type { Usage } from './chunk-edit.ts';
 import type { Endpoint, RequestRecord } from './record.ts';
 import { assembleStreamAnswer, readBody, readJsonAnswer, type JsonAnswer } from './relay-json.ts';
 import { relayStream } from './relay-stream.ts';
@@ -69,6 +70,14 @@ function routeHeaders(record: RequestRecord, target: Target): Record<string, str
   };
 }
 
+/** Sees the answer on its way to the client (the response cache stores it). */
+export interface AnswerCapture {
+  /** A complete non-streaming answer, as sent to the client. */
+  json?(body: string, usage: Usage | undefined): void;
+  /** Every data payload of a relayed stream, as the upstream sent it. */
+  streamData?(data: string): void;
+}
+
 /** Per-request routing inputs taken from headers and the body. */
 export interface ForwardContext {
   router: Router;
@@ -77,6 +86,7 @@ export interface ForwardContext {
   affinityKey: string | undefined;
   promptTokens: number;
   maxTokens: number;
+  capture?: AnswerCapture | undefined;
 }
 
 function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
@@ -150,6 +160,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           publicJson,
           clientWantsUsage,
           promptParam: input.promptParam,
+          onData: context.capture?.streamData?.bind(context.capture),
           commit: () => {
             reply.hijack();
             record.status = 200;
@@ -166,6 +177,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         record.usage = outcome.usage;
         if (firstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + firstByteMs;
         record.clientClosed = outcome.clientClosed;
+        record.streamedChunks = outcome.chunks;
         if (outcome.error) record.errorCode = outcome.error.code ?? 'error';
         record.upstreamMs += performance.now() - attemptStart;
         router.feedback(backend, {
@@ -195,6 +207,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         tpotMs: upstreamStream ? tpot(elapsed, measuredTtft, answer.usage?.completion_tokens) : undefined,
       });
       reply.code(200).headers(routeHeaders(record, target)).header('content-type', 'application/json').send(answer.body);
+      context.capture?.json?.(answer.body, answer.usage);
       return;
     } catch (error) {
       record.upstreamMs += performance.now() - attemptStart;

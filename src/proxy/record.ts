@@ -28,6 +28,15 @@ export interface RequestRecord {
   errorCode: string | undefined;
   clientClosed: boolean;
   routeReason: string | undefined;
+  /** Response cache result (`bypass` when the request was not cacheable). */
+  cache: 'hit' | 'miss' | 'bypass';
+  /** API key id and tenant, when auth identified them. */
+  keyId: string | undefined;
+  tenant: string | undefined;
+  /** Cost of the request under the backend's cost model (0 for cache hits). */
+  cost: number;
+  /** Data chunks relayed to a streaming client (about one token each): charges a stream cut short. */
+  streamedChunks: number;
   reported: boolean;
 }
 
@@ -48,6 +57,11 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     errorCode: undefined,
     clientClosed: false,
     routeReason: undefined,
+    cache: 'bypass',
+    keyId: undefined,
+    tenant: undefined,
+    cost: 0,
+    streamedChunks: 0,
     reported: false,
   };
 }

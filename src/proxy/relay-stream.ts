@@ -20,6 +20,8 @@ export interface StreamOutcome {
   /** The error event the client got, if the stream did not complete. */
   error: GatewayError | undefined;
   clientClosed: boolean;
+  /** Data chunks passed to the client. */
+  chunks: number;
 }
 
 /** What the relay needs to know about the request. */
@@ -34,6 +36,8 @@ export interface StreamRelayOptions {
   promptParam: string;
   /** Called once, right before the first byte goes to the client; returns the headers to send. */
   commit: () => Record<string, string | number>;
+  /** Sees every data payload as the upstream sent it (e.g. to record the answer for the cache). */
+  onData?: ((data: string) => void) | undefined;
 }
 
 function waitForDrain(raw: ServerResponse): Promise<void> {
@@ -55,7 +59,7 @@ function waitForDrain(raw: ServerResponse): Promise<void> {
 export async function relayStream(options: StreamRelayOptions): Promise<StreamOutcome> {
   const { backend, attempt, raw, clientSignal, publicJson, clientWantsUsage, promptParam } = options;
   const splitter = new SseSplitter();
-  const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, clientClosed: false };
+  const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, clientClosed: false, chunks: 0 };
   let committed = false;
   let sawDone = false;
   attempt.body.setEncoding('utf8');
@@ -78,6 +82,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
           committed = true;
           outcome.firstEventMs = performance.now() - attempt.startedAt;
         }
+        if (data !== undefined) options.onData?.(data);
         if (data === undefined) {
           out += `${event}\n\n`; // comments (keep-alive pings) and other fields pass as they are
         } else if (data === '[DONE]') {
@@ -90,6 +95,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
             if (!clientWantsUsage && isUsageOnlyChunk(data)) continue;
           }
           out += `data: ${rewriteModel(data, publicJson)}\n\n`;
+          outcome.chunks++;
         }
       }
       if (out.length > 0 && !raw.write(out)) await waitForDrain(raw);

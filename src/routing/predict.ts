@@ -130,3 +130,8 @@ export function costPer1M(candidate: CandidateState, request: RouteRequest): num
   if (total === 0) return output;
   return (input * prompt + output * completion) / total;
 }
+
+/** What a finished request cost on this backend: prompt × inputPer1M plus completion × output price, per million. */
+export function requestCost(candidate: CandidateState, promptTokens: number, completionTokens: number): number {
+  return ((candidate.cost.inputPer1M ?? 0) * promptTokens + outputPricePer1M(candidate) * completionTokens) / 1e6;
+}

@@ -5,7 +5,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { gatewayError } from '../../errors.ts';
+import { assertModelAllowed, cappedMaxTokens, modelAllowed } from '../../limits/authenticate.ts';
 import { forward } from '../../proxy/forward.ts';
+import { spliceTopLevel } from '../../proxy/json-splice.ts';
+import { planCache } from './cached.ts';
+import { costOf, meter, type Settle } from './metered.ts';
 import { priorityOf } from '../../routing/admission.ts';
 import { affinityKeyFor } from '../../routing/affinity.ts';
 import { defaultCompletionBudget, estimatePromptTokens, requestedCompletionTokens } from '../../proxy/estimate.ts';
@@ -34,8 +38,9 @@ function policyFor(request: FastifyRequest, route: Route): PolicyName {
 }
 
 async function openaiRoutes(app: FastifyInstance): Promise<void> {
-  const registry = app.switchyard.backends;
-  const router = app.switchyard.router;
+  const state = app.switchyard;
+  const registry = state.backends;
+  const router = state.router;
   const created = Math.floor(Date.now() / 1000);
 
   const handler = (endpoint: Endpoint) => async (request: FastifyRequest, reply: FastifyReply) => {
@@ -52,20 +57,49 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
       });
     }
     record.model = route.name;
-    const affinity = route.config.affinity;
-    await forward(
-      reply,
-      { endpoint, route, requestedModel, raw: body.raw, json: body.json, promptParam: promptParams[endpoint], record },
-      {
-        router,
-        policy: policyFor(request, route),
-        priority: priorityOf(request.headers['x-switchyard-priority']),
-        affinityKey: affinity.enabled ? affinityKeyFor(body.json, affinity) : undefined,
-        promptTokens: estimatePromptTokens(body.json),
-        maxTokens: requestedCompletionTokens(body.json, defaultCompletionBudget),
-      },
-      () => app.switchyard.report(request),
-    );
+    let { raw, json } = body;
+    const key = request.apiKey;
+    if (key) {
+      if (!modelAllowed(key, requestedModel)) assertModelAllowed(key, route.name);
+      const cap = cappedMaxTokens(json, key.maxTokensCap);
+      if (cap) {
+        json = { ...json, [cap.field]: cap.value };
+        raw = spliceTopLevel(raw, [{ key: cap.field, value: String(cap.value) }]);
+      }
+    }
+    const cache = await planCache(state, request, reply, endpoint, route, requestedModel, json);
+    if (cache.served) {
+      if (record.stream) state.report(request); // a replayed stream bypasses onResponse
+      return;
+    }
+    let settle: Settle | undefined;
+    let hijacked = false;
+    try {
+      settle = await meter(state, request, reply, route, json);
+      const affinity = route.config.affinity;
+      await forward(
+        reply,
+        { endpoint, route, requestedModel, raw, json, promptParam: promptParams[endpoint], record },
+        {
+          router,
+          policy: policyFor(request, route),
+          priority: priorityOf(request.headers['x-switchyard-priority']),
+          affinityKey: affinity.enabled ? affinityKeyFor(json, affinity) : undefined,
+          promptTokens: estimatePromptTokens(json),
+          maxTokens: requestedCompletionTokens(json, defaultCompletionBudget),
+          capture: cache.capture,
+        },
+        () => {
+          hijacked = true;
+        },
+      );
+    } finally {
+      record.cost = costOf(state, route, record);
+      cache.finish(record.usage);
+      if (settle) void settle();
+      // Streams (and requests whose client left) bypass onResponse: report them here, with their cost.
+      if (hijacked) state.report(request);
+    }
   };
 
   app.post('/v1/chat/completions', handler('chat'));

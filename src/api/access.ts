@@ -1,0 +1,70 @@
+/**
+ * Who is calling, and may they: API keys (auth.mode keys) and requests per
+ * minute on every /v1 request; the admin token on /admin. Runs in onRequest,
+ * before the body is read, so refused requests cost little.
+ */
+import rateLimit from '@fastify/rate-limit';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import { gatewayError } from '../errors.ts';
+import { authenticate } from '../limits/authenticate.ts';
+import type { KeyRecord } from '../limits/api-keys.ts';
+import { rateLimitHeaders, retryAfterHeaders } from '../limits/headers.ts';
+import { checkRequestLimit, rateLimitOptions, requestLimitError } from '../limits/request-limit.ts';
+import { limitSubject, type LimitSubject } from '../limits/subject.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey: KeyRecord | undefined;
+    limitSubject: LimitSubject | undefined;
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Checks `Authorization: Bearer <admin.token>` in constant time. */
+export function checkAdminToken(request: FastifyRequest, token: string | undefined, authMode: 'none' | 'keys'): void {
+  if (token === undefined) {
+    if (authMode === 'keys') throw gatewayError('SWY_ERR_ADMIN_DISABLED');
+    return;
+  }
+  const header = request.headers.authorization;
+  const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+  if (!timingSafeEqual(digest(given), digest(token))) throw gatewayError('SWY_ERR_ADMIN_TOKEN');
+}
+
+async function access(app: FastifyInstance): Promise<void> {
+  const { config, limits, redis } = app.switchyard;
+  app.decorateRequest('apiKey', undefined);
+  app.decorateRequest('limitSubject', undefined);
+  await app.register(rateLimit, rateLimitOptions({ redis, keyPrefix: config.redis?.keyPrefix ?? 'swy', subject: (request) => request.limitSubject }));
+  const checkRequests = app.createRateLimit();
+  const keysRequired = config.auth.mode === 'keys';
+
+  app.addHook('onRequest', async (request, reply) => {
+    const url = request.url;
+    if (url.startsWith('/admin')) {
+      checkAdminToken(request, config.admin.token, config.auth.mode);
+      return;
+    }
+    if (!url.startsWith('/v1/')) return;
+    const key = keysRequired ? await authenticate(limits.keys, request.headers) : undefined;
+    const subject = limitSubject(key, config.limits);
+    request.apiKey = key;
+    request.limitSubject = subject;
+    request.record.keyId = key?.id;
+    request.record.tenant = subject.tenant;
+    if (subject.rpm === undefined) return;
+    const requests = await checkRequestLimit(checkRequests, request, limits.policy);
+    if (!requests.unlimited && !requests.degraded) reply.headers(rateLimitHeaders({ requests }));
+    if (!requests.allowed) {
+      reply.headers(retryAfterHeaders(requests.retryAfterMs));
+      throw requestLimitError(requests.retryAfterMs, requests.limit);
+    }
+  });
+}
+
+export const accessPlugin = fastifyPlugin(access, { name: 'switchyard-access' });

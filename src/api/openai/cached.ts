@@ -1,0 +1,115 @@
+/**
+ * The response cache around one request: decide whether it is cacheable,
+ * answer hits (replayed as SSE for streaming clients), let one of several
+ * identical concurrent requests go upstream (single flight), and store what
+ * came back. Any cache failure is a miss, never an error.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CacheEntry } from '../../cache/entry.ts';
+import { entryAgeSeconds, entryFromResponse } from '../../cache/entry.ts';
+import { cacheKey } from '../../cache/key.ts';
+import { cacheDirective, isCacheable, resolveCacheMode } from '../../cache/policy.ts';
+import { StreamCacheRecorder } from '../../cache/recorder.ts';
+import { replayAsSse } from '../../cache/replay.ts';
+import type { Flight } from '../../cache/single-flight.ts';
+import type { Route } from '../../backends/registry.ts';
+import type { SwitchyardState } from '../../app.ts';
+import { rewriteModel, type Usage } from '../../proxy/chunk-edit.ts';
+import type { AnswerCapture } from '../../proxy/forward.ts';
+import type { Endpoint } from '../../proxy/record.ts';
+
+/** The cache's part in one request. */
+export interface CachePlan {
+  /** Answered from the cache: nothing else to do. */
+  served: boolean;
+  /** Captures the answer for storing (undefined when it must not be stored). */
+  capture: AnswerCapture | undefined;
+  /** Call once the request is over (stores the answer, releases followers). */
+  finish(usage: Usage | undefined): void;
+}
+
+const noPlan: CachePlan = { served: false, capture: undefined, finish: () => undefined };
+
+/** Sends a cached answer: JSON, or SSE replay for a streaming client. */
+function serveHit(request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, requestedModel: string, stream: boolean, includeUsage: boolean): void {
+  const record = request.record;
+  record.cache = 'hit';
+  record.backend = 'cache';
+  record.usage = entry.usage;
+  record.status = 200;
+  record.stream = stream;
+  reply.header('x-switchyard-cache', 'HIT').header('age', String(entryAgeSeconds(entry)));
+  if (!stream) {
+    reply.code(200).header('content-type', 'application/json').send(rewriteModel(entry.body, JSON.stringify(requestedModel)));
+    return;
+  }
+  reply.hijack();
+  reply.raw.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  reply.raw.end(replayAsSse(entry, { includeUsage, publicModel: requestedModel }));
+}
+
+/**
+ * Looks the request up; on a hit the answer is sent and `served` is true.
+ * Otherwise returns how to capture and store the upstream answer.
+ */
+export async function planCache(
+  state: SwitchyardState,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  endpoint: Endpoint,
+  route: Route,
+  requestedModel: string,
+  json: Record<string, unknown>,
+): Promise<CachePlan> {
+  const { config, cache, flights } = state;
+  const mode = resolveCacheMode(config.cache.mode, route.config.cache.mode);
+  const directive = cacheDirective(request.headers['cache-control']);
+  const stream = endpoint !== 'embedding' && json.stream === true;
+  const includeUsage = (json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+  if (mode === 'off' || directive === 'bypass' || !isCacheable(json, mode, endpoint)) {
+    reply.header('x-switchyard-cache', 'BYPASS');
+    return noPlan;
+  }
+  const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, endpoint, json);
+  if (directive === 'use') {
+    const entry = await cache.get(key);
+    if (entry) {
+      serveHit(request, reply, entry, requestedModel, stream, includeUsage);
+      return { served: true, capture: undefined, finish: () => undefined };
+    }
+  }
+  let flight: Flight<CacheEntry> | undefined;
+  if (config.cache.singleFlight) {
+    flight = flights.begin(key);
+    if (flight.role === 'follower') {
+      const shared = await flight.result;
+      if (shared) {
+        serveHit(request, reply, shared, requestedModel, stream, includeUsage);
+        return { served: true, capture: undefined, finish: () => undefined };
+      }
+      flight = undefined; // the leader failed: go upstream ourselves
+    }
+  }
+  request.record.cache = 'miss';
+  reply.header('x-switchyard-cache', 'MISS');
+  let entry: CacheEntry | undefined;
+  let recorder: StreamCacheRecorder | undefined;
+  const capture: AnswerCapture = {
+    json(body, usage) {
+      entry = entryFromResponse(endpoint, body, usage);
+    },
+    streamData(data) {
+      recorder ??= new StreamCacheRecorder(endpoint === 'chat' ? 'chat' : 'completion', requestedModel, config.cache.maxEntryBytes);
+      recorder.add(data);
+    },
+  };
+  return {
+    served: false,
+    capture,
+    finish(usage) {
+      if (!entry && recorder && !request.record.clientClosed && !request.record.errorCode) entry = recorder.entry(usage);
+      if (flight?.role === 'leader') flight.complete(entry);
+      if (entry) void cache.set(key, entry, config.cache.ttlSeconds);
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Tokens per minute and budgets around one request: reserve the estimated
+ * prompt plus max_tokens before the call, settle with the real usage after
+ * (streams and cancelled requests are charged what they used), charge the
+ * cost to the key's and tenant's budgets.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SwitchyardState } from '../../app.ts';
+import { budgetError } from '../../limits/budget.ts';
+import { rateLimitHeaders, retryAfterHeaders } from '../../limits/headers.ts';
+import { tokenLimitError } from '../../limits/token-window.ts';
+import { estimatePromptTokens, reservationTokens } from '../../proxy/estimate.ts';
+import type { RequestRecord } from '../../proxy/record.ts';
+import type { Route } from '../../backends/registry.ts';
+import { requestCost } from '../../routing/predict.ts';
+
+/** Settles a metered request once it is over. Never throws. */
+export type Settle = () => Promise<void>;
+
+const nothing: Settle = async () => undefined;
+
+/** Tokens charged for a request: its usage, else what can be told of the work done. */
+function usedTokens(record: RequestRecord, json: Record<string, unknown>): number {
+  if (record.usage) return record.usage.total_tokens;
+  if (record.firstByteMs === undefined) return 0; // the upstream never answered: no work to charge
+  return estimatePromptTokens(json) + record.streamedChunks;
+}
+
+/** Reserves tokens and checks budgets; throws 429 when either refuses. */
+export async function meter(state: SwitchyardState, request: FastifyRequest, reply: FastifyReply, route: Route, json: Record<string, unknown>): Promise<Settle> {
+  const subject = request.limitSubject;
+  if (!subject || (subject.tpm === undefined && subject.budgets.length === 0)) {
+    return subject?.budgets.length ? settleCost(state, request, route, json, undefined) : nothing;
+  }
+  const { limits, config } = state;
+  const needed = reservationTokens(json, config.limits.reserveCompletionTokens);
+  const tokens = subject.tpm === undefined ? undefined : await limits.tokens.reserve(subject.id, subject.tpm, needed);
+  if (tokens && !tokens.allowed) {
+    reply.headers(rateLimitHeaders({ tokens })).headers(retryAfterHeaders(tokens.retryAfterMs, !tokens.tooLarge));
+    throw tokenLimitError(tokens, needed);
+  }
+  if (tokens && !tokens.degraded) reply.headers(rateLimitHeaders({ tokens }));
+  if (subject.budgets.length > 0) {
+    const budget = await limits.budgets.check(subject.budgets);
+    if (!budget.allowed) {
+      await limits.tokens.settle(tokens?.reservation, 0);
+      reply.headers(retryAfterHeaders(budget.exhausted?.resetMs ?? 1000, false));
+      throw budgetError(budget);
+    }
+  }
+  return settleCost(state, request, route, json, tokens?.reservation);
+}
+
+function settleCost(
+  state: SwitchyardState,
+  request: FastifyRequest,
+  route: Route,
+  json: Record<string, unknown>,
+  reservation: Parameters<SwitchyardState['limits']['tokens']['settle']>[0],
+): Settle {
+  return async () => {
+    const record = request.record;
+    await state.limits.tokens.settle(reservation, usedTokens(record, json));
+    const budgets = request.limitSubject?.budgets ?? [];
+    if (record.cost > 0 && budgets.length > 0) await state.limits.budgets.charge(budgets, record.cost);
+  };
+}
+
+/** Works out the request's cost from its usage and the backend's cost model (0 for cache hits). */
+export function costOf(state: SwitchyardState, route: Route, record: RequestRecord): number {
+  if (!record.usage || record.cache === 'hit') return 0;
+  const target = route.targets.find((candidate) => candidate.backend.id === record.backend);
+  if (!target) return 0;
+  const snapshot = state.router.snapshot(target, Date.now());
+  return requestCost(snapshot, record.usage.prompt_tokens, record.usage.completion_tokens);
+}
