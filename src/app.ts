@@ -18,7 +18,7 @@ import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
 import { Router } from './routing/router.ts';
 import { adminPlugin } from './api/admin.ts';
-import { accessPlugin } from './api/access.ts';
+import { accessPlugin, checkAdminToken } from './api/access.ts';
 import { createCacheStore } from './cache/create.ts';
 import type { CacheEntry } from './cache/entry.ts';
 import type { ResilientCache } from './cache/resilient.ts';
@@ -197,9 +197,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(bodyPlugin);
   await app.register(accessPlugin);
   await app.register(healthPlugin);
-  await app.register(metricsPlugin);
+  // With admin.port set, /admin/* and /metrics move to their own listener (buildAdminApp) and leave this one.
+  const separateAdmin = config.admin.port !== undefined;
+  if (!separateAdmin) await app.register(metricsPlugin);
   await app.register(openaiPlugin);
-  await app.register(adminPlugin);
+  if (!separateAdmin) await app.register(adminPlugin);
 
   if (deps.healthChecks !== false) app.addHook('onReady', async () => monitor.start());
   app.addHook('preClose', async () => {
@@ -209,5 +211,26 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     monitor.stop();
     await backends.close();
   });
+  return app;
+}
+
+/**
+ * The separate listener for /admin/* and /metrics (config admin.port), so they
+ * need not be reachable where clients are. Shares the gateway's state.
+ */
+export async function buildAdminApp(main: FastifyInstance, logger: Logger): Promise<FastifyInstance> {
+  const state = main.switchyard;
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  app.decorate('switchyard', state);
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/admin')) checkAdminToken(request, state.config.admin.token, state.config.auth.mode);
+  });
+  app.setErrorHandler((error: FastifyError | Error, _request, reply) => {
+    const rendered = renderError(toGatewayError(error));
+    return reply.code(rendered.status).header('content-type', 'application/json').send(rendered.body);
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  await app.register(metricsPlugin);
+  await app.register(adminPlugin);
   return app;
 }

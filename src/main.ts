@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { startDemo } from './demo.ts';
 import { exitOnSignals, startGateway } from './server.ts';
+import { keysUsage, runKeysCommand } from './limits/keys-command.ts';
 import { parseSimArgs, simUsage } from './sim/cli.ts';
 import { startSimulator } from './sim/simulator.ts';
 
@@ -19,6 +20,8 @@ Commands:
   demo [--port N]         run the gateway with two simulated backends (no GPU, no Redis)
   sim [flags]             run a backend simulator (vLLM or llama.cpp flavour); see \`switchyard sim --help\`
   config check FILE       validate a config file and exit (0 valid, 1 invalid)
+  keys create|list|revoke|hash
+                          manage API keys (see \`switchyard keys\`)
   help                    show this text`;
 
 function fail(message: string): never {
@@ -114,6 +117,17 @@ async function main(argv: string[]): Promise<void> {
       return sim(rest);
     case 'config':
       return configCheck(rest);
+    case 'keys':
+      if (rest.length === 0) {
+        console.log(keysUsage);
+        return;
+      }
+      try {
+        console.log(await runKeysCommand(rest, (file) => loadOrExit(resolve(file))));
+      } catch (error) {
+        fail((error as Error).message);
+      }
+      return;
     case undefined:
     case 'help':
     case '--help':

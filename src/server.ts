@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp, type AppDependencies } from './app.ts';
+import { buildAdminApp, buildApp, type AppDependencies } from './app.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { createLogger } from './logging.ts';
 import { closeRedis, connectRedis, createRedis } from './redis/client.ts';
@@ -14,6 +14,8 @@ import { closeRedis, connectRedis, createRedis } from './redis/client.ts';
 export interface RunningGateway {
   app: FastifyInstance;
   url: string;
+  /** The /admin and /metrics listener, when admin.port is set. */
+  adminUrl: string | undefined;
   logger: Logger;
   /** Graceful stop: waits for in-flight requests up to the grace period. */
   shutdown(reason?: string): Promise<void>;
@@ -35,9 +37,17 @@ export async function startGateway(
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
   await app.listen({ host, port });
-  const address = app.server.address();
-  const boundPort = typeof address === 'object' && address ? address.port : port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+  const url = urlOf(app, host);
+  let adminUrl: string | undefined;
+  let adminApp: FastifyInstance | undefined;
+  if (config.admin.port !== undefined) {
+    const admin = await buildAdminApp(app, logger);
+    const adminHost = config.admin.host ?? host;
+    await admin.listen({ host: adminHost, port: config.admin.port });
+    adminUrl = urlOf(admin, adminHost);
+    adminApp = admin;
+    logger.info({ url: adminUrl }, 'admin and metrics listener');
+  }
   let closing: Promise<void> | undefined;
 
   const shutdown = (reason = 'shutdown') => {
@@ -53,13 +63,20 @@ export async function startGateway(
       const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
       app.server.closeIdleConnections();
       await app.close();
+      await adminApp?.close();
       clearInterval(sweeper);
       clearTimeout(force);
       logger.info('shutdown complete');
     })();
     return closing;
   };
-  return { app, url, logger, shutdown };
+  return { app, url, adminUrl, logger, shutdown };
+}
+
+function urlOf(app: FastifyInstance, host: string): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Exits 0 after a graceful shutdown on SIGTERM or SIGINT. */

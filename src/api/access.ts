@@ -47,7 +47,7 @@ async function access(app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', async (request, reply) => {
     const url = request.url;
     if (url.startsWith('/admin')) {
-      checkAdminToken(request, config.admin.token, config.auth.mode);
+      if (config.admin.port === undefined) checkAdminToken(request, config.admin.token, config.auth.mode); // else: served elsewhere, 404 here
       return;
     }
     if (!url.startsWith('/v1/')) return;

@@ -87,4 +87,25 @@ describe('lifecycle', () => {
     await closed;
     await expect(fetch(`${gateway.url}/healthz`)).rejects.toThrow();
   });
+
+  it('guards /admin with admin.token, and can move /admin and /metrics to their own listener', async () => {
+    const sim = await startSim({ flavor: 'vllm' });
+    cleanups.push(() => sim.close());
+    const token = 'admin-token-0123456789';
+    const gateway = await startTestGateway({
+      backends: [backendFor('v', sim)],
+      models: [{ name: 'm', targets: [{ backend: 'v', model: 'Qwen/Qwen3-8B' }] }],
+      admin: { token, port: 0 },
+    });
+    cleanups.push(() => gateway.close());
+    expect(gateway.adminUrl).toBeTruthy();
+    expect((await fetch(`${gateway.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${gateway.url}/admin/backends`)).status).toBe(404);
+    expect((await fetch(`${gateway.adminUrl}/metrics`)).status).toBe(200);
+    const denied = await fetch(`${gateway.adminUrl}/admin/backends`);
+    expect(denied.status).toBe(401);
+    expect(((await denied.json()) as { error: { code: string } }).error.code).toBe('invalid_admin_token');
+    const allowed = await fetch(`${gateway.adminUrl}/admin/backends`, { headers: { authorization: `Bearer ${token}` } });
+    expect(allowed.status).toBe(200);
+  });
 });
