@@ -20,6 +20,23 @@ function statusClass(status: number): string {
   return `${Math.floor(status / 100)}xx`;
 }
 
+/**
+ * Memoises label children: prom-client hashes the label object on every
+ * `labels()` call; the hot path asks for the same few combinations over and over.
+ */
+function children<T>(make: (...values: string[]) => T): (...values: string[]) => T {
+  const cache = new Map<string, T>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = cache.get(key);
+    if (child === undefined) {
+      child = make(...values);
+      if (cache.size < 10_000) cache.set(key, child); // label values are bounded; this is a guard
+    }
+    return child;
+  };
+}
+
 /** The gateway's metrics, recorded from request records and backend state. */
 export class GatewayMetrics {
   readonly requests: Counter<'model' | 'backend' | 'endpoint' | 'status_class' | 'cache'>;
@@ -192,26 +209,34 @@ export class GatewayMetrics {
     });
   }
 
+  private readonly requestChild = children((...values) => this.requests.labels(...values));
+  private readonly durationChild = children((...values) => this.duration.labels(...values));
+  private readonly overheadChild = children((...values) => this.overhead.labels(...values));
+  private readonly ttftChild = children((...values) => this.ttft.labels(...values));
+  private readonly tokensChild = children((...values) => this.tokens.labels(...values));
+  private readonly decisionChild = children((...values) => this.decisions.labels(...values));
+  private readonly cacheChild = children((...values) => this.cacheResults.labels(...values));
+
   /** Records one finished request. */
   observe(record: RequestRecord, totalMs: number): void {
     const model = record.model ?? 'none';
     const backend = record.backend ?? 'none';
-    this.requests.labels(model, backend, record.endpoint ?? 'none', statusClass(record.status), record.cache).inc();
+    this.requestChild(model, backend, record.endpoint ?? 'none', statusClass(record.status), record.cache).inc();
     if (record.errorCode && refusalCodes.has(record.errorCode)) this.refused.labels(record.errorCode).inc();
     if (record.model === undefined) return;
-    if (record.endpoint) this.cacheResults.labels(model, record.cache).inc();
+    if (record.endpoint) this.cacheChild(model, record.cache).inc();
     if (record.cost > 0) this.cost.labels(model, backend).inc(record.cost);
-    if (record.routeReason && record.backend) this.decisions.labels(model, backend, record.routeReason).inc();
-    this.duration.labels(model, backend, String(record.stream)).observe(totalMs / 1000);
-    this.overhead.labels(String(record.stream)).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);
+    if (record.routeReason && record.backend) this.decisionChild(model, backend, record.routeReason).inc();
+    this.durationChild(model, backend, String(record.stream)).observe(totalMs / 1000);
+    this.overheadChild(String(record.stream)).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);
     if (record.firstByteMs !== undefined && record.status === 200) {
-      this.ttft.labels(model, backend).observe(record.firstByteMs / 1000);
+      this.ttftChild(model, backend).observe(record.firstByteMs / 1000);
       const completion = record.usage?.completion_tokens ?? 0;
       if (completion > 1 && record.stream) this.tpot.labels(model, backend).observe((totalMs - record.firstByteMs) / 1000 / (completion - 1));
     }
     if (record.usage) {
-      this.tokens.labels(model, backend, 'prompt').inc(record.usage.prompt_tokens);
-      this.tokens.labels(model, backend, 'completion').inc(record.usage.completion_tokens);
+      this.tokensChild(model, backend, 'prompt').inc(record.usage.prompt_tokens);
+      this.tokensChild(model, backend, 'completion').inc(record.usage.completion_tokens);
     }
     for (const failure of record.failures.slice(0, record.attempts - 1)) {
       const [failedBackend = 'none', reason = 'error'] = failure.split(':');

@@ -17,20 +17,26 @@ export interface JsonAnswer {
   firstByteMs: number | undefined;
 }
 
-/** Reads an upstream body to a string, with the attempt's deadlines. */
-export async function readBody(attempt: OpenedAttempt, clientSignal: AbortSignal, backend: Backend, onFirst?: () => void): Promise<string> {
-  attempt.body.setEncoding('utf8');
-  let text = '';
-  try {
-    for await (const chunk of attempt.body as AsyncIterable<string>) {
+/**
+ * Reads an upstream body to a string, with the attempt's deadlines. Event
+ * listeners rather than an async iterator: one promise per body, not per chunk.
+ */
+export function readBody(attempt: OpenedAttempt, clientSignal: AbortSignal, backend: Backend, onFirst?: () => void): Promise<string> {
+  const body = attempt.body;
+  body.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    let text = '';
+    body.on('data', (chunk: string) => {
       if (text.length === 0) onFirst?.();
       attempt.deadlines.onData();
       text += chunk;
-    }
-  } catch (error) {
-    throw classifyFailure(error, attempt.deadlines, clientSignal, backend, false);
-  }
-  return text;
+    });
+    body.once('end', () => resolve(text));
+    body.once('error', (error) => reject(classifyFailure(error, attempt.deadlines, clientSignal, backend, false)));
+    body.once('close', () => {
+      if (!body.readableEnded) reject(classifyFailure(new Error('upstream body closed early'), attempt.deadlines, clientSignal, backend, false));
+    });
+  });
 }
 
 /** Relays a JSON answer with the public model name. */
