@@ -3,6 +3,8 @@
  * down gracefully on SIGTERM/SIGINT (stop accepting, let in-flight requests
  * and streams finish within the grace period, then close).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildAdminApp, buildApp, type AppDependencies } from './app.ts';
@@ -36,6 +38,7 @@ export async function startGateway(
   if (ownRedis) app.addHook('onClose', async () => closeRedis(ownRedis));
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
+  const busy = trackBusySockets(app);
   await app.listen({ host, port });
   const url = urlOf(app, host);
   let adminUrl: string | undefined;
@@ -59,9 +62,14 @@ export async function startGateway(
         app.server.closeAllConnections();
       }, config.server.shutdownGraceMs);
       force.unref();
-      // Keep-alive connections whose last response ends during the drain would hold close() open.
-      const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
-      app.server.closeIdleConnections();
+      // Connections with nothing in flight would hold close() open: keep-alive ones whose last response ends
+      // during the drain, and ones opened ahead of time that never sent a request (which Node does not count as idle).
+      const sweep = () => {
+        app.server.closeIdleConnections();
+        for (const socket of busy.idleSockets()) socket.destroy();
+      };
+      const sweeper = setInterval(sweep, 100);
+      sweep();
       await app.close();
       await adminApp?.close();
       clearInterval(sweeper);
@@ -71,6 +79,23 @@ export async function startGateway(
     return closing;
   };
   return { app, url, adminUrl, logger, shutdown };
+}
+
+/** Counts requests in flight per socket, so a drain can close the sockets that carry none. */
+function trackBusySockets(app: FastifyInstance): { idleSockets(): Socket[] } {
+  const sockets = new Map<Socket, number>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.set(socket, 0);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+    response.once('close', () => {
+      if (sockets.has(socket)) sockets.set(socket, Math.max(0, (sockets.get(socket) ?? 1) - 1));
+    });
+  });
+  return { idleSockets: () => [...sockets].filter(([, inflight]) => inflight === 0).map(([socket]) => socket) };
 }
 
 function urlOf(app: FastifyInstance, host: string): string {

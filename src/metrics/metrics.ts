@@ -5,6 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Backend, Registry as BackendRegistry } from '../backends/registry.ts';
+import type { RedisClient } from '../redis/client.ts';
 import type { Router } from '../routing/router.ts';
 import type { RequestRecord } from '../proxy/record.ts';
 
@@ -55,7 +56,7 @@ export class GatewayMetrics {
   readonly limitErrors: Counter<'limiter' | 'operation'>;
   readonly refused: Counter<'reason'>;
 
-  constructor(registry: Registry, backends: BackendRegistry, router: Router) {
+  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient) {
     const registers = [registry];
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
     this.requests = new Counter({
@@ -73,7 +74,7 @@ export class GatewayMetrics {
     });
     this.ttft = new Histogram({
       name: 'switchyard_time_to_first_token_seconds',
-      help: 'Time from request arrival to the first byte of the answer from the backend',
+      help: 'Time from request arrival to the first chunk of a streamed answer from the backend (streamed upstream answers only)',
       labelNames: ['model', 'backend'],
       buckets: latencyBuckets,
       registers,
@@ -152,6 +153,16 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    if (redis) {
+      new Gauge({
+        name: 'switchyard_redis_up',
+        help: "1 while the gateway's Redis connection is ready, 0 while it is down or reconnecting",
+        registers,
+        collect() {
+          this.set(redis.status === 'ready' ? 1 : 0);
+        },
+      });
+    }
     const list = [...backends.backends.values()];
     const gauge = (name: string, help: string, read: (backend: Backend) => number | undefined) =>
       new Gauge({
@@ -229,7 +240,8 @@ export class GatewayMetrics {
     if (record.routeReason && record.backend) this.decisionChild(model, backend, record.routeReason).inc();
     this.durationChild(model, backend, String(record.stream)).observe(totalMs / 1000);
     this.overheadChild(String(record.stream)).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);
-    if (record.firstByteMs !== undefined && record.status === 200) {
+    // Time to first token is measured on streamed answers only: a plain JSON answer's first byte is its last.
+    if (record.firstByteMs !== undefined && record.status === 200 && record.streamedUpstream) {
       this.ttftChild(model, backend).observe(record.firstByteMs / 1000);
       const completion = record.usage?.completion_tokens ?? 0;
       if (completion > 1 && record.stream) this.tpot.labels(model, backend).observe((totalMs - record.firstByteMs) / 1000 / (completion - 1));

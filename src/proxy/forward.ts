@@ -135,6 +135,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     record.backend = backend.id;
     if (record.attempts > 1) record.routeReason = `failover:${lastError?.kind ?? 'error'}`;
     const upstreamStream = clientStream || (input.endpoint !== 'embedding' && backend.streamUpstream);
+    record.streamedUpstream = upstreamStream;
     let attempt: OpenedAttempt | undefined;
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;

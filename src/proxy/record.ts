@@ -22,6 +22,8 @@ export interface RequestRecord {
   upstreamMs: number;
   /** ms from arrival to the first byte of the answer from the backend. */
   firstByteMs: number | undefined;
+  /** The answer came from the backend as a stream (so firstByteMs is a real time to first token). */
+  streamedUpstream: boolean;
   attempts: number;
   failures: string[];
   usage: Usage | undefined;
@@ -51,6 +53,7 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     startedAt,
     upstreamMs: 0,
     firstByteMs: undefined,
+    streamedUpstream: false,
     attempts: 0,
     failures: [],
     usage: undefined,

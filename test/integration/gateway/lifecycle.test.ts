@@ -53,10 +53,13 @@ describe('lifecycle', () => {
     const gateway = await startTestGateway({ backends: [backendFor('v', sim)], models: [{ name: 'm', targets: [{ backend: 'v', model: 'Qwen/Qwen3-8B' }] }] });
     cleanups.push(() => gateway.close());
     await gateway.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 });
+    for await (const _chunk of await gateway.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true })) {
+      // drain: time to first token is measured on streamed answers
+    }
     await post(`${gateway.baseURL}/chat/completions`, JSON.stringify({ model: 'attacker-chosen-name', messages: [{ role: 'user', content: 'hi' }] }));
     const text = await (await fetch(`${gateway.url}/metrics`)).text();
-    expect(text).toMatch(/switchyard_requests_total\{model="m",backend="v",endpoint="chat",status_class="2xx",cache="bypass"\} 1/);
-    expect(text).toMatch(/switchyard_tokens_total\{model="m",backend="v",type="completion"\} 4/);
+    expect(text).toMatch(/switchyard_requests_total\{model="m",backend="v",endpoint="chat",status_class="2xx",cache="bypass"\} 2/);
+    expect(text).toMatch(/switchyard_tokens_total\{model="m",backend="v",type="completion"\} 8/);
     expect(text).toContain('switchyard_time_to_first_token_seconds_bucket');
     expect(text).toContain('switchyard_backend_up{backend="v"} 1');
     expect(text).not.toContain('attacker-chosen-name');
