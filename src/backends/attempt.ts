@@ -136,6 +136,7 @@ export async function openAttempt(
   requestId: string,
   clientSignal: AbortSignal,
   extraHeaders?: Record<string, string>,
+  ownConnection = false,
 ): Promise<OpenedAttempt> {
   const controller = new AbortController();
   const onClientAbort = () => controller.abort();
@@ -156,6 +157,7 @@ export async function openAttempt(
       headers,
       body,
       signal: controller.signal,
+      reset: ownConnection,
     });
     response.body.once('close', () => clientSignal.removeEventListener('abort', onClientAbort));
     return { statusCode: response.statusCode, headers: response.headers, body: response.body, deadlines, controller, startedAt };

@@ -70,6 +70,26 @@ export function extractUsage(json: string): Usage | undefined {
   return parseUsage(text);
 }
 
+/**
+ * Usage from llama.cpp's `timings` object (prompt_n + cache_n prompt tokens, predicted_n completion
+ * tokens), for streams that did not ask for the usage chunk.
+ */
+export function usageFromTimings(json: string): Usage | undefined {
+  if (!json.includes('"timings"')) return undefined;
+  const span = findTopLevel(json, ['timings']).get('timings');
+  if (!span) return undefined;
+  try {
+    const timings = JSON.parse(json.slice(span.start, span.end)) as { prompt_n?: number; cache_n?: number; predicted_n?: number };
+    if (typeof timings.predicted_n !== 'number' || typeof timings.prompt_n !== 'number') return undefined;
+    const prompt = timings.prompt_n + (timings.cache_n ?? 0);
+    const usage: Usage = { prompt_tokens: prompt, completion_tokens: timings.predicted_n, total_tokens: prompt + timings.predicted_n };
+    if (typeof timings.cache_n === 'number') usage.cached_tokens = timings.cache_n;
+    return usage;
+  } catch {
+    return undefined;
+  }
+}
+
 /** True for the extra usage-only chunk (`"choices":[]`) that include_usage adds. */
 export function isUsageOnlyChunk(json: string): boolean {
   if (!json.includes('"usage"')) return false;

@@ -41,7 +41,10 @@ export interface ForwardInput {
 export function upstreamBody(input: ForwardInput, target: Target, upstreamStream: boolean): string {
   const edits: SpliceEdit[] = [];
   if (target.model !== input.requestedModel) edits.push({ key: 'model', value: JSON.stringify(target.model) });
-  if (upstreamStream) {
+  // A streaming client that did not ask for usage gets the stream as the runtime sends it when usage can be
+  // read from the runtime's own timings; otherwise usage is asked for and the extra chunk dropped in the relay.
+  const usageFromTimings = input.json.stream === true && target.backend.kind.usageFromTimings;
+  if (upstreamStream && !usageFromTimings) {
     if (input.json.stream !== true) edits.push({ key: 'stream', value: 'true' });
     const options = input.json.stream_options;
     if (!(options && typeof options === 'object' && (options as { include_usage?: unknown }).include_usage === true)) {
@@ -140,7 +143,15 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;
     try {
-      attempt = await openAttempt(backend, paths[input.endpoint], upstreamBody(input, target, upstreamStream), record.requestId, client.signal, backend.loadReportHeaders);
+      attempt = await openAttempt(
+        backend,
+        paths[input.endpoint],
+        upstreamBody(input, target, upstreamStream),
+        record.requestId,
+        client.signal,
+        backend.loadReportHeaders,
+        upstreamStream && backend.kind.closesAfterStream,
+      );
       if (backend.config.loadReport) applyLoadReport(backend, attempt.headers['endpoint-load-metrics'], Date.now());
       if (attempt.statusCode !== 200) {
         const text = await readBody(attempt, client.signal, backend);

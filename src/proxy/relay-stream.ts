@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { AttemptError, classifyFailure, type OpenedAttempt } from '../backends/attempt.ts';
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError, renderErrorEvent, type GatewayError } from '../errors.ts';
-import { extractUsage, isUsageOnlyChunk, rewriteModel, type Usage } from './chunk-edit.ts';
+import { extractUsage, isUsageOnlyChunk, rewriteModel, usageFromTimings, type Usage } from './chunk-edit.ts';
 import { dataOf, isErrorPayload, SseSplitter } from './sse.ts';
 import { normaliseStreamErrorEvent } from './upstream-error.ts';
 
@@ -89,7 +89,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
           sawDone = true;
           out += 'data: [DONE]\n\n';
         } else {
-          const usage = extractUsage(data);
+          const usage = extractUsage(data) ?? (outcome.usage === undefined ? usageFromTimings(data) : undefined);
           if (usage) {
             outcome.usage = usage;
             if (!clientWantsUsage && isUsageOnlyChunk(data)) continue;

@@ -222,6 +222,7 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
     headersBeforeFirstToken: false,
     echoRequestId: false,
     cacheBlockTokens: 1,
+    closesAfterStream: true,
     loadingResetsConnections: false,
     lenientScalars: true,
 

@@ -209,6 +209,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
     headersBeforeFirstToken: true,
     echoRequestId: true,
     cacheBlockTokens: 16,
+    closesAfterStream: false,
     loadingResetsConnections: true,
     lenientScalars: false,
 

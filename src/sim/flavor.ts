@@ -115,6 +115,11 @@ export interface Flavor {
   readonly echoRequestId: boolean;
   /** Prefix caching granularity (vLLM caches whole 16-token blocks). */
   readonly cacheBlockTokens: number;
+  /**
+   * llama-server closes the connection a few ms after a streamed answer unless the next request is already
+   * there (while still sending Keep-Alive): a keep-alive race every client of it must survive.
+   */
+  readonly closesAfterStream: boolean;
   /** While loading: vLLM is not listening yet (connections reset), llama.cpp answers 503. */
   readonly loadingResetsConnections: boolean;
   /** llama.cpp ignores a wrongly typed scalar (logs, uses the default); vLLM's pydantic rejects it. */

@@ -4,6 +4,7 @@
 // With ttft 0 and no token rate everything runs synchronously in the request's
 // own tick, which keeps a direct benchmark far above 10k requests/s.
 
+import type { Socket } from 'node:net';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Flavor, Plan, SimView, Timing } from './flavor.ts';
 import type { EngineFinish, MetricsState } from './metrics-state.ts';
@@ -28,6 +29,8 @@ export interface EngineContext {
   running: Set<Job>;
   view: SimView;
   nextTaskId(): number;
+  /** Requests in progress on a connection (for closesAfterStream). */
+  socketBusy?(socket: Socket): number;
 }
 
 /** What a job produces: a plan to stream or render, or (embeddings) a body rendered at the end. */
@@ -245,6 +248,13 @@ export class Job implements SlotWaiter {
     this.recordFinish(this.engineFinish(), this.totalTokens);
     this.ctx.counters.completed++;
     this.response.end(lastWrite);
+    if (this.streaming && this.ctx.flavor.closesAfterStream) {
+      const socket = this.response.socket;
+      // Like llama-server: drop the connection shortly after a stream unless another request already uses it.
+      setTimeout(() => {
+        if (socket && !socket.destroyed && (this.ctx.socketBusy?.(socket) ?? 0) === 0) socket.end();
+      }, 5).unref();
+    }
     this.releaseSlot();
   }
 

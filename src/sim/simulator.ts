@@ -64,6 +64,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   let loading = false;
   let loadingTimer: NodeJS.Timeout | undefined;
 
+  // Requests in progress per connection (closesAfterStream must not cut a connection that carries the next one).
+  const busySockets = new WeakMap<Socket, number>();
   const view: SimView = {
     options: resolved,
     get running() {
@@ -109,6 +111,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     view,
     cache: new PrefixCache(),
     nextTaskId: () => taskCounter++,
+    socketBusy: (socket) => busySockets.get(socket) ?? 0,
     failRandom: () => failRandom(),
     recordRequest: (request) => {
       lastRequest = request;
@@ -123,6 +126,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   };
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
+    const socket = request.socket;
+    busySockets.set(socket, (busySockets.get(socket) ?? 0) + 1);
+    response.once('close', () => busySockets.set(socket, (busySockets.get(socket) ?? 1) - 1));
     const url = request.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt < 0 ? url : url.slice(0, queryAt);

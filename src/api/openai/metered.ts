@@ -19,11 +19,21 @@ export type Settle = () => Promise<void>;
 
 const nothing: Settle = async () => undefined;
 
+/**
+ * Usage of a request the backend worked on but did not report usage for (a client that left, a stream cut
+ * short): the prompt estimate plus the chunks relayed. Undefined when no backend did any work.
+ */
+function estimatedUsage(record: RequestRecord, json: Record<string, unknown>): { prompt: number; completion: number } | undefined {
+  if (record.attempts === 0) return undefined; // no backend took it
+  if (record.firstByteMs === undefined && !record.clientClosed) return undefined; // every attempt failed
+  return { prompt: estimatePromptTokens(json), completion: record.streamedChunks };
+}
+
 /** Tokens charged for a request: its usage, else what can be told of the work done. */
 function usedTokens(record: RequestRecord, json: Record<string, unknown>): number {
   if (record.usage) return record.usage.total_tokens;
-  if (record.firstByteMs === undefined) return 0; // the upstream never answered: no work to charge
-  return estimatePromptTokens(json) + record.streamedChunks;
+  const estimate = estimatedUsage(record, json);
+  return estimate ? estimate.prompt + estimate.completion : 0;
 }
 
 /** Reserves tokens and checks budgets; throws 429 when either refuses. */
@@ -67,10 +77,11 @@ function settleCost(
 }
 
 /** Works out the request's cost from its usage and the backend's cost model (0 for cache hits). */
-export function costOf(state: SwitchyardState, route: Route, record: RequestRecord): number {
-  if (!record.usage || record.cache === 'hit') return 0;
+export function costOf(state: SwitchyardState, route: Route, record: RequestRecord, json: Record<string, unknown>): number {
+  if (record.cache === 'hit') return 0;
+  const tokens = record.usage ? { prompt: record.usage.prompt_tokens, completion: record.usage.completion_tokens } : estimatedUsage(record, json);
+  if (!tokens) return 0;
   const target = route.targets.find((candidate) => candidate.backend.id === record.backend);
   if (!target) return 0;
-  const snapshot = state.router.snapshot(target, Date.now());
-  return requestCost(snapshot, record.usage.prompt_tokens, record.usage.completion_tokens);
+  return requestCost(state.router.snapshot(target, Date.now()), tokens.prompt, tokens.completion);
 }

@@ -94,7 +94,7 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
         },
       );
     } finally {
-      record.cost = costOf(state, route, record);
+      record.cost = costOf(state, route, record, json);
       cache.finish(record.usage);
       if (settle) void settle();
       // Streams (and requests whose client left) bypass onResponse: report them here, with their cost.

@@ -23,6 +23,17 @@ export interface BackendKind {
   interpretHealth(status: number, body: string): HealthVerdict;
   /** Stream from the runtime even when the client did not ask, so a client leaving cancels at once. */
   streamUpstreamByDefault: boolean;
+  /**
+   * The runtime closes a connection shortly after a streamed answer while still advertising keep-alive
+   * (llama-server): streamed requests then go on a connection of their own (undici `reset`), or a request
+   * sent on a pooled one as it closes fails before any answer.
+   */
+  closesAfterStream: boolean;
+  /**
+   * Usage can be read from the runtime's `timings` on the last chunk (llama.cpp), so a stream need not ask
+   * for the extra usage chunk — which would move `timings` off the chunk the client sees.
+   */
+  usageFromTimings: boolean;
   /** Metric names to read from /metrics (empty: the kind publishes none we use). */
   metricNames: readonly string[];
   /** Turns the summed gauges into load figures. */

@@ -20,6 +20,8 @@ export const llamacppKind: BackendKind = {
     return 'down';
   },
   streamUpstreamByDefault: true,
+  closesAfterStream: true,
+  usageFromTimings: true,
   metricNames: [processing, deferred],
   readLoad: (gauges) => ({ queued: gauges.get(deferred), running: gauges.get(processing), kvCacheUsage: undefined }),
   readModels: (body) => readModelList(body, (entry) => (entry.meta as { n_ctx?: unknown } | undefined)?.n_ctx),

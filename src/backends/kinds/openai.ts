@@ -6,6 +6,8 @@ export const openaiKind: BackendKind = {
   healthPath: '/v1/models',
   interpretHealth: (status) => (status === 200 ? 'up' : 'down'),
   streamUpstreamByDefault: false,
+  closesAfterStream: false,
+  usageFromTimings: false,
   metricNames: [],
   readLoad: () => ({ queued: undefined, running: undefined, kvCacheUsage: undefined }),
   readModels: (body) => readModelList(body, (entry) => entry.context_length ?? entry.max_model_len),

@@ -11,6 +11,8 @@ export const vllmKind: BackendKind = {
   healthPath: '/health',
   interpretHealth: (status) => (status === 200 ? 'up' : 'down'),
   streamUpstreamByDefault: false,
+  closesAfterStream: false,
+  usageFromTimings: false,
   metricNames: [running, waiting, kvCache, kvCacheOld],
   readLoad: (gauges) => ({
     queued: gauges.get(waiting),
