@@ -1,0 +1,660 @@
+/**
+ * `npm run bench`: the load scenarios of /work/shared/BENCHMARKING.md, measured
+ * side by side against three targets in one run — the simulator itself
+ * (direct), the thinnest Node proxy (limit, bench/limit-proxy.ts) and the
+ * Switchyard gateway — alternating direct, limit, switchyard per repetition.
+ *
+ * Pinning: this process (the load generator) and the simulator run on CPU 0,
+ * the limit proxy and the gateway on CPU 1 (`taskset`). See bench/README.md.
+ *
+ *   npm run bench -- [--quick] [--duration S] [--reps N] [--warmup S]
+ *                    [--scenarios paced-500,saturation-32] [--targets direct,limit,switchyard]
+ *                    [--gateway-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, cpus, loadavg, platform, release, setPriority, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { type RequestShape, runClosed, runPaced } from './driver.ts';
+import { allowedCpus, cpuBusyMicros, cpuMicros, freePort, pinSelf, rssMiB, type Service, startService, stopAll, taskset } from './processes.ts';
+import { buildChecks, type Cell, markdown, type MemoryFigures, type ScenarioSpec, summarise, type TargetName, targetNames } from './report.ts';
+
+const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const repoRoot = resolve(benchDir, '..');
+
+// ---------------------------------------------------------------- options
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    reps: { type: 'string' },
+    warmup: { type: 'string' },
+    scenarios: { type: 'string' },
+    targets: { type: 'string' },
+    'gateway-root': { type: 'string' },
+    'log-level': { type: 'string' },
+    connections: { type: 'string' },
+    nice: { type: 'string' },
+    'no-pin': { type: 'boolean', default: false },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+const scenarioList: ScenarioSpec[] = [
+  { id: 'paced-500', kind: 'paced', stream: false, maxTokens: 8, rate: 500, description: 'non-streaming, 500 req/s evenly paced' },
+  { id: 'paced-1000', kind: 'paced', stream: false, maxTokens: 8, rate: 1000, description: 'non-streaming, 1,000 req/s evenly paced' },
+  { id: 'paced-100-stream', kind: 'paced', stream: true, maxTokens: 20, rate: 100, description: 'streaming (20 tokens), 100 req/s evenly paced' },
+  { id: 'saturation-32', kind: 'closed', stream: false, maxTokens: 8, concurrency: 32, description: 'non-streaming, closed loop, 32 in flight' },
+  { id: 'saturation-256', kind: 'closed', stream: false, maxTokens: 8, concurrency: 256, description: 'non-streaming, closed loop, 256 in flight' },
+  { id: 'saturation-32-stream', kind: 'closed', stream: true, maxTokens: 20, concurrency: 32, description: 'streaming (20 tokens), closed loop, 32 in flight' },
+  { id: 'paced-500-cache-hit', kind: 'paced', stream: false, maxTokens: 8, rate: 500, cache: 'hit', description: 'one deterministic body (temperature 0), 500 req/s: Switchyard answers from its response cache' },
+  { id: 'saturation-32-cache-hit', kind: 'closed', stream: false, maxTokens: 8, concurrency: 32, cache: 'hit', description: 'one deterministic body, closed loop, 32 in flight: cache hits' },
+  { id: 'saturation-32-cache-miss', kind: 'closed', stream: false, maxTokens: 8, concurrency: 32, cache: 'miss', description: 'deterministic but unique bodies, closed loop, 32 in flight: every request looks up, misses and stores' },
+];
+
+if (flags.help) {
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]?.replace(/^\/\*\*|^ \* ?/gm, ''));
+  console.log(`Scenarios: ${scenarioList.map((scenario) => scenario.id).join(', ')}`);
+  process.exit(0);
+}
+
+function numberOption(flag: string | undefined, env: string | undefined, fallback: number, name: string): number {
+  const raw = flag ?? env;
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`--${name} needs a positive number, got "${raw}"`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const quick = flags.quick || process.env.BENCH_QUICK === '1';
+const durationS = numberOption(flags.duration, process.env.BENCH_DURATION, quick ? 2 : 5, 'duration');
+const reps = Math.round(numberOption(flags.reps, process.env.BENCH_REPS, quick ? 1 : 3, 'reps'));
+const warmupS = numberOption(flags.warmup, process.env.BENCH_WARMUP, quick ? 0.5 : 1, 'warmup');
+const pacedConnections = Math.round(numberOption(flags.connections, process.env.BENCH_CONNECTIONS, 128, 'connections'));
+const logLevel = flags['log-level'] ?? process.env.BENCH_LOG_LEVEL ?? 'info';
+const gatewayRoot = resolve(flags['gateway-root'] ?? process.env.SWITCHYARD_ROOT ?? repoRoot);
+const niceRaw = flags.nice ?? process.env.BENCH_NICE;
+const nice = niceRaw === undefined || niceRaw === '' ? undefined : Number(niceRaw);
+if (nice !== undefined && (!Number.isInteger(nice) || nice < -20 || nice > 19)) {
+  console.error(`--nice needs an integer from -20 to 19, got "${niceRaw}"`);
+  process.exit(2);
+}
+const outDir = resolve(flags.out ?? process.env.BENCH_OUT ?? join(benchDir, 'results'));
+
+const wantedScenarios = (flags.scenarios ?? process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+for (const id of wantedScenarios) {
+  if (!scenarioList.some((scenario) => scenario.id === id)) {
+    console.error(`unknown scenario "${id}"; known: ${scenarioList.map((scenario) => scenario.id).join(', ')}`);
+    process.exit(2);
+  }
+}
+const scenarios = wantedScenarios.length > 0 ? scenarioList.filter((scenario) => wantedScenarios.includes(scenario.id)) : scenarioList;
+const wantedTargets = (flags.targets ?? process.env.BENCH_TARGETS ?? targetNames.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+for (const name of wantedTargets) {
+  if (!targetNames.includes(name as TargetName)) {
+    console.error(`unknown target "${name}"; known: ${targetNames.join(', ')}`);
+    process.exit(2);
+  }
+}
+const activeTargets = targetNames.filter((name) => wantedTargets.includes(name));
+
+// ---------------------------------------------------------------- helpers
+
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+const notes: string[] = [];
+
+function log(message: string): void {
+  console.log(`[bench] ${message}`);
+}
+
+function git(args: string[]): string | undefined {
+  const result = spawnSync('git', ['-C', gatewayRoot, ...args], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
+const upstreamModel = 'Qwen/Qwen3-8B';
+const publicModel = 'chat';
+
+const varyMarker = '#000000000000';
+
+/**
+ * A chat body of exactly `size` bytes (padding in the user message).
+ * `deterministic`: temperature 0 (cacheable by default), else 0.7 (the cache
+ * bypasses it). `vary`: starts the prompt with a 12-digit slot the driver
+ * overwrites with a counter, so every request is different.
+ */
+function chatBody(model: string, stream: boolean, maxTokens: number, options: { deterministic?: boolean; vary?: boolean } = {}, size = 300): { body: Buffer; vary?: { offset: number; width: number } } {
+  const make = (pad: string) =>
+    JSON.stringify({
+      model,
+      messages: [
+        { role: 'system', content: 'You are a helpful assistant.' },
+        { role: 'user', content: `${options.vary ? varyMarker : ''}Summarise the following in one sentence: ${pad}` },
+      ],
+      max_tokens: maxTokens,
+      temperature: options.deterministic ? 0 : 0.7,
+      ...(stream ? { stream: true } : {}),
+    });
+  const words = 'the quick brown fox jumps over the lazy dog while the gateway relays tokens ';
+  let pad = '';
+  while (Buffer.byteLength(make(pad)) < size) pad += words[pad.length % words.length];
+  const body = Buffer.from(make(pad));
+  if (!options.vary) return { body };
+  return { body, vary: { offset: body.indexOf(varyMarker) + 1, width: varyMarker.length - 1 } };
+}
+
+interface Target {
+  name: TargetName;
+  url: string;
+  model: string;
+  service: Service | undefined;
+}
+
+function shapeFor(target: Target, scenario: ScenarioSpec): RequestShape {
+  const { body, vary } = chatBody(target.model, scenario.stream, scenario.maxTokens, { deterministic: scenario.cache !== undefined, vary: scenario.cache === 'miss' });
+  return { path: '/v1/chat/completions', body, stream: scenario.stream, ...(vary ? { vary } : {}) };
+}
+
+// ---------------------------------------------------------------- processes
+
+let shuttingDown = false;
+async function shutdown(code: number): Promise<never> {
+  if (!shuttingDown) {
+    shuttingDown = true;
+    await stopAll().catch(() => undefined);
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => {
+  console.error('\n[bench] interrupted: stopping child processes');
+  void shutdown(130);
+});
+process.once('SIGTERM', () => void shutdown(143));
+
+const cpuCount = cpus().length;
+let pin = !flags['no-pin'] && cpuCount >= 2;
+if (pin) {
+  if (!taskset()) {
+    pin = false;
+    console.warn('[bench] WARNING: taskset not found: running unpinned; proxies and upstream share cores and look slower than they are.');
+    notes.push('Unpinned run (taskset missing): absolute figures are pessimistic; compare only ratios.');
+  } else if (!pinSelf(0)) {
+    pin = false;
+    console.warn(`[bench] WARNING: could not pin the load generator to CPU 0 (allowed: ${allowedCpus()}); running unpinned.`);
+    notes.push('Unpinned run (the load generator could not be pinned to CPU 0).');
+  }
+} else {
+  const reason = flags['no-pin'] ? '--no-pin given' : `only ${cpuCount} CPU`;
+  console.warn(`[bench] WARNING: running unpinned (${reason}).`);
+  notes.push(`Unpinned run (${reason}).`);
+}
+
+/** CPUs of the load side (bench + simulator) and of the proxies; undefined when unpinned. */
+const loadCpu = pin ? 0 : undefined;
+const proxyCpu = pin ? 1 : undefined;
+
+if (nice !== undefined) {
+  try {
+    setPriority(nice);
+  } catch (error) {
+    console.warn(`[bench] WARNING: could not set priority ${nice} (${(error as Error).message}); children may fail to start too.`);
+  }
+  notes.push(`Bench processes ran at nice ${nice}.`);
+}
+
+async function startSim(): Promise<{ service: Service; url: string; statsUrl: string }> {
+  const port = await freePort();
+  const statsPort = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const service = await startService({
+    name: 'simulator',
+    script: join(benchDir, 'sim-child.ts'),
+    args: ['--port', String(port), '--model', upstreamModel, '--max-concurrency', '1024', '--stats-port', String(statsPort)],
+    cpu: loadCpu,
+    nice,
+    cwd: repoRoot,
+    readyUrl: `${url}/health`,
+  });
+  return { service, url, statsUrl: `http://127.0.0.1:${statsPort}/` };
+}
+
+let simStatsUrl = '';
+
+/** Inference requests the simulator has received so far (NaN when unreadable). */
+async function upstreamRequests(): Promise<number> {
+  try {
+    const response = await request(simStatsUrl);
+    return ((await response.body.json()) as { requests: number }).requests;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function startLimit(upstream: string): Promise<{ service: Service; url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const service = await startService({
+    name: 'limit proxy',
+    script: join(benchDir, 'limit-proxy.ts'),
+    args: ['--upstream', upstream, '--port', String(port)],
+    cpu: proxyCpu,
+    nice,
+    cwd: repoRoot,
+    readyUrl: `${url}/healthz`,
+  });
+  return { service, url };
+}
+
+async function startSwitchyard(upstream: string, dir: string): Promise<{ service: Service; url: string; config: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // JSON is YAML: the loader reads it as is.
+  const config = {
+    server: { host: '127.0.0.1', port, shutdownGraceMs: 1000 },
+    backends: [{ id: 'sim', kind: 'vllm', url: upstream, maxConcurrency: 1024 }],
+    models: [{ name: publicModel, targets: [{ backend: 'sim', model: upstreamModel }] }],
+    logging: { level: logLevel },
+  };
+  const file = join(dir, 'switchyard.yaml');
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  const service = await startService({
+    name: 'switchyard',
+    script: join(gatewayRoot, 'src', 'main.ts'),
+    args: ['serve', '--config', file],
+    cpu: proxyCpu,
+    nice,
+    cwd: gatewayRoot,
+    readyUrl: `${url}/readyz`,
+    readyTimeoutMs: 30_000,
+  });
+  return { service, url, config: JSON.stringify(config) };
+}
+
+/** One request of each shape per target: answers 200 and names the model the client asked for. */
+async function sanityCheck(target: Target): Promise<void> {
+  for (const stream of [false, true]) {
+    const response = await request(`${target.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chatBody(target.model, stream, 4).body,
+    });
+    const text = await response.body.text();
+    const kind = stream ? 'streaming' : 'non-streaming';
+    const cacheHeader = response.headers['x-switchyard-cache'];
+    if (cacheHeader === 'HIT') console.warn(`[bench] WARNING: ${target.name} answered a non-deterministic ${kind} request from its cache`);
+    if (response.statusCode !== 200) throw new Error(`${target.name}: ${kind} sanity request answered ${response.statusCode}: ${text.slice(0, 300)}`);
+    if (!text.includes(`"model":${JSON.stringify(target.model)}`)) {
+      console.warn(`[bench] WARNING: ${target.name} ${kind} answer does not carry model ${target.model}: ${text.slice(0, 200)}`);
+    }
+    if (stream && !text.includes('[DONE]')) console.warn(`[bench] WARNING: ${target.name} stream did not end with [DONE]`);
+  }
+}
+
+/** V8 heap (MiB) of a proxy: the limit proxy's /memory, the gateway's prom-client heap gauges. */
+async function heapOf(target: Target): Promise<{ heapUsedMiB: number; heapTotalMiB: number } | undefined> {
+  try {
+    const mib = (bytes: number) => Number((bytes / 1048576).toFixed(1));
+    if (target.name === 'limit') {
+      const response = await request(`${target.url}/memory`);
+      const memory = (await response.body.json()) as { heapUsed: number; heapTotal: number };
+      return { heapUsedMiB: mib(memory.heapUsed), heapTotalMiB: mib(memory.heapTotal) };
+    }
+    if (target.name === 'switchyard') {
+      const response = await request(`${target.url}/metrics`);
+      const text = await response.body.text();
+      const used = /^\w*nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1];
+      const total = /^\w*nodejs_heap_size_total_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1];
+      if (used === undefined || total === undefined) return undefined;
+      return { heapUsedMiB: mib(Number(used)), heapTotalMiB: mib(Number(total)) };
+    }
+  } catch {}
+  return undefined;
+}
+
+// ---------------------------------------------------------------- measuring
+
+interface Window {
+  start(): void;
+  end(): void;
+  read(ok: number): Promise<Pick<Cell, 'proxyCpuUsPerReq' | 'proxyCpuShare' | 'simCpuUsPerReq' | 'driverCpuUsPerReq' | 'cpu0Share' | 'proxyRssPeakMiB' | 'upstreamPerReq' | 'cpu0OtherShare' | 'cpu1OtherShare'>>;
+}
+
+function cpuWindow(proxy: Service | undefined, sim: Service): Window {
+  let t0 = 0;
+  let t1 = 0;
+  let proxy0 = 0;
+  let proxy1 = 0;
+  let sim0 = 0;
+  let sim1 = 0;
+  let self0 = 0;
+  let self1 = 0;
+  let peak = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  let busy0: number[] = [];
+  let busy1: number[] = [];
+  let upstream0: Promise<number> = Promise.resolve(Number.NaN);
+  let upstream1: Promise<number> = Promise.resolve(Number.NaN);
+  const selfCpu = () => {
+    const usage = process.cpuUsage();
+    return usage.user + usage.system;
+  };
+  const sample = () => {
+    if (proxy) peak = Math.max(peak, rssMiB(proxy.pid));
+  };
+  return {
+    start() {
+      t0 = performance.now();
+      if (proxy) proxy0 = cpuMicros(proxy.pid);
+      sim0 = cpuMicros(sim.pid);
+      self0 = selfCpu();
+      busy0 = cpuBusyMicros();
+      upstream0 = upstreamRequests();
+      sample();
+      sampler = setInterval(sample, 250);
+    },
+    end() {
+      t1 = performance.now();
+      if (proxy) proxy1 = cpuMicros(proxy.pid);
+      sim1 = cpuMicros(sim.pid);
+      self1 = selfCpu();
+      busy1 = cpuBusyMicros();
+      upstream1 = upstreamRequests();
+      clearInterval(sampler);
+      sample();
+    },
+    async read(ok) {
+      const windowUs = (t1 - t0) * 1000;
+      const result: Awaited<ReturnType<Window['read']>> = {
+        upstreamPerReq: ((await upstream1) - (await upstream0)) / Math.max(1, ok),
+        simCpuUsPerReq: (sim1 - sim0) / Math.max(1, ok),
+        driverCpuUsPerReq: (self1 - self0) / Math.max(1, ok),
+        cpu0Share: (sim1 - sim0 + self1 - self0) / windowUs,
+      };
+      const busy = (cpu: number | undefined) => (cpu === undefined ? Number.NaN : (busy1[cpu] ?? Number.NaN) - (busy0[cpu] ?? Number.NaN));
+      if (loadCpu !== undefined && proxyCpu !== undefined) {
+        // What other processes (and the hypervisor) took from our two CPUs.
+        result.cpu0OtherShare = Math.max(0, (busy(loadCpu) - (sim1 - sim0) - (self1 - self0)) / windowUs);
+        result.cpu1OtherShare = Math.max(0, (busy(proxyCpu) - (proxy1 - proxy0)) / windowUs);
+      }
+      if (proxy) {
+        result.proxyCpuUsPerReq = (proxy1 - proxy0) / Math.max(1, ok);
+        result.proxyCpuShare = (proxy1 - proxy0) / windowUs;
+        result.proxyRssPeakMiB = peak;
+      }
+      return result;
+    },
+  };
+}
+
+async function measure(target: Target, scenario: ScenarioSpec, rep: number, sim: Service, seconds: number, warmup: number): Promise<Cell> {
+  const window = cpuWindow(target.service, sim);
+  const shape = shapeFor(target, scenario);
+  if (scenario.kind === 'paced') {
+    const result = await runPaced({
+      url: target.url,
+      shape,
+      rate: scenario.rate as number,
+      durationS: seconds,
+      warmupS: warmup,
+      connections: pacedConnections,
+      onWindowStart: () => window.start(),
+      onWindowEnd: () => window.end(),
+    });
+    return {
+      scenario: scenario.id,
+      target: target.name,
+      rep,
+      windowS: seconds,
+      sent: result.sent,
+      ok: result.ok,
+      failures: result.failures,
+      unfinished: result.unfinished,
+      maxInflight: result.maxInflight,
+      achievedRate: result.achievedRate,
+      latency: result.latency,
+      latencyFromScheduled: result.latencyFromScheduled,
+      ttfb: result.ttfb,
+      lag: result.lag,
+      ...(await window.read(result.ok)),
+    };
+  }
+  const result = await runClosed({
+    url: target.url,
+    shape,
+    concurrency: scenario.concurrency as number,
+    durationS: seconds,
+    warmupS: warmup,
+    onWindowStart: () => window.start(),
+    onWindowEnd: () => window.end(),
+  });
+  return {
+    scenario: scenario.id,
+    target: target.name,
+    rep,
+    windowS: result.windowS,
+    sent: result.completed,
+    ok: result.ok,
+    failures: result.failures,
+    throughput: result.throughput,
+    latency: result.latency,
+    ...(await window.read(result.ok)),
+  };
+}
+
+function cellLine(cell: Cell): string {
+  const errors = cell.failures.total + (cell.unfinished ?? 0);
+  const cpu = cell.proxyCpuUsPerReq !== undefined ? ` proxy ${cell.proxyCpuUsPerReq.toFixed(0)} µs/req` : '';
+  const err = errors > 0 ? ` ERRORS ${errors} ${JSON.stringify(cell.failures.kinds)}${cell.unfinished ? ` unfinished ${cell.unfinished}` : ''}` : '';
+  const cpu0 = ` cpu0 ${(cell.cpu0Share * 100).toFixed(0)}% (sim ${cell.simCpuUsPerReq.toFixed(0)} + driver ${cell.driverCpuUsPerReq.toFixed(0)} µs/req) upstream/req ${cell.upstreamPerReq?.toFixed(2)}${cell.cpu1OtherShare !== undefined ? ` others cpu0 ${((cell.cpu0OtherShare ?? 0) * 100).toFixed(0)}% cpu1 ${(cell.cpu1OtherShare * 100).toFixed(0)}%` : ''}`;
+  if (cell.throughput !== undefined) {
+    return `${cell.throughput.toFixed(0)} req/s p50 ${cell.latency.p50.toFixed(2)} ms p99 ${cell.latency.p99.toFixed(2)} ms${cpu}${cpu0}${err}`;
+  }
+  const ttfb = cell.ttfb && cell.scenario.endsWith('stream') ? ` ttfb p50 ${cell.ttfb.p50.toFixed(2)} p99 ${cell.ttfb.p99.toFixed(2)}` : '';
+  return `p50 ${cell.latency.p50.toFixed(2)} p90 ${cell.latency.p90.toFixed(2)} p99 ${cell.latency.p99.toFixed(2)} ms${ttfb} lag p99 ${cell.lag?.p99.toFixed(2)} ms (${cell.achievedRate?.toFixed(0)} req/s)${cpu}${cpu0}${err}`;
+}
+
+function roundForJson(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isInteger(value)) return Number.isFinite(value) ? Number(value.toPrecision(5)) : null;
+  return value;
+}
+
+/** Compact but diff-friendly: one line per top-level member, and per element of top-level arrays. */
+function resultJson(data: Record<string, unknown>): string {
+  const line = (value: unknown) => JSON.stringify(value, roundForJson);
+  const members = Object.entries(data).map(([key, value]) => {
+    const body = Array.isArray(value) && value.length > 0 && typeof value[0] === 'object' ? `[\n  ${value.map(line).join(',\n  ')}\n ]` : line(value);
+    return ` ${JSON.stringify(key)}: ${body}`;
+  });
+  return `{\n${members.join(',\n')}\n}\n`;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  const tmp = mkdtempSync(join(tmpdir(), 'switchyard-bench-'));
+  // Also on interrupts, which exit without reaching the finally below.
+  process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
+  try {
+    log(`node ${process.version}, ${cpuCount} CPUs, load average ${loadBefore.map((value) => value.toFixed(2)).join(' ')}`);
+    log(`${scenarios.length} scenarios × ${activeTargets.length} targets × ${reps} reps, ${durationS} s per cell after ${warmupS} s warm-up; gateway from ${gatewayRoot}`);
+    if (loadBefore[0] !== undefined && loadBefore[0] > 0.5 * cpuCount) {
+      console.warn(`[bench] WARNING: the machine is busy (load ${loadBefore[0].toFixed(2)} on ${cpuCount} CPUs): figures will be noisy.`);
+      notes.push(`The machine was busy during the run (load average ${loadBefore[0].toFixed(2)} on ${cpuCount} CPUs at the start): expect noise.`);
+    }
+
+    const { service: sim, url: upstream, statsUrl } = await startSim();
+    simStatsUrl = statsUrl;
+    log(`simulator pid ${sim.pid} on CPUs ${sim.cpus} at ${upstream}`);
+
+    const targets: Target[] = [];
+    if (activeTargets.includes('direct')) targets.push({ name: 'direct', url: upstream, model: upstreamModel, service: undefined });
+    let gatewayConfig: string | undefined;
+    if (activeTargets.includes('limit')) {
+      const limit = await startLimit(upstream);
+      log(`limit proxy pid ${limit.service.pid} on CPUs ${limit.service.cpus} at ${limit.url}`);
+      targets.push({ name: 'limit', url: limit.url, model: upstreamModel, service: limit.service });
+    }
+    if (activeTargets.includes('switchyard')) {
+      const gateway = await startSwitchyard(upstream, tmp);
+      gatewayConfig = gateway.config;
+      log(`switchyard pid ${gateway.service.pid} on CPUs ${gateway.service.cpus} at ${gateway.url} (logging ${logLevel} to /dev/null)`);
+      targets.push({ name: 'switchyard', url: gateway.url, model: publicModel, service: gateway.service });
+    }
+    log(`load generator pid ${process.pid} on CPUs ${allowedCpus()}`);
+
+    for (const target of targets) await sanityCheck(target);
+    await sleep(500);
+    const rss: Partial<Record<TargetName, MemoryFigures>> = {};
+    for (const target of targets) {
+      if (target.service) rss[target.name] = { idleMiB: rssMiB(target.service.pid), peakMiB: 0, afterMiB: Number.NaN, heapIdle: await heapOf(target), heapAfter: undefined };
+    }
+
+    // JIT and connection warm-up of every target before anything is recorded.
+    const globalWarmup = quick ? 0.5 : 1.5;
+    for (const target of targets) {
+      for (const scenario of [scenarioList[3], scenarioList[5]] as ScenarioSpec[]) {
+        await runClosed({ url: target.url, shape: shapeFor(target, scenario), concurrency: 32, durationS: globalWarmup, warmupS: 0 });
+      }
+    }
+    log('warm-up done');
+
+    const cells: Cell[] = [];
+    for (const scenario of scenarios) {
+      for (let rep = 1; rep <= reps; rep++) {
+        for (const target of targets) {
+          const cell = await measure(target, scenario, rep, sim, durationS, warmupS);
+          cells.push(cell);
+          const own = rss[target.name];
+          if (own && cell.proxyRssPeakMiB !== undefined) own.peakMiB = Math.max(own.peakMiB, cell.proxyRssPeakMiB);
+          log(`${scenario.id.padEnd(20)} rep ${rep} ${target.name.padEnd(10)} ${cellLine(cell)}`);
+          await sleep(250);
+        }
+      }
+    }
+
+    await sleep(2000);
+    for (const target of targets) {
+      const own = rss[target.name];
+      if (own && target.service) {
+        own.afterMiB = rssMiB(target.service.pid);
+        own.heapAfter = await heapOf(target);
+      }
+    }
+    const loadAfter = loadavg();
+    const finishedAt = new Date();
+
+    const summaries = summarise(scenarios, cells);
+    const lagged = cells.filter((cell) => cell.lag !== undefined && cell.lag.p99 > 5);
+    const pacedCount = cells.filter((cell) => cell.lag !== undefined).length;
+    if (lagged.length > 0) {
+      notes.push(`${lagged.length} of ${pacedCount} paced cells had a pacing lag p99 above 5 ms (the load generator's CPU was busy): their tails say more about the machine than about the target.`);
+    }
+    const others = (pick: (cell: Cell) => number | undefined) => cells.map(pick).filter((value): value is number => value !== undefined && Number.isFinite(value)).sort((a, b) => a - b);
+    const cpu1Others = others((cell) => cell.cpu1OtherShare);
+    const cpu0Others = others((cell) => cell.cpu0OtherShare);
+    if (cpu1Others.length > 0) {
+      const pct = (values: number[], q: number) => `${((values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0) * 100).toFixed(0)}%`;
+      notes.push(`Other processes (not the bench) used a median ${pct(cpu1Others, 0.5)} (max ${pct(cpu1Others, 1)}) of CPU 1 and ${pct(cpu0Others, 0.5)} (max ${pct(cpu0Others, 1)}) of CPU 0 during the measured windows (from /proc/stat); "CPU 1 others" in the closed-loop tables is that share per row.`);
+    }
+    for (const summary of summaries) {
+      if (scenarios.find((scenario) => scenario.id === summary.scenario)?.cache !== undefined) continue;
+      for (const name of ['limit', 'switchyard'] as const) {
+        const share = summary.targets[name]?.metrics.upstreamPerReq?.median;
+        if (share !== undefined && Number.isFinite(share) && share < 0.95) {
+          const warning = `${name} called the upstream for only ${(share * 100).toFixed(0)}% of the requests in ${summary.scenario} (a cache?): that row does not measure the proxy path.`;
+          console.warn(`[bench] WARNING: ${warning}`);
+          notes.push(warning);
+        }
+      }
+    }
+    const checks = buildChecks(summaries);
+    const gitCommit = git(['rev-parse', '--short', 'HEAD']);
+    const dirty = git(['status', '--porcelain', '--', 'src']);
+    const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+    let undiciVersion = 'unknown';
+    try {
+      undiciVersion = (JSON.parse(readFileSync(join(repoRoot, 'node_modules', 'undici', 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {}
+    const machine = {
+      cpus: cpuCount,
+      cpuModel,
+      memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+      platform: `${platform()} ${release()} ${arch()}`,
+      node: process.version,
+      undici: undiciVersion,
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: loadAfter,
+      pinned: pin,
+      cpusOf: Object.fromEntries([
+        ['loadGenerator', allowedCpus()],
+        ['simulator', sim.cpus],
+        ...targets.filter((target) => target.service).map((target) => [target.name, target.service?.cpus]),
+      ]),
+    };
+    const gateway = {
+      root: gatewayRoot,
+      commit: gitCommit ?? null,
+      srcDirty: dirty === undefined ? null : dirty !== '',
+      logLevel,
+      config: gatewayConfig ? JSON.parse(gatewayConfig) : null,
+    };
+    notes.push(
+      'Latency is measured from the moment a request is handed to the driver\'s undici Pool; `lag` in the JSON (hand-over − scheduled time) shows how well the pacing held, and `latencyFromScheduled` includes it.',
+      'Proxy CPU µs/req is utime+stime of the proxy process over the measured window divided by the OK requests; compare it only between targets at the same load.',
+    );
+    const header = [
+      `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC · ${cpuCount} × ${cpuModel} · Node ${process.version} · undici ${undiciVersion} · gateway ${gitCommit ?? 'no git'}${gateway.srcDirty ? ' (src modified)' : ''} · logging ${logLevel}`,
+      `${reps} repetition(s) × ${durationS} s per cell after ${warmupS} s warm-up, targets alternating ${targets.map((target) => target.name).join(' → ')} in every repetition; ${machine.pinned ? 'proxies pinned to CPU 1, simulator and load generator to CPU 0' : 'UNPINNED'}. Values: median (min…max) over repetitions; "added" = target − direct, paired by repetition. Load average ${loadBefore[0]?.toFixed(2)} before, ${loadAfter[0]?.toFixed(2)} after.`,
+    ];
+    const md = markdown({ title: 'Switchyard benchmark', header, scenarios, summaries, rss, checks, notes });
+
+    const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+    const json = {
+      version: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      options: { durationS, reps, warmupS, quick, nice: nice ?? 0, logLevel, scenarios: scenarios.map((scenario) => scenario.id), targets: targets.map((target) => target.name), pacedConnections, bodyBytes: 300 },
+      machine,
+      gateway,
+      scenarios,
+      rss,
+      summaries,
+      checks,
+      cells,
+      notes,
+    };
+    mkdirSync(outDir, { recursive: true });
+    const text = resultJson(json);
+    writeFileSync(join(outDir, `${stamp}.json`), text);
+    writeFileSync(join(outDir, 'latest.json'), text);
+    writeFileSync(join(outDir, 'latest.md'), `${md}\n`);
+    console.log(`\n${md}`);
+    log(`wrote ${join(outDir, `${stamp}.json`)}, latest.json and latest.md`);
+    for (const target of targets) {
+      const tail = target.service?.stderrTail();
+      if (tail) console.warn(`[bench] ${target.name} wrote to stderr:\n${tail.slice(-2000)}`);
+    }
+  } finally {
+    await stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  async (error: unknown) => {
+    console.error(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    await shutdown(1);
+  },
+);
