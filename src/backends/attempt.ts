@@ -40,22 +40,28 @@ type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout';
 
 /**
  * Deadlines of one attempt: first byte, then idle between chunks, and a total.
- * One timer is refreshed per chunk rather than re-created.
+ * One timer per attempt, refreshed per chunk rather than re-created; the total
+ * is checked on each chunk (a silent stream meets the idle deadline first).
  */
 export class AttemptDeadlines {
   fired: TimeoutKind | undefined;
-  private phaseTimer: NodeJS.Timeout | undefined;
-  private readonly totalTimer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private receiving = false;
   private readonly idleMs: number;
+  private readonly totalAt: number;
+  private readonly firstByteIsTotal: boolean;
   private readonly abort: () => void;
 
   constructor(backend: Backend, controller: AbortController) {
     const { firstByteMs, idleMs, totalMs } = backend.config.timeouts;
     this.idleMs = idleMs;
+    this.totalAt = totalMs > 0 ? performance.now() + totalMs : Number.POSITIVE_INFINITY;
     this.abort = () => controller.abort();
-    if (firstByteMs > 0) this.phaseTimer = setTimeout(() => this.fire('first-byte-timeout'), firstByteMs);
-    if (totalMs > 0) this.totalTimer = setTimeout(() => this.fire('total-timeout'), totalMs);
+    const first = firstByteMs > 0 ? firstByteMs : Number.POSITIVE_INFINITY;
+    const total = totalMs > 0 ? totalMs : Number.POSITIVE_INFINITY;
+    this.firstByteIsTotal = total < first;
+    const wait = Math.min(first, total);
+    if (Number.isFinite(wait)) this.timer = setTimeout(() => this.fire(this.firstByteIsTotal ? 'total-timeout' : 'first-byte-timeout'), wait);
   }
 
   private fire(kind: TimeoutKind): void {
@@ -67,17 +73,18 @@ export class AttemptDeadlines {
   /** Call on every body chunk: the first switches to idle timing, later ones refresh it. */
   onData(): void {
     if (this.receiving) {
-      this.phaseTimer?.refresh();
+      if (performance.now() > this.totalAt) this.fire('total-timeout');
+      else this.timer?.refresh();
       return;
     }
     this.receiving = true;
-    if (this.phaseTimer) clearTimeout(this.phaseTimer);
-    this.phaseTimer = this.idleMs > 0 ? setTimeout(() => this.fire('idle-timeout'), this.idleMs) : undefined;
+    if (this.timer) clearTimeout(this.timer);
+    const wait = Math.min(this.idleMs > 0 ? this.idleMs : Number.POSITIVE_INFINITY, this.totalAt - performance.now());
+    this.timer = Number.isFinite(wait) ? setTimeout(() => this.fire(performance.now() >= this.totalAt ? 'total-timeout' : 'idle-timeout'), Math.max(0, wait)) : undefined;
   }
 
   clear(): void {
-    if (this.phaseTimer) clearTimeout(this.phaseTimer);
-    if (this.totalTimer) clearTimeout(this.totalTimer);
+    if (this.timer) clearTimeout(this.timer);
   }
 }
 
