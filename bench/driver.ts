@@ -50,7 +50,14 @@ interface Outcome {
   sample: string;
 }
 
-const jsonHeaders = { 'content-type': 'application/json' };
+// With BENCH_API_KEY every target gets the key (only Switchyard with auth on reads it); read once, lazily.
+let headersOnce: Record<string, string> | undefined;
+function jsonHeaders(): Record<string, string> {
+  headersOnce ??= process.env.BENCH_API_KEY
+    ? { 'content-type': 'application/json', authorization: `Bearer ${process.env.BENCH_API_KEY}` }
+    : { 'content-type': 'application/json' };
+  return headersOnce;
+}
 const doneMarker = Buffer.from('[DONE]');
 
 class Exchange implements Dispatcher.DispatchHandler {
@@ -98,7 +105,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
 function send(pool: Pool, shape: RequestShape, scheduled: number, finish: (outcome: Outcome) => void): void {
   const exchange = new Exchange(scheduled, shape.stream, finish);
-  pool.dispatch({ path: shape.path, method: 'POST', headers: jsonHeaders, body: bodyOf(shape) }, exchange);
+  pool.dispatch({ path: shape.path, method: 'POST', headers: jsonHeaders(), body: bodyOf(shape) }, exchange);
 }
 
 /** Errors and unexpected answers of one run. */

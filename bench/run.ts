@@ -18,6 +18,9 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { type RequestShape, runClosed, runPaced } from './driver.ts';
 import { allowedCpus, cpuBusyMicros, cpuMicros, freePort, pinSelf, rssMiB, type Service, startService, stopAll, taskset } from './processes.ts';
@@ -42,6 +45,7 @@ const { values: flags } = parseArgs({
     nice: { type: 'string' },
     'no-pin': { type: 'boolean', default: false },
     out: { type: 'string' },
+    redis: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -254,16 +258,47 @@ async function startLimit(upstream: string): Promise<{ service: Service; url: st
   return { service, url };
 }
 
+/** `--redis`: every request carries an API key checked against Redis-backed limits, and the cache lives in Redis. */
+const withRedis = flags.redis || process.env.BENCH_REDIS === '1';
+const benchApiKey = 'sk-swy-bench-0123456789abcdefghij';
+if (withRedis) process.env.BENCH_API_KEY = benchApiKey;
+
+/** A private redis-server on CPU 0 (with the simulator and the load generator). */
+async function startRedisServer(dir: string): Promise<string> {
+  const port = await freePort();
+  const pin = taskset();
+  const argv = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  const child = pin && loadCpu !== undefined ? spawn(pin, ['-c', String(loadCpu), ...argv], { stdio: 'ignore' }) : spawn(argv[0] as string, argv.slice(1), { stdio: 'ignore' });
+  process.once('exit', () => child.kill('SIGKILL'));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' }, () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return `redis://127.0.0.1:${port}`;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('redis-server did not start (apt-get install redis-server)');
+}
+
 async function startSwitchyard(upstream: string, dir: string): Promise<{ service: Service; url: string; config: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // JSON is YAML: the loader reads it as is.
-  const config = {
+  const config: Record<string, unknown> = {
     server: { host: '127.0.0.1', port, shutdownGraceMs: 1000 },
     backends: [{ id: 'sim', kind: 'vllm', url: upstream, maxConcurrency: 1024 }],
     models: [{ name: publicModel, targets: [{ backend: 'sim', model: upstreamModel }] }],
     logging: { level: logLevel },
   };
+  if (withRedis) {
+    config.redis = { url: await startRedisServer(dir) };
+    const hash = createHash('sha256').update(benchApiKey).digest('hex');
+    config.auth = { mode: 'keys', keys: [{ id: 'bench', hash, tenant: 'bench', rpm: 100_000_000, tpm: 1_000_000_000 }] };
+  }
   const file = join(dir, 'switchyard.yaml');
   writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
   const service = await startService({
@@ -284,7 +319,7 @@ async function sanityCheck(target: Target): Promise<void> {
   for (const stream of [false, true]) {
     const response = await request(`${target.url}/v1/chat/completions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: withRedis ? { 'content-type': 'application/json', authorization: `Bearer ${benchApiKey}` } : { 'content-type': 'application/json' },
       body: chatBody(target.model, stream, 4).body,
     });
     const text = await response.body.text();

@@ -3,7 +3,7 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
 import { bodyPlugin } from './api/body.ts';
@@ -52,6 +52,8 @@ export interface SwitchyardState {
   limits: Limits;
   redis: RedisClient | undefined;
   shuttingDown: boolean;
+  /** Counts a request against its requests-per-minute limit (set by the access plugin); rejects with 429. */
+  admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>;
   /** Logs the request's one line and records its metrics (once). */
   report(request: FastifyRequest, statusCode?: number): void;
 }
@@ -131,6 +133,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     limits,
     redis: deps.redis,
     shuttingDown: false,
+    admitRequest: async () => undefined,
     report(request, statusCode) {
       const record = request.record;
       if (record.reported) return;

@@ -5,7 +5,7 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { gatewayError } from '../errors.ts';
 import { authenticate } from '../limits/authenticate.ts';
@@ -36,6 +36,8 @@ export function checkAdminToken(request: FastifyRequest, token: string | undefin
   if (!timingSafeEqual(digest(given), digest(token))) throw gatewayError('SWY_ERR_ADMIN_TOKEN');
 }
 
+const inferencePaths = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
+
 async function access(app: FastifyInstance): Promise<void> {
   const { config, limits, redis } = app.switchyard;
   app.decorateRequest('apiKey', undefined);
@@ -43,6 +45,18 @@ async function access(app: FastifyInstance): Promise<void> {
   await app.register(rateLimit, rateLimitOptions({ redis, keyPrefix: config.redis?.keyPrefix ?? 'swy', subject: (request) => request.limitSubject }));
   const checkRequests = app.createRateLimit();
   const keysRequired = config.auth.mode === 'keys';
+
+  /** Counts the request against its key's requests per minute; rejects with 429 when over. */
+  const admitRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (request.limitSubject?.rpm === undefined) return;
+    const requests = await checkRequestLimit(checkRequests, request, limits.policy);
+    if (!requests.unlimited && !requests.degraded) reply.headers(rateLimitHeaders({ requests }));
+    if (!requests.allowed) {
+      reply.headers(retryAfterHeaders(requests.retryAfterMs));
+      throw requestLimitError(requests.retryAfterMs, requests.limit);
+    }
+  };
+  app.switchyard.admitRequest = admitRequest;
 
   app.addHook('onRequest', async (request, reply) => {
     const url = request.url;
@@ -57,13 +71,10 @@ async function access(app: FastifyInstance): Promise<void> {
     request.limitSubject = subject;
     request.record.keyId = key?.id;
     request.record.tenant = subject.tenant;
-    if (subject.rpm === undefined) return;
-    const requests = await checkRequestLimit(checkRequests, request, limits.policy);
-    if (!requests.unlimited && !requests.degraded) reply.headers(rateLimitHeaders({ requests }));
-    if (!requests.allowed) {
-      reply.headers(retryAfterHeaders(requests.retryAfterMs));
-      throw requestLimitError(requests.retryAfterMs, requests.limit);
-    }
+    // The inference endpoints count the request themselves, concurrently with the cache lookup and the
+    // token reservation (one Redis round trip instead of two or three before the request goes out).
+    if (request.method === 'POST' && inferencePaths.has(url.split('?')[0] ?? '')) return;
+    await admitRequest(request, reply);
   });
 }
 

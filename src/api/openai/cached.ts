@@ -60,6 +60,8 @@ export async function planCache(
   route: Route,
   requestedModel: string,
   json: Record<string, unknown>,
+  /** The request-limit check, running meanwhile: a hit is served only once it passed. */
+  admitted: Promise<void>,
 ): Promise<CachePlan> {
   const { config, cache, flights } = state;
   const mode = resolveCacheMode(config.cache.mode, route.config.cache.mode);
@@ -74,6 +76,7 @@ export async function planCache(
   if (directive === 'use') {
     const entry = await cache.get(key);
     if (entry) {
+      await admitted;
       serveHit(request, reply, entry, requestedModel, stream, includeUsage);
       return { served: true, capture: undefined, finish: () => undefined };
     }
@@ -84,6 +87,7 @@ export async function planCache(
     if (flight.role === 'follower') {
       const shared = await flight.result;
       if (shared) {
+        await admitted;
         serveHit(request, reply, shared, requestedModel, stream, includeUsage);
         return { served: true, capture: undefined, finish: () => undefined };
       }

@@ -44,19 +44,19 @@ export async function meter(state: SwitchyardState, request: FastifyRequest, rep
   }
   const { limits, config } = state;
   const needed = reservationTokens(json, config.limits.reserveCompletionTokens);
-  const tokens = subject.tpm === undefined ? undefined : await limits.tokens.reserve(subject.id, subject.tpm, needed);
+  const [tokens, budget] = await Promise.all([
+    subject.tpm === undefined ? undefined : limits.tokens.reserve(subject.id, subject.tpm, needed),
+    subject.budgets.length > 0 ? limits.budgets.check(subject.budgets) : undefined,
+  ]);
   if (tokens && !tokens.allowed) {
     reply.headers(rateLimitHeaders({ tokens })).headers(retryAfterHeaders(tokens.retryAfterMs, !tokens.tooLarge));
     throw tokenLimitError(tokens, needed);
   }
   if (tokens && !tokens.degraded) reply.headers(rateLimitHeaders({ tokens }));
-  if (subject.budgets.length > 0) {
-    const budget = await limits.budgets.check(subject.budgets);
-    if (!budget.allowed) {
-      await limits.tokens.settle(tokens?.reservation, 0);
-      reply.headers(retryAfterHeaders(budget.exhausted?.resetMs ?? 1000, false));
-      throw budgetError(budget);
-    }
+  if (budget && !budget.allowed) {
+    await limits.tokens.settle(tokens?.reservation, 0);
+    reply.headers(retryAfterHeaders(budget.exhausted?.resetMs ?? 1000, false));
+    throw budgetError(budget);
   }
   return settleCost(state, request, route, json, tokens?.reservation);
 }

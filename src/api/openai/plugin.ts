@@ -67,7 +67,9 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
         raw = spliceTopLevel(raw, [{ key: cap.field, value: String(cap.value) }]);
       }
     }
-    const cache = await planCache(state, request, reply, endpoint, route, requestedModel, json);
+    const admitted = state.admitRequest(request, reply);
+    admitted.catch(() => undefined); // awaited below; this only keeps an early refusal from counting as unhandled
+    const cache = await planCache(state, request, reply, endpoint, route, requestedModel, json, admitted);
     if (cache.served) {
       if (record.stream) state.report(request); // a replayed stream bypasses onResponse
       return;
@@ -75,7 +77,11 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
     let settle: Settle | undefined;
     let hijacked = false;
     try {
-      settle = await meter(state, request, reply, route, json);
+      // The request limit and the token reservation go to Redis together.
+      const [admission, metering] = await Promise.allSettled([admitted, meter(state, request, reply, route, json)]);
+      if (metering.status === 'fulfilled') settle = metering.value; // released in finally if we stop here
+      if (admission.status === 'rejected') throw admission.reason;
+      if (metering.status === 'rejected') throw metering.reason;
       const affinity = route.config.affinity;
       await forward(
         reply,
