@@ -296,7 +296,7 @@ if (typeof planModule !== 'string' && typeof planModule.planAttempts === 'functi
 }
 
 type EstimateModule = { estimatePromptTokens?: (json: Record<string, unknown>) => number };
-const estimate = await tryImport<EstimateModule>('../src/routing/estimate.ts');
+const estimate = await tryImport<EstimateModule>('../src/proxy/estimate.ts');
 const parsedChat = JSON.parse(chatBody) as Record<string, unknown>;
 if (typeof estimate !== 'string' && estimate.estimatePromptTokens) {
   const fn = estimate.estimatePromptTokens;

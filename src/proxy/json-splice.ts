@@ -106,19 +106,25 @@ export function spliceTopLevel(text: string, edits: readonly SpliceEdit[]): stri
     text,
     edits.map((edit) => edit.key),
   );
-  const replacements = edits
-    .filter((edit) => spans.has(edit.key))
-    .map((edit) => ({ span: spans.get(edit.key) as ValueSpan, value: edit.value }))
-    .sort((left, right) => right.span.start - left.span.start);
-  let out = text;
-  for (const { span, value } of replacements) out = out.slice(0, span.start) + value + out.slice(span.end);
-  const inserts = edits.filter((edit) => !spans.has(edit.key));
-  if (inserts.length > 0) {
-    const open = out.indexOf('{');
-    const members = inserts.map((edit) => `${JSON.stringify(edit.key)}:${edit.value}`).join(',');
-    const rest = out.slice(open + 1);
-    const empty = /^\s*\}/.test(rest);
-    out = `${out.slice(0, open + 1)}${members}${empty ? '' : ','}${rest}`;
+  // All edits become [start, end) → text pieces, applied in one pass: one copy of a long prompt, not one per edit.
+  const pieces: Array<{ start: number; end: number; value: string }> = [];
+  const inserts: string[] = [];
+  for (const edit of edits) {
+    const span = spans.get(edit.key);
+    if (span) pieces.push({ start: span.start, end: span.end, value: edit.value });
+    else inserts.push(`${JSON.stringify(edit.key)}:${edit.value}`);
   }
-  return out;
+  if (inserts.length > 0) {
+    const open = text.indexOf('{') + 1;
+    const empty = /^\s*\}/.test(text.slice(open, open + 64));
+    pieces.push({ start: open, end: open, value: inserts.join(',') + (empty ? '' : ',') });
+  }
+  pieces.sort((left, right) => left.start - right.start);
+  let out = '';
+  let position = 0;
+  for (const piece of pieces) {
+    out += text.slice(position, piece.start) + piece.value;
+    position = piece.end;
+  }
+  return out + text.slice(position);
 }
