@@ -3,6 +3,7 @@
  * with captured log lines. Every start has a matching close.
  */
 import { Writable } from 'node:stream';
+import { afterEach } from 'vitest';
 import OpenAI from 'openai';
 import { Registry as PromRegistry } from 'prom-client';
 import { validateConfig } from '../../src/config/load.ts';
@@ -74,4 +75,27 @@ export async function post(url: string, body: string | Buffer, headers: Record<s
     json = undefined;
   }
   return { status: response.status, headers: response.headers, text, json: json as { error: { message: string; type: string; param: string | null; code: string | null } } };
+}
+
+/**
+ * Simulators and gateways that close after each test of the calling file
+ * (registers a vitest afterEach).
+ */
+export function closedAfterEach(): { sim(options: Parameters<typeof startSim>[0]): Promise<Simulator>; gateway(raw: Record<string, unknown>): Promise<TestGateway> } {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanups.length > 0) await cleanups.pop()?.();
+  });
+  return {
+    async sim(options) {
+      const simulator = await startSim(options);
+      cleanups.push(() => simulator.close());
+      return simulator;
+    },
+    async gateway(raw) {
+      const gateway = await startTestGateway(raw);
+      cleanups.push(() => gateway.close());
+      return gateway;
+    },
+  };
 }

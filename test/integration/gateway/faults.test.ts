@@ -3,26 +3,10 @@
  * 5xx; the client gets a failover or a clean OpenAI-shaped error.
  */
 import { createServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../../src/sim/simulator.ts';
-import { backendFor, post, startSim, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.ts';
+import { describe, expect, it } from 'vitest';
+import { backendFor, closedAfterEach, post, waitFor } from '../../helpers/gateway.ts';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function sim(options: Parameters<typeof startSim>[0]): Promise<Simulator> {
-  const simulator = await startSim(options);
-  cleanups.push(() => simulator.close());
-  return simulator;
-}
-
-async function gatewayWith(raw: Record<string, unknown>): Promise<TestGateway> {
-  const gateway = await startTestGateway(raw);
-  cleanups.push(() => gateway.close());
-  return gateway;
-}
+const { sim, gateway: gatewayWith } = closedAfterEach();
 
 /** A loopback port nothing listens on. */
 async function deadPort(): Promise<number> {

@@ -2,26 +2,10 @@
  * Routing by cost and latency against simulators set up as cheap-but-slow
  * (llama.cpp flavour) and fast-but-expensive (vLLM flavour).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../../src/sim/simulator.ts';
-import { backendFor, post, startSim, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.ts';
+import { describe, expect, it } from 'vitest';
+import { backendFor, closedAfterEach, post, waitFor, type TestGateway } from '../../helpers/gateway.ts';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function sim(options: Parameters<typeof startSim>[0]): Promise<Simulator> {
-  const simulator = await startSim(options);
-  cleanups.push(() => simulator.close());
-  return simulator;
-}
-
-async function gatewayWith(raw: Record<string, unknown>): Promise<TestGateway> {
-  const gateway = await startTestGateway(raw);
-  cleanups.push(() => gateway.close());
-  return gateway;
-}
+const { sim, gateway: gatewayWith } = closedAfterEach();
 
 const fastScrape = { scrape: { intervalMs: 100, staleAfterMs: 1_000 }, health: { intervalMs: 200 } };
 

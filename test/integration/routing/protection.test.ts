@@ -2,26 +2,10 @@
  * Failover under a killed backend, circuit breaking, prefix affinity, context
  * windows, priority shedding, and backends that are still loading.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Simulator } from '../../../src/sim/simulator.ts';
-import { backendFor, post, startSim, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.ts';
+import { describe, expect, it } from 'vitest';
+import { backendFor, closedAfterEach, post, startSim, waitFor, type TestGateway } from '../../helpers/gateway.ts';
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.();
-});
-
-async function sim(options: Parameters<typeof startSim>[0]): Promise<Simulator> {
-  const simulator = await startSim(options);
-  cleanups.push(() => simulator.close());
-  return simulator;
-}
-
-async function gatewayWith(raw: Record<string, unknown>): Promise<TestGateway> {
-  const gateway = await startTestGateway(raw);
-  cleanups.push(() => gateway.close());
-  return gateway;
-}
+const { sim, gateway: gatewayWith } = closedAfterEach();
 
 function chat(gateway: TestGateway, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   return post(`${gateway.baseURL}/chat/completions`, JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }], max_tokens: 4, ...body }), {
