@@ -15,7 +15,6 @@ export const redactedPaths = [
   'headers.authorization',
   'headers["x-api-key"]',
   'apiKey',
-  '*.apiKey',
 ];
 
 /**

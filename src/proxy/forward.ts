@@ -4,7 +4,7 @@
  * the request record. Aborts the upstream the moment the client leaves.
  */
 import type { FastifyReply } from 'fastify';
-import { AttemptError, closeAttempt, openAttempt, type OpenedAttempt } from '../backends/attempt.ts';
+import { AttemptError, ClientLink, closeAttempt, openAttempt, type OpenedAttempt } from '../backends/attempt.ts';
 import { markUnreachable } from '../backends/health.ts';
 import type { Route, Target } from '../backends/registry.ts';
 import { applyLoadReport } from '../backends/scrape.ts';
@@ -55,14 +55,14 @@ export function upstreamBody(input: ForwardInput, target: Target, upstreamStream
   return spliceTopLevel(input.raw, edits);
 }
 
-function clientSignalFor(reply: FastifyReply): AbortController {
-  const controller = new AbortController();
+function clientLinkFor(reply: FastifyReply): ClientLink {
+  const link = new ClientLink();
   const raw = reply.raw;
-  if (raw.destroyed || raw.socket?.destroyed) controller.abort();
+  if (raw.destroyed || raw.socket?.destroyed) link.leave();
   else raw.once('close', () => {
-    if (!raw.writableFinished) controller.abort();
+    if (!raw.writableFinished) link.leave();
   });
-  return controller;
+  return link;
 }
 
 function routeHeaders(record: RequestRecord, target: Target): Record<string, string> {
@@ -114,7 +114,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   const streamOptions = input.json.stream_options as { include_usage?: unknown } | undefined;
   const clientWantsUsage = clientStream && streamOptions?.include_usage === true;
   const publicJson = JSON.stringify(input.requestedModel);
-  const client = clientSignalFor(reply);
+  const client = clientLinkFor(reply);
   record.stream = clientStream;
 
   const plan = router.plan(route, { policy: context.policy, promptTokens: context.promptTokens, maxTokens: context.maxTokens, affinityKey: context.affinityKey });
@@ -148,7 +148,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         paths[input.endpoint],
         upstreamBody(input, target, upstreamStream),
         record.requestId,
-        client.signal,
+        client,
         backend.loadReportHeaders,
         upstreamStream && backend.kind.closesAfterStream,
       );
