@@ -136,7 +136,7 @@ describe('a backend killed mid-run', () => {
     expect(failedOver.length).toBeGreaterThanOrEqual(1);
     expect(failedOver.every((outcome) => outcome.backend === 'llama-a')).toBe(true);
     // everything that finished after the kill came from a
-    expect(outcomes.filter((outcome) => outcome.finishedAt > killedAt + 50).every((outcome) => outcome.backend === 'llama-a')).toBe(true);
+    expect(outcomes.filter((outcome) => outcome.finishedAt > killedAt + 500).every((outcome) => outcome.backend === 'llama-a')).toBe(true);
 
     // the stream that was relaying from b: an error event in OpenAI shape instead of [DONE]
     const events = sseEvents(await restOfB);
