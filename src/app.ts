@@ -103,7 +103,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const backends = new Registry(config, deps.dispatcherFactory);
   const router = new Router(backends);
   const promRegistry = deps.promRegistry ?? new PromRegistry();
-  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis);
+  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels);
   const monitor = new BackendMonitor(backends, deps.logger);
   const keyPrefix = config.redis?.keyPrefix ?? 'swy';
   const cache = createCacheStore({

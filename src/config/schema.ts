@@ -166,6 +166,10 @@ export const MetricsSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
     path: Type.String({ default: '/metrics' }),
+    tenantLabels: Type.Boolean({
+      default: false,
+      description: 'also export tokens and cost per tenant (tenants come from API keys: keep their number bounded)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -56,7 +56,11 @@ export class GatewayMetrics {
   readonly limitErrors: Counter<'limiter' | 'operation'>;
   readonly refused: Counter<'reason'>;
 
-  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient) {
+  /** Per-tenant tokens and cost, only when the operator opts in (metrics.tenantLabels). */
+  readonly tenantTokens: Counter<'tenant' | 'model' | 'type'> | undefined;
+  readonly tenantCost: Counter<'tenant' | 'model'> | undefined;
+
+  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false) {
     const registers = [registry];
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
     this.requests = new Counter({
@@ -153,6 +157,20 @@ export class GatewayMetrics {
       labelNames: ['reason'],
       registers,
     });
+    if (tenantLabels) {
+      this.tenantTokens = new Counter({
+        name: 'switchyard_tenant_tokens_total',
+        help: 'Tokens by tenant, public model and type (only with metrics.tenantLabels)',
+        labelNames: ['tenant', 'model', 'type'],
+        registers,
+      });
+      this.tenantCost = new Counter({
+        name: 'switchyard_tenant_cost_total',
+        help: 'Cost by tenant and public model (only with metrics.tenantLabels)',
+        labelNames: ['tenant', 'model'],
+        registers,
+      });
+    }
     if (redis) {
       new Gauge({
         name: 'switchyard_redis_up',
@@ -249,7 +267,12 @@ export class GatewayMetrics {
     if (record.usage) {
       this.tokensChild(model, backend, 'prompt').inc(record.usage.prompt_tokens);
       this.tokensChild(model, backend, 'completion').inc(record.usage.completion_tokens);
+      if (this.tenantTokens && record.tenant) {
+        this.tenantTokens.labels(record.tenant, model, 'prompt').inc(record.usage.prompt_tokens);
+        this.tenantTokens.labels(record.tenant, model, 'completion').inc(record.usage.completion_tokens);
+      }
     }
+    if (this.tenantCost && record.tenant && record.cost > 0) this.tenantCost.labels(record.tenant, model).inc(record.cost);
     for (const failure of record.failures.slice(0, record.attempts - 1)) {
       const [failedBackend = 'none', reason = 'error'] = failure.split(':');
       this.failovers.labels(model, failedBackend, reason).inc();

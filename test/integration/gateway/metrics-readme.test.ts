@@ -15,7 +15,12 @@ let gateway: TestGateway;
 beforeAll(async () => {
   sim = await startSim({ flavor: 'vllm' });
   redis = await startRedis();
-  gateway = await startTestGateway({ backends: [backendFor('v', sim)], models: [{ name: 'm', targets: [{ backend: 'v', model: 'Qwen/Qwen3-8B' }] }], redis: { url: redis.url } });
+  gateway = await startTestGateway({
+    backends: [backendFor('v', sim, { cost: { inputPer1M: 1, outputPer1M: 2 } })],
+    models: [{ name: 'm', targets: [{ backend: 'v', model: 'Qwen/Qwen3-8B' }] }],
+    redis: { url: redis.url },
+    metrics: { tenantLabels: true },
+  });
 });
 
 afterAll(async () => {
@@ -35,6 +40,8 @@ describe('README metric table', () => {
     const client = gateway.client();
     await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, temperature: 0 });
     const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(text).toMatch(/switchyard_tenant_tokens_total\{tenant="default",model="m",type="completion"\} 2/);
+    expect(text).toMatch(/switchyard_tenant_cost_total\{tenant="default",model="m"\} [0-9.e-]+/);
     const served = [...text.matchAll(/^# TYPE (switchyard_[a-z0-9_]+) /gm)].map((match) => match[1] as string);
     const names = documented();
     const patterns = names.filter((name) => name.endsWith('*')).map((name) => name.slice(0, -1));
