@@ -24,7 +24,11 @@ export class BackendMonitor {
   /** Runs every loop once (awaited, so the first requests see real state), then keeps them going. */
   async start(): Promise<void> {
     const backends = [...this.registry.backends.values()];
-    await Promise.all(backends.map((backend) => Promise.all([this.probe(backend), discoverModels(backend, this.now), scrapeLoad(backend, this.now)])));
+    await Promise.all(
+      backends.map((backend) =>
+        Promise.all([this.probe(backend), discoverModels(backend, this.now), backend.config.scrape.intervalMs > 0 ? scrapeLoad(backend, this.now) : undefined]),
+      ),
+    );
     for (const backend of backends) {
       this.every(backend.config.health.intervalMs, () => this.probe(backend));
       this.every(backend.config.scrape.intervalMs, () => scrapeLoad(backend, this.now));

@@ -63,7 +63,7 @@ export function applyLoadReport(backend: Backend, header: string | string[] | un
   if (typeof header !== 'string' || header.length === 0) return;
   let waiting: number | undefined;
   let kv: number | undefined;
-  const text = header.trim();
+  const text = header.trim().replace(/^(TEXT|JSON)\s+/i, '');
   if (text.startsWith('{')) {
     try {
       const parsed = JSON.parse(text) as Record<string, unknown> & { named_metrics?: Record<string, unknown> };
@@ -74,7 +74,7 @@ export function applyLoadReport(backend: Backend, header: string | string[] | un
       return;
     }
   } else {
-    for (const pair of text.replace(/^TEXT\s+/i, '').split(',')) {
+    for (const pair of text.split(',')) {
       const [rawKey = '', rawValue = ''] = pair.split('=');
       const key = rawKey.trim();
       if (key.endsWith('num_requests_waiting')) waiting = Number(rawValue);

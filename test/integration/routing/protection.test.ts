@@ -174,3 +174,22 @@ describe('loading backends', () => {
     await waitFor(async () => (await chat(gateway)).headers.get('x-switchyard-backend') === 'loading', 3_000, 'the loaded backend to be used');
   });
 });
+
+describe('load reports', () => {
+  it("reads vLLM's per-response endpoint-load-metrics without scraping", async () => {
+    const vllm = await sim({ flavor: 'vllm', ttftMs: 300 });
+    const gateway = await gatewayWith({
+      backends: [backendFor('v', vllm, { loadReport: true, scrape: { intervalMs: 0 } })],
+      models: [{ name: 'm', targets: [{ backend: 'v', model: 'Qwen/Qwen3-8B' }] }],
+    });
+    const admin = async () =>
+      ((await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ load: { runtimeQueued: number | null; kvCacheUsage: number | null; scrapeAgeMs: number | null } }> }).backends[0];
+    expect((await admin())?.load.runtimeQueued).toBeNull(); // nothing scraped
+    expect((await chat(gateway)).status).toBe(200);
+    expect(vllm.stats().lastRequest?.headers['endpoint-load-metrics-format']).toBe('TEXT');
+    const after = await admin();
+    expect(after?.load.runtimeQueued).toBe(0);
+    expect(after?.load.kvCacheUsage).toEqual(expect.any(Number));
+    expect(after?.load.scrapeAgeMs).toBeLessThan(5_000);
+  });
+});
