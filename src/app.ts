@@ -88,6 +88,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One log line per request is written by `report`, so Fastify's own request logging is off.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    // No child logger per request (it cost more than the line itself): the lines this app writes per request
+    // carry `requestId` explicitly.
+    childLoggerFactory: (logger) => logger,
     genReqId: (request) => {
       const header = request.headers['x-request-id'];
       return typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
@@ -142,6 +145,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       const totalMs = performance.now() - record.startedAt;
       metrics.observe(record, totalMs);
       const line: Record<string, unknown> = {
+        requestId: record.requestId,
         method: request.method,
         url: request.url,
         endpoint: record.endpoint,
@@ -181,7 +185,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
     const gateway = toGatewayError(error);
-    if (!(error instanceof GatewayError) && gateway.status >= 500) request.log.error({ err: error }, 'unhandled error');
+    if (!(error instanceof GatewayError) && gateway.status >= 500) request.log.error({ requestId: request.id, err: error }, 'unhandled error');
     const rendered = renderError(gateway);
     request.record.status = rendered.status;
     request.record.errorCode = gateway.code ?? undefined;
