@@ -1,8 +1,7 @@
 /** Request authentication and model permission, framework-free. */
-import type { GatewayError } from '../errors.ts';
 import type { KeyRecord } from './api-keys.ts';
 import { apiKeyFromHeaders, hashApiKey, hashesEqual } from './api-keys.ts';
-import { limitError } from './errors.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 import { compileModelGlobs, type ModelMatcher } from './glob.ts';
 import type { KeyStore } from './key-store.ts';
 
@@ -16,13 +15,13 @@ import type { KeyStore } from './key-store.ts';
 export async function authenticate(store: KeyStore, headers: Record<string, string | string[] | undefined>): Promise<KeyRecord> {
   const secret = apiKeyFromHeaders(headers);
   if (!secret) {
-    throw limitError('SWY_ERR_INVALID_API_KEY', {
+    throw gatewayError('SWY_ERR_INVALID_API_KEY', {
       message: "You didn't provide an API key. Send it as `Authorization: Bearer sk-swy-…`.",
     });
   }
   const hash = hashApiKey(secret);
   const record = await store.findByHash(hash);
-  if (!record || !hashesEqual(record.hash, hash) || record.revoked) throw limitError('SWY_ERR_INVALID_API_KEY');
+  if (!record || !hashesEqual(record.hash, hash) || record.revoked) throw gatewayError('SWY_ERR_INVALID_API_KEY');
   return record;
 }
 
@@ -43,7 +42,7 @@ export function modelAllowed(record: Pick<KeyRecord, 'models'>, publicModel: str
 /** Throws 403 model_not_allowed when the key may not use the model. */
 export function assertModelAllowed(record: Pick<KeyRecord, 'models'>, publicModel: string): void {
   if (!modelAllowed(record, publicModel)) {
-    const error: GatewayError = limitError('SWY_ERR_MODEL_NOT_ALLOWED', {
+    const error: GatewayError = gatewayError('SWY_ERR_MODEL_NOT_ALLOWED', {
       message: `This API key may not use the model \`${publicModel}\`. GET /v1/models lists the models; ask the operator to allow it.`,
       param: 'model',
     });

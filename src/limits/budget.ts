@@ -6,8 +6,7 @@
  */
 import type { KeyRecord } from './api-keys.ts';
 import type { Budget, LimitsConfig } from './config.ts';
-import { limitError } from './errors.ts';
-import type { GatewayError } from '../errors.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 
 /** One budget to check and charge. */
 export interface BudgetSubject {
@@ -64,11 +63,11 @@ export function isExhausted(spent: number, budget: Budget): boolean {
 /** The 429 insufficient_quota for a refused check. */
 export function budgetError(decision: BudgetDecision): GatewayError {
   const exhausted = decision.exhausted;
-  if (!exhausted) return limitError('SWY_ERR_INSUFFICIENT_QUOTA');
+  if (!exhausted) return gatewayError('SWY_ERR_INSUFFICIENT_QUOTA');
   const { subject, resetMs } = exhausted;
   const who = subject.scope === 'key' ? `API key ${subject.id}` : `tenant ${subject.id}`;
   const resetsAt = new Date(Date.now() + resetMs).toISOString();
-  return limitError('SWY_ERR_INSUFFICIENT_QUOTA', {
+  return gatewayError('SWY_ERR_INSUFFICIENT_QUOTA', {
     message: `The ${subject.budget.period === 'day' ? 'daily' : 'monthly'} budget of ${who} (${subject.budget.amount}) is used up; it resets at ${resetsAt}. Ask the operator to raise it.`,
     retryAfterSeconds: Math.ceil(resetMs / 1000),
   });

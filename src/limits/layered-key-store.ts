@@ -5,7 +5,7 @@
  * gets 503 auth_unavailable, whatever `limits.onRedisError` says.
  */
 import type { KeyRecord } from './api-keys.ts';
-import { limitError } from './errors.ts';
+import { gatewayError } from '../errors.ts';
 import type { KeyStore } from './key-store.ts';
 import { MemoryKeyStore } from './key-store.ts';
 
@@ -53,7 +53,7 @@ export class LayeredKeyStore implements KeyStore {
     } catch (error) {
       this.options.onRedisError?.(error);
       if (cached) return cached.record; // stale but known: keep serving it while Redis is down
-      throw limitError('SWY_ERR_AUTH_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+      throw gatewayError('SWY_ERR_AUTH_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
     }
     this.remember(hash, record);
     return record;

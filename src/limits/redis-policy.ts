@@ -5,7 +5,7 @@
  * (throttled). Settling after a call never throws in either mode.
  */
 import type { Logger } from 'pino';
-import { limitError } from './errors.ts';
+import { gatewayError } from '../errors.ts';
 
 /** Which limiter failed. */
 export type LimiterName = 'keys' | 'requests' | 'tokens' | 'budget';
@@ -34,7 +34,7 @@ export class RedisFailurePolicy {
   /** A check failed: returns (open) so the caller allows, or throws the 503 (closed). */
   checkFailed(limiter: LimiterName, error: unknown): void {
     this.record(limiter, 'check', error);
-    if (this.mode === 'closed') throw limitError('SWY_ERR_LIMITS_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
+    if (this.mode === 'closed') throw gatewayError('SWY_ERR_LIMITS_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
   }
 
   /** A settle/charge after the call failed: counted and logged, never thrown. */

@@ -16,10 +16,9 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { RateLimitPluginOptions } from '@fastify/rate-limit';
-import type { GatewayError } from '../errors.ts';
 import type { RedisClient } from '../redis/client.ts';
 import { redisKey } from '../redis/key.ts';
-import { limitError } from './errors.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 import type { RedisFailurePolicy } from './redis-policy.ts';
 
 /** Who a request counts against and their limit; undefined = not limited. */
@@ -113,7 +112,7 @@ export function requestLimitError(retryAfterMs: number, limit?: number): Gateway
     limit === undefined
       ? undefined
       : `Rate limit reached for requests per minute: limit ${limit}. Retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s.`;
-  return limitError('SWY_ERR_RATE_LIMIT_REQUESTS', {
+  return gatewayError('SWY_ERR_RATE_LIMIT_REQUESTS', {
     ...(message ? { message } : {}),
     retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
   });

@@ -12,8 +12,7 @@
  * that bucket still counts, else a positive excess goes to the current one.
  * Time is the gateway's clock (replicas need NTP-synced clocks, as usual).
  */
-import type { GatewayError } from '../errors.ts';
-import { limitError } from './errors.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 
 export const tokenWindowMs = 60_000;
 
@@ -138,12 +137,12 @@ export function degradedDecision(limit: number): TokenDecision {
 /** The 429 rate_limit_exceeded for a refused reservation. */
 export function tokenLimitError(refused: TokenDecision, requested: number): GatewayError {
   if (refused.tooLarge) {
-    return limitError('SWY_ERR_RATE_LIMIT_TOKENS', {
+    return gatewayError('SWY_ERR_RATE_LIMIT_TOKENS', {
       message: `Request too large: it may use ${requested} tokens (prompt estimate + max_tokens), the limit of this API key is ${refused.limit} tokens per minute. Lower max_tokens or shorten the prompt.`,
       retryAfterSeconds: Math.max(1, Math.ceil(refused.retryAfterMs / 1000)),
     });
   }
-  return limitError('SWY_ERR_RATE_LIMIT_TOKENS', {
+  return gatewayError('SWY_ERR_RATE_LIMIT_TOKENS', {
     message: `Rate limit reached for tokens per minute: limit ${refused.limit}, remaining ${refused.remaining}, requested ${requested}. Retry in ${Math.max(1, Math.ceil(refused.retryAfterMs / 1000))} s, or lower max_tokens.`,
     retryAfterSeconds: Math.max(1, Math.ceil(refused.retryAfterMs / 1000)),
   });
