@@ -14,6 +14,7 @@ import { BackendMonitor } from './backends/monitor.ts';
 import { Registry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { GatewayError, gatewayError, renderError } from './errors.ts';
+import { createInfoLineWriter } from './logging.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
 import { Router } from './routing/router.ts';
@@ -81,16 +82,20 @@ function toGatewayError(error: FastifyError | Error): GatewayError {
   return gatewayError('SWY_ERR_INTERNAL');
 }
 
+function selfChild<T>(this: T): T {
+  return this;
+}
+
 /** Builds the gateway application (not listening). */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    // No child logger per request (it cost more than the line itself): the lines this app writes per request
+    // carry `requestId` explicitly. A logger whose child() is itself keeps Fastify on its default factory
+    // (a custom factory gets its result validated on every request).
+    loggerInstance: Object.create(deps.logger, { child: { value: selfChild } }) as FastifyBaseLogger,
     // One log line per request is written by `report`, so Fastify's own request logging is off.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    // No child logger per request (it cost more than the line itself): the lines this app writes per request
-    // carry `requestId` explicitly.
-    childLoggerFactory: (logger) => logger,
     genReqId: (request) => {
       const header = request.headers['x-request-id'];
       return typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
@@ -125,6 +130,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     onRedisError: (limiter, operation) => metrics.limitErrors.labels(limiter, operation).inc(),
   });
 
+  const writeInfoLine = createInfoLineWriter(deps.logger);
   const state: SwitchyardState = {
     config,
     backends,
@@ -167,21 +173,28 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       if (record.tenant && record.tenant !== 'default') line.tenant = record.tenant;
       if (record.cost > 0) line.cost = record.cost;
       if (config.logging.logPrompts && request.body) line.requestBody = (request.body as { raw?: string }).raw;
-      request.log.info(line, 'request completed');
+      line.msg = 'request completed';
+      writeInfoLine(line);
     },
   };
   app.decorate('switchyard', state);
   app.decorateRequest('record', null as unknown as RequestRecord);
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: an async hook costs a promise and a microtask hop per request.
+  app.addHook('onRequest', (request, reply, done) => {
     request.record = newRecord(request.id, performance.now());
     reply.header('x-request-id', request.id);
     if (state.shuttingDown && request.method === 'POST') {
       reply.header('connection', 'close');
-      throw gatewayError('SWY_ERR_SHUTTING_DOWN', { retryAfterSeconds: 1 });
+      done(gatewayError('SWY_ERR_SHUTTING_DOWN', { retryAfterSeconds: 1 }));
+      return;
     }
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => state.report(request, reply.statusCode));
+  app.addHook('onResponse', (request, reply, done) => {
+    state.report(request, reply.statusCode);
+    done();
+  });
 
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
     const gateway = toGatewayError(error);

@@ -5,7 +5,7 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { gatewayError } from '../errors.ts';
 import { authenticate } from '../limits/authenticate.ts';
@@ -58,14 +58,8 @@ async function access(app: FastifyInstance): Promise<void> {
   };
   app.switchyard.admitRequest = admitRequest;
 
-  app.addHook('onRequest', async (request, reply) => {
-    const url = request.url;
-    if (url.startsWith('/admin')) {
-      if (config.admin.port === undefined) checkAdminToken(request, config.admin.token, config.auth.mode); // else: served elsewhere, 404 here
-      return;
-    }
-    if (!url.startsWith('/v1/')) return;
-    const key = keysRequired ? await authenticate(limits.keys, request.headers) : undefined;
+  /** Sets who is calling and, except on the inference endpoints (they count it themselves), counts the request. */
+  const identified = (request: FastifyRequest, reply: FastifyReply, key: KeyRecord | undefined, done: HookHandlerDoneFunction): void => {
     const subject = limitSubject(key, config.limits);
     request.apiKey = key;
     request.limitSubject = subject;
@@ -73,8 +67,37 @@ async function access(app: FastifyInstance): Promise<void> {
     request.record.tenant = subject.tenant;
     // The inference endpoints count the request themselves, concurrently with the cache lookup and the
     // token reservation (one Redis round trip instead of two or three before the request goes out).
-    if (request.method === 'POST' && inferencePaths.has(url.split('?')[0] ?? '')) return;
-    await admitRequest(request, reply);
+    const url = request.url;
+    const query = url.indexOf('?');
+    if (subject.rpm === undefined || (request.method === 'POST' && inferencePaths.has(query < 0 ? url : url.slice(0, query)))) {
+      done();
+      return;
+    }
+    admitRequest(request, reply).then(() => done(), done);
+  };
+
+  // Callback style: most requests need no await here, and an async hook costs a promise and a microtask hop.
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.url;
+    if (url.startsWith('/admin')) {
+      try {
+        if (config.admin.port === undefined) checkAdminToken(request, config.admin.token, config.auth.mode); // else: served elsewhere, 404 here
+      } catch (error) {
+        done(error as FastifyError);
+        return;
+      }
+      done();
+      return;
+    }
+    if (!url.startsWith('/v1/')) {
+      done();
+      return;
+    }
+    if (!keysRequired) {
+      identified(request, reply, undefined, done);
+      return;
+    }
+    authenticate(limits.keys, request.headers).then((key) => identified(request, reply, key, done), done);
   });
 }
 

@@ -30,6 +30,8 @@ function parseBody(_request: FastifyRequest, body: string, done: (error: Error |
 
 async function bodyParser(app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers();
+  // The exact type too: Fastify caches the lookup of a registered type, while '*' re-parses the header every time.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseBody);
   app.addContentTypeParser('*', { parseAs: 'string' }, parseBody);
 }
 
