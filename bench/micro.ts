@@ -1,6 +1,6 @@
 /**
  * Micro benchmarks of the per-request code paths that need no processes:
- * JSON body splicing, per-chunk SSE edits, routing decisions.
+ * JSON body splicing, per-chunk SSE edits, routing decisions, per-request metrics.
  *
  *   node bench/micro.ts [--filter splice] [--samples 5] [--sample-ms 60] [--cpu 1]
  *
@@ -307,6 +307,44 @@ if (typeof affinity !== 'string' && affinity.affinityKeyFor) {
   const fn = affinity.affinityKeyFor;
   bench('affinityKeyFor chat body', () => fn(parsedChat));
 } else skip('affinityKeyFor', typeof affinity === 'string' ? affinity : 'no affinityKeyFor export');
+
+// GatewayMetrics.observe on a typical successful non-streaming answer (runs once per request).
+type MetricsModule = { GatewayMetrics?: new (registry: unknown, backends: unknown, router: unknown) => { observe(record: unknown, totalMs: number): void } };
+const metricsModule = await tryImport<MetricsModule>('../src/metrics/metrics.ts');
+const promModule = await tryImport<{ Registry?: new () => { metrics(): Promise<string> } }>('prom-client');
+const recordModule = await tryImport<{ newRecord?: (requestId: string, startedAt: number) => Record<string, unknown> }>('../src/proxy/record.ts');
+if (
+  typeof metricsModule !== 'string' && metricsModule.GatewayMetrics &&
+  typeof promModule !== 'string' && promModule.Registry &&
+  typeof recordModule !== 'string' && recordModule.newRecord
+) {
+  try {
+    const metrics = new metricsModule.GatewayMetrics(new promModule.Registry(), { backends: new Map() }, {});
+    const record = Object.assign(recordModule.newRecord('bench', 0), {
+      endpoint: 'chat',
+      model: 'chat',
+      backend: 'sim',
+      stream: false,
+      status: 200,
+      upstreamMs: 0,
+      attempts: 1,
+      usage: { prompt_tokens: 42, completion_tokens: 20, total_tokens: 62 },
+      routeReason: 'least-loaded',
+      cache: 'bypass',
+    });
+    // A spread of durations so the histograms see different buckets.
+    const totals = [12.5, 48, 180, 730, 1240, 2900, 95, 410];
+    let turn = 0;
+    bench('GatewayMetrics.observe non-streaming 200 chat (usage, routeReason, cache bypass)', () => {
+      const totalMs = totals[turn++ & 7] as number;
+      record.upstreamMs = totalMs - 0.4;
+      metrics.observe(record, totalMs);
+      return record;
+    });
+  } catch (error) {
+    skip('GatewayMetrics.observe', (error as Error).message.split('\n')[0] ?? 'failed');
+  }
+} else skip('GatewayMetrics.observe', 'metrics/prom-client/record modules not importable');
 
 if (values.filter) {
   console.log(`\n(sink ${sink > 0 ? 'ok' : 0}) --filter given: bench/results/micro-latest.json left as it was`);

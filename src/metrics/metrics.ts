@@ -2,8 +2,14 @@
  * Every Prometheus metric Switchyard exports, defined in one place on the
  * registry given. Label values are bounded: models and backends come from
  * config only. README's metric table is checked against this registry.
+ *
+ * Metrics recorded on every request are FastCounter / FastHistogram (see
+ * fast.ts): exposed exactly like prom-client's, but a record is a Map lookup
+ * and an add. Rare ones (failovers, cancels, stream errors, cache and Redis
+ * errors) stay plain prom-client.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+import { FastCounter, FastHistogram } from './fast.ts';
 import type { Backend, Registry as BackendRegistry } from '../backends/registry.ts';
 import type { RedisClient } from '../redis/client.ts';
 import type { Router } from '../routing/router.ts';
@@ -16,88 +22,74 @@ const overheadBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 
 const refusalCodes = new Set(['invalid_api_key', 'model_not_allowed', 'rate_limit_exceeded', 'insufficient_quota', 'server_overloaded', 'limits_unavailable', 'auth_unavailable', 'invalid_admin_token', 'admin_disabled']);
 
+const statusClasses = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx', '7xx', '8xx', '9xx'];
+
 function statusClass(status: number): string {
   if (status === 499) return 'cancelled';
-  return `${Math.floor(status / 100)}xx`;
-}
-
-/**
- * Memoises label children: prom-client hashes the label object on every
- * `labels()` call; the hot path asks for the same few combinations over and over.
- */
-function children<T>(make: (...values: string[]) => T): (...values: string[]) => T {
-  const cache = new Map<string, T>();
-  return (...values) => {
-    const key = values.join('\u0000');
-    let child = cache.get(key);
-    if (child === undefined) {
-      child = make(...values);
-      if (cache.size < 10_000) cache.set(key, child); // label values are bounded; this is a guard
-    }
-    return child;
-  };
+  const hundreds = Math.floor(status / 100);
+  return statusClasses[hundreds] ?? `${hundreds}xx`;
 }
 
 /** The gateway's metrics, recorded from request records and backend state. */
 export class GatewayMetrics {
-  readonly requests: Counter<'model' | 'backend' | 'endpoint' | 'status_class' | 'cache'>;
-  readonly duration: Histogram<'model' | 'backend' | 'stream'>;
-  readonly ttft: Histogram<'model' | 'backend'>;
-  readonly tpot: Histogram<'model' | 'backend'>;
-  readonly overhead: Histogram<'stream'>;
-  readonly tokens: Counter<'model' | 'backend' | 'type'>;
+  readonly requests: FastCounter;
+  readonly duration: FastHistogram;
+  readonly ttft: FastHistogram;
+  readonly tpot: FastHistogram;
+  readonly overhead: FastHistogram;
+  readonly tokens: FastCounter;
   readonly failovers: Counter<'model' | 'backend' | 'reason'>;
   readonly cancelled: Counter<'model' | 'backend'>;
   readonly streamErrors: Counter<'model' | 'backend' | 'code'>;
-  readonly decisions: Counter<'model' | 'backend' | 'reason'>;
-  readonly cost: Counter<'model' | 'backend'>;
-  readonly cacheResults: Counter<'model' | 'result'>;
+  readonly decisions: FastCounter;
+  readonly cost: FastCounter;
+  readonly cacheResults: FastCounter;
   readonly cacheErrors: Counter<'operation' | 'reason'>;
   readonly limitErrors: Counter<'limiter' | 'operation'>;
-  readonly refused: Counter<'reason'>;
+  readonly refused: FastCounter;
 
   /** Per-tenant tokens and cost, only when the operator opts in (metrics.tenantLabels). */
-  readonly tenantTokens: Counter<'tenant' | 'model' | 'type'> | undefined;
-  readonly tenantCost: Counter<'tenant' | 'model'> | undefined;
+  readonly tenantTokens: FastCounter | undefined;
+  readonly tenantCost: FastCounter | undefined;
 
   constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false) {
     const registers = [registry];
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
-    this.requests = new Counter({
+    this.requests = new FastCounter({
       name: 'switchyard_requests_total',
       help: 'Requests answered, by public model, backend, endpoint, status class and cache result',
       labelNames: ['model', 'backend', 'endpoint', 'status_class', 'cache'],
       registers,
     });
-    this.duration = new Histogram({
+    this.duration = new FastHistogram({
       name: 'switchyard_request_duration_seconds',
       help: 'Time from request arrival to the end of the answer',
       labelNames: ['model', 'backend', 'stream'],
       buckets: latencyBuckets,
       registers,
     });
-    this.ttft = new Histogram({
+    this.ttft = new FastHistogram({
       name: 'switchyard_time_to_first_token_seconds',
       help: 'Time from request arrival to the first chunk of a streamed answer from the backend (streamed upstream answers only)',
       labelNames: ['model', 'backend'],
       buckets: latencyBuckets,
       registers,
     });
-    this.tpot = new Histogram({
+    this.tpot = new FastHistogram({
       name: 'switchyard_time_per_output_token_seconds',
       help: 'Time per output token after the first one',
       labelNames: ['model', 'backend'],
       buckets: tokenTimeBuckets,
       registers,
     });
-    this.overhead = new Histogram({
+    this.overhead = new FastHistogram({
       name: 'switchyard_gateway_overhead_seconds',
       help: 'Time a request spent in the gateway itself (total minus time waiting on backends)',
       labelNames: ['stream'],
       buckets: overheadBuckets,
       registers,
     });
-    this.tokens = new Counter({
+    this.tokens = new FastCounter({
       name: 'switchyard_tokens_total',
       help: 'Tokens processed, by public model, backend and type (prompt or completion)',
       labelNames: ['model', 'backend', 'type'],
@@ -121,19 +113,19 @@ export class GatewayMetrics {
       labelNames: ['model', 'backend', 'code'],
       registers,
     });
-    this.decisions = new Counter({
+    this.decisions = new FastCounter({
       name: 'switchyard_routing_decisions_total',
       help: 'Routing decisions, by public model, chosen backend and reason (policy outcome, affinity, or failover:<error>)',
       labelNames: ['model', 'backend', 'reason'],
       registers,
     });
-    this.cost = new Counter({
+    this.cost = new FastCounter({
       name: 'switchyard_cost_total',
       help: "Cost of answered requests under each backend's cost model (backends[].cost units)",
       labelNames: ['model', 'backend'],
       registers,
     });
-    this.cacheResults = new Counter({
+    this.cacheResults = new FastCounter({
       name: 'switchyard_cache_requests_total',
       help: 'Response cache results: hit, miss, bypass (not cacheable or Cache-Control: no-store)',
       labelNames: ['model', 'result'],
@@ -151,20 +143,20 @@ export class GatewayMetrics {
       labelNames: ['limiter', 'operation'],
       registers,
     });
-    this.refused = new Counter({
+    this.refused = new FastCounter({
       name: 'switchyard_refused_requests_total',
       help: 'Requests refused by auth or limits: invalid_api_key, model_not_allowed, rate_limit_exceeded, insufficient_quota, ...',
       labelNames: ['reason'],
       registers,
     });
     if (tenantLabels) {
-      this.tenantTokens = new Counter({
+      this.tenantTokens = new FastCounter({
         name: 'switchyard_tenant_tokens_total',
         help: 'Tokens by tenant, public model and type (only with metrics.tenantLabels)',
         labelNames: ['tenant', 'model', 'type'],
         registers,
       });
-      this.tenantCost = new Counter({
+      this.tenantCost = new FastCounter({
         name: 'switchyard_tenant_cost_total',
         help: 'Cost by tenant and public model (only with metrics.tenantLabels)',
         labelNames: ['tenant', 'model'],
@@ -238,44 +230,43 @@ export class GatewayMetrics {
     });
   }
 
-  private readonly requestChild = children((...values) => this.requests.labels(...values));
-  private readonly durationChild = children((...values) => this.duration.labels(...values));
-  private readonly overheadChild = children((...values) => this.overhead.labels(...values));
-  private readonly ttftChild = children((...values) => this.ttft.labels(...values));
-  private readonly tokensChild = children((...values) => this.tokens.labels(...values));
-  private readonly decisionChild = children((...values) => this.decisions.labels(...values));
-  private readonly cacheChild = children((...values) => this.cacheResults.labels(...values));
-
   /** Records one finished request. */
   observe(record: RequestRecord, totalMs: number): void {
     const model = record.model ?? 'none';
     const backend = record.backend ?? 'none';
-    this.requestChild(model, backend, record.endpoint ?? 'none', statusClass(record.status), record.cache).inc();
-    if (record.errorCode && refusalCodes.has(record.errorCode)) this.refused.labels(record.errorCode).inc();
+    const stream = record.stream ? 'true' : 'false';
+    this.requests.series(model, backend, record.endpoint ?? 'none', statusClass(record.status), record.cache).inc();
+    if (record.errorCode && refusalCodes.has(record.errorCode)) this.refused.series(record.errorCode).inc();
     if (record.model === undefined) return;
-    if (record.endpoint) this.cacheChild(model, record.cache).inc();
-    if (record.cost > 0) this.cost.labels(model, backend).inc(record.cost);
-    if (record.routeReason && record.backend) this.decisionChild(model, backend, record.routeReason).inc();
-    this.durationChild(model, backend, String(record.stream)).observe(totalMs / 1000);
-    this.overheadChild(String(record.stream)).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);
+    if (record.endpoint) this.cacheResults.series(model, record.cache).inc();
+    if (record.cost > 0) this.cost.series(model, backend).inc(record.cost);
+    if (record.routeReason && record.backend) this.decisions.series(model, backend, record.routeReason).inc();
+    this.duration.series(model, backend, stream).observe(totalMs / 1000);
+    this.overhead.series(stream).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);
     // Time to first token is measured on streamed answers only: a plain JSON answer's first byte is its last.
     if (record.firstByteMs !== undefined && record.status === 200 && record.streamedUpstream) {
-      this.ttftChild(model, backend).observe(record.firstByteMs / 1000);
+      this.ttft.series(model, backend).observe(record.firstByteMs / 1000);
       const completion = record.usage?.completion_tokens ?? 0;
-      if (completion > 1 && record.stream) this.tpot.labels(model, backend).observe((totalMs - record.firstByteMs) / 1000 / (completion - 1));
+      if (completion > 1 && record.stream) this.tpot.series(model, backend).observe((totalMs - record.firstByteMs) / 1000 / (completion - 1));
     }
     if (record.usage) {
-      this.tokensChild(model, backend, 'prompt').inc(record.usage.prompt_tokens);
-      this.tokensChild(model, backend, 'completion').inc(record.usage.completion_tokens);
+      this.tokens.series(model, backend, 'prompt').inc(record.usage.prompt_tokens);
+      this.tokens.series(model, backend, 'completion').inc(record.usage.completion_tokens);
       if (this.tenantTokens && record.tenant) {
-        this.tenantTokens.labels(record.tenant, model, 'prompt').inc(record.usage.prompt_tokens);
-        this.tenantTokens.labels(record.tenant, model, 'completion').inc(record.usage.completion_tokens);
+        this.tenantTokens.series(record.tenant, model, 'prompt').inc(record.usage.prompt_tokens);
+        this.tenantTokens.series(record.tenant, model, 'completion').inc(record.usage.completion_tokens);
       }
     }
-    if (this.tenantCost && record.tenant && record.cost > 0) this.tenantCost.labels(record.tenant, model).inc(record.cost);
-    for (const failure of record.failures.slice(0, record.attempts - 1)) {
-      const [failedBackend = 'none', reason = 'error'] = failure.split(':');
-      this.failovers.labels(model, failedBackend, reason).inc();
+    if (this.tenantCost && record.tenant && record.cost > 0) this.tenantCost.series(record.tenant, model).inc(record.cost);
+    // Failures before the last attempt: record.failures.slice(0, record.attempts - 1), without the copy.
+    const failures = record.failures;
+    if (failures.length > 0) {
+      const end = record.attempts - 1;
+      const stop = end < 0 ? Math.max(0, failures.length + end) : Math.min(end, failures.length);
+      for (let i = 0; i < stop; i++) {
+        const [failedBackend = 'none', reason = 'error'] = (failures[i] as string).split(':');
+        this.failovers.labels(model, failedBackend, reason).inc();
+      }
     }
     if (record.clientClosed) this.cancelled.labels(model, backend).inc();
     if (record.errorCode && record.status === 200) this.streamErrors.labels(model, backend, record.errorCode).inc();
