@@ -3,6 +3,8 @@
  * hand back the response with its deadlines armed. It reports how it failed
  * (kind, retryable) and never decides where to go next.
  */
+import type { IncomingHttpHeaders } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import { gatewayError, type GatewayError } from '../errors.ts';
 import type { Backend } from './registry.ts';
@@ -52,11 +54,11 @@ export class AttemptDeadlines {
   private readonly firstByteIsTotal: boolean;
   private readonly abort: () => void;
 
-  constructor(backend: Backend, controller: AbortController) {
+  constructor(backend: Backend, abort: () => void) {
     const { firstByteMs, idleMs, totalMs } = backend.config.timeouts;
     this.idleMs = idleMs;
     this.totalAt = totalMs > 0 ? performance.now() + totalMs : Number.POSITIVE_INFINITY;
-    this.abort = () => controller.abort();
+    this.abort = abort;
     const first = firstByteMs > 0 ? firstByteMs : Number.POSITIVE_INFINITY;
     const total = totalMs > 0 ? totalMs : Number.POSITIVE_INFINITY;
     this.firstByteIsTotal = total < first;
@@ -86,16 +88,6 @@ export class AttemptDeadlines {
   clear(): void {
     if (this.timer) clearTimeout(this.timer);
   }
-}
-
-/** An attempt whose response headers arrived. */
-export interface OpenedAttempt {
-  statusCode: number;
-  headers: Dispatcher.ResponseData['headers'];
-  body: Dispatcher.ResponseData['body'];
-  deadlines: AttemptDeadlines;
-  controller: AbortController;
-  startedAt: number;
 }
 
 /** Turns a transport failure into an AttemptError, using what the deadlines and the client say. */
@@ -135,6 +127,11 @@ export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, cli
   );
 }
 
+/** Something the client's departure aborts. */
+export interface Abortable {
+  abort(): void;
+}
+
 /**
  * The client's side of a request. When the client leaves, its signal aborts
  * and so does the attempt in flight — handed over directly, without adding and
@@ -142,7 +139,7 @@ export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, cli
  */
 export class ClientLink {
   private readonly controller = new AbortController();
-  private attempt: AbortController | undefined;
+  private attempt: Abortable | undefined;
 
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -155,13 +152,150 @@ export class ClientLink {
   }
 
   /** Makes `attempt` the one a departure aborts (aborting it at once if the client already left). */
-  bind(attempt: AbortController): void {
+  bind(attempt: Abortable): void {
     this.attempt = attempt;
     if (this.controller.signal.aborted) attempt.abort();
   }
 }
 
-/** Sends one request upstream; resolves when response headers arrive. */
+const aborted = (): Error => Object.assign(new Error('attempt aborted'), { code: 'UND_ERR_ABORTED' });
+
+/**
+ * One request to a backend, driven through undici's dispatch handler
+ * interface: the answer arrives as callbacks, without a response stream
+ * object, an AbortSignal or an async resource per request. The body is either
+ * collected whole (`text`) or handed over chunk by chunk with backpressure
+ * (`read`). Failures reject with the transport's error; callers classify them
+ * (classifyFailure) because only they know whether anything reached the client.
+ */
+export class Attempt implements Dispatcher.DispatchHandler, Abortable {
+  statusCode = 0;
+  headers: IncomingHttpHeaders = {};
+  /** performance.now() when the request was handed to the dispatcher. */
+  readonly startedAt: number;
+  /** ms after startedAt when the first body byte arrived. */
+  firstDataMs: number | undefined;
+  readonly deadlines: AttemptDeadlines;
+  private controller: Dispatcher.DispatchController | null = null;
+  private pendingAbort = false;
+  private ended = false;
+  private failure: Error | undefined;
+  /** Body chunks that arrived before a reader asked for them (or all of them, for `text`). */
+  private chunks: Buffer[] = [];
+  private reader: ((text: string) => boolean) | undefined;
+  private decoder: StringDecoder | undefined;
+  private waiter: { stage: 'head' | 'end'; resolve: () => void; reject: (error: Error) => void } | undefined;
+
+  constructor(backend: Backend) {
+    this.deadlines = new AttemptDeadlines(backend, () => this.abort());
+    this.startedAt = performance.now();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.pendingAbort) controller.abort(aborted());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx: informational, the real head follows
+    this.statusCode = statusCode;
+    this.headers = headers;
+    if (this.waiter?.stage === 'head') this.settle();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.firstDataMs === undefined) this.firstDataMs = performance.now() - this.startedAt;
+    this.deadlines.onData();
+    const reader = this.reader;
+    if (reader === undefined) this.chunks.push(chunk);
+    else if (!reader((this.decoder as StringDecoder).write(chunk))) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    this.deadlines.clear();
+    if (this.reader !== undefined) {
+      const rest = (this.decoder as StringDecoder).end();
+      if (rest.length > 0) this.reader(rest);
+    }
+    this.settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    if (this.ended || this.failure) return;
+    this.failure = error;
+    this.deadlines.clear();
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(error);
+  }
+
+  private settle(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.resolve();
+  }
+
+  private wait(stage: 'head' | 'end'): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended || (stage === 'head' && this.statusCode !== 0)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiter = { stage, resolve, reject };
+    });
+  }
+
+  /** Resolves when the response head arrived. */
+  head(): Promise<void> {
+    return this.wait('head');
+  }
+
+  /** The whole body as UTF-8 text. */
+  async text(): Promise<string> {
+    await this.wait('end');
+    const chunks = this.chunks;
+    this.chunks = [];
+    if (chunks.length === 1) return (chunks[0] as Buffer).toString('utf8');
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /**
+   * Hands the body to `onText` as it arrives (UTF-8 text, never split inside a
+   * character); when it returns false the upstream pauses until `resume()`.
+   * Resolves at the end of the body.
+   */
+  read(onText: (text: string) => boolean): Promise<void> {
+    this.decoder = new StringDecoder('utf8');
+    const early = this.chunks;
+    this.chunks = [];
+    for (const chunk of early) if (!onText(this.decoder.write(chunk))) this.controller?.pause();
+    this.reader = onText;
+    if (this.ended) {
+      const rest = this.decoder.end();
+      if (rest.length > 0) onText(rest);
+    }
+    return this.wait('end');
+  }
+
+  resume(): void {
+    this.controller?.resume();
+  }
+
+  /** Stops the exchange (the connection is dropped unless the answer was complete). */
+  abort(): void {
+    if (this.ended || this.failure) return;
+    if (this.controller) this.controller.abort(aborted());
+    else this.pendingAbort = true;
+  }
+
+  /** Ends the attempt: clears its timers and drops an unread body. Call exactly once. */
+  close(): void {
+    this.deadlines.clear();
+    this.reader = undefined;
+    this.abort();
+  }
+}
+
+/** Sends one request upstream; resolves when the response head arrives. */
 export async function openAttempt(
   backend: Backend,
   path: string,
@@ -170,37 +304,24 @@ export async function openAttempt(
   client: ClientLink,
   extraHeaders?: Record<string, string>,
   ownConnection = false,
-): Promise<OpenedAttempt> {
-  const controller = new AbortController();
-  client.bind(controller);
-  const clientSignal = client.signal;
-  const deadlines = new AttemptDeadlines(backend, controller);
+): Promise<Attempt> {
+  const attempt = new Attempt(backend);
+  client.bind(attempt);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'x-request-id': requestId,
     ...extraHeaders,
   };
   if (backend.authorization) headers.authorization = backend.authorization;
-  const startedAt = performance.now();
+  backend.dispatcher.dispatch(
+    { origin: backend.origin, path: backend.basePath + path, method: 'POST', headers, body, reset: ownConnection },
+    attempt,
+  );
   try {
-    const response = await backend.dispatcher.request({
-      origin: backend.origin,
-      path: backend.basePath + path,
-      method: 'POST',
-      headers,
-      body,
-      signal: controller.signal,
-      reset: ownConnection,
-    });
-    return { statusCode: response.statusCode, headers: response.headers, body: response.body, deadlines, controller, startedAt };
+    await attempt.head();
   } catch (error) {
-    deadlines.clear();
-    throw classifyFailure(error, deadlines, clientSignal, backend, false);
+    attempt.close();
+    throw classifyFailure(error, attempt.deadlines, client.signal, backend, false);
   }
-}
-
-/** Ends an opened attempt: clears its timers and drops an unread body. Call exactly once. */
-export function closeAttempt(attempt: OpenedAttempt): void {
-  attempt.deadlines.clear();
-  if (!attempt.body.destroyed) attempt.body.destroy();
+  return attempt;
 }

@@ -4,7 +4,7 @@
  * the request record. Aborts the upstream the moment the client leaves.
  */
 import type { FastifyReply } from 'fastify';
-import { AttemptError, ClientLink, closeAttempt, openAttempt, type OpenedAttempt } from '../backends/attempt.ts';
+import { AttemptError, ClientLink, openAttempt, type Attempt } from '../backends/attempt.ts';
 import { markUnreachable } from '../backends/health.ts';
 import type { Route, Target } from '../backends/registry.ts';
 import { applyLoadReport } from '../backends/scrape.ts';
@@ -139,7 +139,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     if (record.attempts > 1) record.routeReason = `failover:${lastError?.kind ?? 'error'}`;
     const upstreamStream = clientStream || (input.endpoint !== 'embedding' && backend.streamUpstream);
     record.streamedUpstream = upstreamStream;
-    let attempt: OpenedAttempt | undefined;
+    let attempt: Attempt | undefined;
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;
     try {
@@ -231,7 +231,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (error.kind === 'connect-error') markUnreachable(backend, error.message);
       if (error.kind === 'client-closed' || !error.retryable) break;
     } finally {
-      if (attempt) closeAttempt(attempt);
+      attempt?.close();
       router.release(backend);
     }
   }

@@ -5,7 +5,7 @@
  * stream with an OpenAI-shaped error event, never a clean-looking truncation.
  */
 import type { ServerResponse } from 'node:http';
-import { AttemptError, classifyFailure, type OpenedAttempt } from '../backends/attempt.ts';
+import { AttemptError, classifyFailure, type Attempt } from '../backends/attempt.ts';
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError, renderErrorEvent, type GatewayError } from '../errors.ts';
 import { extractUsage, isUsageOnlyChunk, rewriteModel, usageFromTimings, type Usage } from './chunk-edit.ts';
@@ -27,7 +27,7 @@ export interface StreamOutcome {
 /** What the relay needs to know about the request. */
 export interface StreamRelayOptions {
   backend: Backend;
-  attempt: OpenedAttempt;
+  attempt: Attempt;
   raw: ServerResponse;
   clientSignal: AbortSignal;
   /** JSON-serialised public model name. */
@@ -40,18 +40,6 @@ export interface StreamRelayOptions {
   onData?: ((data: string) => void) | undefined;
 }
 
-function waitForDrain(raw: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      raw.off('drain', done);
-      raw.off('close', done);
-      resolve();
-    };
-    raw.on('drain', done);
-    raw.on('close', done);
-  });
-}
-
 /**
  * Relays the stream. Throws AttemptError only before anything reached the
  * client (so the caller may fail over); afterwards it always resolves.
@@ -62,17 +50,31 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
   const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, clientClosed: false, chunks: 0 };
   let committed = false;
   let sawDone = false;
-  attempt.body.setEncoding('utf8');
-  try {
-    for await (const chunk of attempt.body as AsyncIterable<string>) {
-      attempt.deadlines.onData();
+  /** Why the relay stopped reading on its own: an error before the first event (fail over) or a bug. */
+  let stoppedBy: unknown;
+  let stopped = false;
+  let draining = false;
+  const onDrain = () => {
+    draining = false;
+    attempt.resume();
+  };
+
+  /** One chunk of upstream text: relayed event by event; false pauses the upstream until the client drains. */
+  const onText = (chunk: string): boolean => {
+    if (stopped) return true;
+    try {
       let out = '';
       for (const event of splitter.push(chunk)) {
         if (sawDone) break; // keep reading to the end so the connection stays reusable
         const data = dataOf(event);
         if (data !== undefined && isErrorPayload(data)) {
           const error = normaliseStreamErrorEvent(data, backend.id, promptParam);
-          if (!committed) throw new AttemptError('upstream-status', error, { retryable: error.status >= 500 || error.status === 429 });
+          if (!committed) {
+            stoppedBy = new AttemptError('upstream-status', error, { retryable: error.status >= 500 || error.status === 429 });
+            stopped = true;
+            attempt.abort();
+            return true;
+          }
           outcome.error = error;
           out += renderErrorEvent(error);
           break;
@@ -98,18 +100,45 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
           outcome.chunks++;
         }
       }
-      if (out.length > 0 && !raw.write(out)) await waitForDrain(raw);
-      if (outcome.error || raw.destroyed) break;
+      const flowing = out.length === 0 || raw.write(out);
+      if (outcome.error) {
+        stopped = true;
+        attempt.abort();
+        return true;
+      }
+      if (flowing) return true;
+      if (!draining) {
+        draining = true;
+        raw.once('drain', onDrain);
+      }
+      return false;
+    } catch (error) {
+      stoppedBy = error;
+      stopped = true;
+      attempt.abort();
+      return true;
     }
+  };
+
+  try {
+    await attempt.read(onText);
   } catch (error) {
-    if (!committed) throw classifyFailure(error, attempt.deadlines, clientSignal, backend, false);
-    const failure = classifyFailure(error, attempt.deadlines, clientSignal, backend, true);
-    if (failure.kind === 'client-closed') {
-      outcome.clientClosed = true;
-      return outcome;
+    if (stoppedBy !== undefined) {
+      if (!committed) throw stoppedBy instanceof AttemptError ? stoppedBy : classifyFailure(stoppedBy, attempt.deadlines, clientSignal, backend, false);
+      outcome.error = gatewayError('SWY_ERR_INTERNAL');
+      if (!raw.destroyed) raw.write(renderErrorEvent(outcome.error));
+    } else if (!stopped) {
+      if (!committed) throw classifyFailure(error, attempt.deadlines, clientSignal, backend, false);
+      const failure = classifyFailure(error, attempt.deadlines, clientSignal, backend, true);
+      if (failure.kind === 'client-closed') {
+        outcome.clientClosed = true;
+        return outcome;
+      }
+      outcome.error = failure.clientError;
+      if (!raw.destroyed) raw.write(renderErrorEvent(failure.clientError));
     }
-    outcome.error = failure.clientError;
-    if (!raw.destroyed) raw.write(renderErrorEvent(failure.clientError));
+  } finally {
+    if (draining) raw.off('drain', onDrain);
   }
   if (clientSignal.aborted || raw.destroyed) {
     outcome.clientClosed = !sawDone;
