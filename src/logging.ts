@@ -19,9 +19,11 @@ export const redactedPaths = [
 
 /**
  * Builds the process logger; `destination` lets tests capture lines. Lines
- * to stdout are buffered (written in batches of 4 KiB or at least every
- * 250 ms, and flushed on shutdown): one write syscall per request line cost
- * more than the rest of the logging.
+ * to stdout are buffered (written in batches of 16 KiB or at least every
+ * 250 ms, and flushed on shutdown): an asynchronous write costs ~25 µs of CPU
+ * (a thread-pool round trip), so one per request line cost more than the rest
+ * of the logging; batched, it is under 1 µs a line. Asynchronous, so a slow
+ * log reader never stalls requests.
  */
 export function createLogger(config: Pick<SwitchyardConfig, 'logging'>, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
@@ -31,7 +33,7 @@ export function createLogger(config: Pick<SwitchyardConfig, 'logging'>, destinat
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (destination) return pino(options, destination);
-  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: 16 * 1024, maxWrite: 64 * 1024 });
   const flusher = setInterval(() => stdout.flush(), 250);
   flusher.unref();
   process.once('exit', () => {

@@ -3,6 +3,7 @@
  * over only before anything reached the client), relay the answer, and fill
  * the request record. Aborts the upstream the moment the client leaves.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AttemptError, ClientLink, openAttempt, type Attempt } from '../backends/attempt.ts';
 import { markUnreachable } from '../backends/health.ts';
@@ -16,6 +17,7 @@ import { spliceTopLevel, type SpliceEdit } from './json-splice.ts';
 import type { Usage } from './chunk-edit.ts';
 import type { Endpoint, RequestRecord } from './record.ts';
 import { assembleStreamAnswer, readBody, readJsonAnswer, type JsonAnswer } from './relay-json.ts';
+import { sendRawJson, writeRawHead } from './raw-reply.ts';
 import { relayStream } from './relay-stream.ts';
 import { normaliseUpstreamError } from './upstream-error.ts';
 
@@ -65,7 +67,7 @@ function clientLinkFor(reply: FastifyReply): ClientLink {
   return link;
 }
 
-function routeHeaders(record: RequestRecord, target: Target): Record<string, string> {
+function routeHeaders(record: RequestRecord, target: Target): OutgoingHttpHeaders {
   return {
     'x-switchyard-backend': target.backend.id,
     'x-switchyard-attempts': String(record.attempts),
@@ -105,9 +107,10 @@ function rejection(decision: RoutePlan['decision'], input: ForwardInput): Gatewa
 /**
  * Forwards the request. Resolves once the answer was sent (or the stream was
  * relayed); throws a GatewayError when no attempt succeeded and nothing was
- * sent yet. `onStreamEnd` runs after a hijacked (streaming) reply ends.
+ * sent yet. `onHijack` runs once the answer was written past Fastify (streams, JSON
+ * answers, departed clients): the caller then reports the request itself.
  */
-export async function forward(reply: FastifyReply, input: ForwardInput, context: ForwardContext, onStreamEnd: () => void): Promise<void> {
+export async function forward(reply: FastifyReply, input: ForwardInput, context: ForwardContext, onHijack: () => void): Promise<void> {
   const { record, route } = input;
   const { router } = context;
   const clientStream = input.endpoint !== 'embedding' && input.json.stream === true;
@@ -174,15 +177,12 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           promptParam: input.promptParam,
           onData: context.capture?.streamData?.bind(context.capture),
           commit: () => {
-            reply.hijack();
             record.status = 200;
-            return {
-              ...(reply.getHeaders() as Record<string, string>),
-              'content-type': 'text/event-stream; charset=utf-8',
-              'cache-control': 'no-cache',
-              'x-accel-buffering': 'no',
-              ...routeHeaders(record, target),
-            };
+            const headers = routeHeaders(record, target);
+            headers['content-type'] = 'text/event-stream; charset=utf-8';
+            headers['cache-control'] = 'no-cache';
+            headers['x-accel-buffering'] = 'no';
+            writeRawHead(reply, 200, headers);
           },
         });
         firstByteMs = outcome.firstEventMs;
@@ -199,7 +199,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           ttftMs: firstByteMs,
           tpotMs: tpot(performance.now() - attemptStart, firstByteMs, outcome.usage?.completion_tokens),
         });
-        onStreamEnd();
+        onHijack();
         return;
       }
       const answer: JsonAnswer = upstreamStream
@@ -218,7 +218,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         ttftMs: measuredTtft,
         tpotMs: upstreamStream ? tpot(elapsed, measuredTtft, answer.usage?.completion_tokens) : undefined,
       });
-      reply.code(200).headers(routeHeaders(record, target)).header('content-type', 'application/json').send(answer.body);
+      sendRawJson(reply, routeHeaders(record, target), answer.body);
+      onHijack();
       context.capture?.json?.(answer.body, answer.usage);
       return;
     } catch (error) {
@@ -241,7 +242,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     record.status = 499;
     reply.hijack();
     if (!reply.raw.destroyed) reply.raw.destroy();
-    onStreamEnd();
+    onHijack();
     return;
   }
   const failure: GatewayError = lastError?.clientError ?? gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE');

@@ -34,8 +34,8 @@ export interface StreamRelayOptions {
   publicJson: string;
   clientWantsUsage: boolean;
   promptParam: string;
-  /** Called once, right before the first byte goes to the client; returns the headers to send. */
-  commit: () => Record<string, string | number>;
+  /** Called once, right before the first byte goes to the client: writes the response head. */
+  commit: () => void;
   /** Sees every data payload as the upstream sent it (e.g. to record the answer for the cache). */
   onData?: ((data: string) => void) | undefined;
 }
@@ -80,7 +80,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
           break;
         }
         if (!committed) {
-          raw.writeHead(200, options.commit());
+          options.commit();
           committed = true;
           outcome.firstEventMs = performance.now() - attempt.startedAt;
         }

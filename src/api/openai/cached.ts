@@ -14,6 +14,7 @@ import { replayAsSse } from '../../cache/replay.ts';
 import type { Flight } from '../../cache/single-flight.ts';
 import type { Route } from '../../backends/registry.ts';
 import type { SwitchyardState } from '../../app.ts';
+import { sendRawJson, writeRawHead } from '../../proxy/raw-reply.ts';
 import { rewriteModel, type Usage } from '../../proxy/chunk-edit.ts';
 import type { AnswerCapture } from '../../proxy/forward.ts';
 import type { Endpoint } from '../../proxy/record.ts';
@@ -38,13 +39,12 @@ function serveHit(request: FastifyRequest, reply: FastifyReply, entry: CacheEntr
   record.usage = entry.usage;
   record.status = 200;
   record.stream = stream;
-  reply.header('x-switchyard-cache', 'HIT').header('age', String(entryAgeSeconds(entry)));
+  const headers = { 'x-switchyard-cache': 'HIT', age: String(entryAgeSeconds(entry)) };
   if (!stream) {
-    reply.code(200).header('content-type', 'application/json').send(rewriteModel(entry.body, JSON.stringify(requestedModel)));
+    sendRawJson(reply, headers, rewriteModel(entry.body, JSON.stringify(requestedModel)));
     return;
   }
-  reply.hijack();
-  reply.raw.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  writeRawHead(reply, 200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   reply.raw.end(replayAsSse(entry, { includeUsage, publicModel: requestedModel }));
 }
 

@@ -71,7 +71,7 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
     admitted.catch(() => undefined); // awaited below; this only keeps an early refusal from counting as unhandled
     const cache = await planCache(state, request, reply, endpoint, route, requestedModel, json, admitted);
     if (cache.served) {
-      if (record.stream) state.report(request); // a replayed stream bypasses onResponse
+      state.report(request); // answered past Fastify's send (see serveHit): no onResponse
       return;
     }
     let settle: Settle | undefined;
@@ -103,7 +103,7 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
       record.cost = costOf(state, route, record, json);
       cache.finish(record.usage);
       if (settle) void settle();
-      // Streams (and requests whose client left) bypass onResponse: report them here, with their cost.
+      // Answers written past Fastify (and requests whose client left) bypass onResponse: report them here, with their cost.
       if (hijacked) state.report(request);
     }
   };
