@@ -53,8 +53,8 @@ export interface SwitchyardState {
   limits: Limits;
   redis: RedisClient | undefined;
   shuttingDown: boolean;
-  /** Counts a request against its requests-per-minute limit (set by the access plugin); rejects with 429. */
-  admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Counts a request against its requests-per-minute limit (set by the access plugin); rejects with 429. Undefined: no limit applies. */
+  admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
   /** Logs the request's one line and records its metrics (once). */
   report(request: FastifyRequest, statusCode?: number): void;
 }
@@ -142,7 +142,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     limits,
     redis: deps.redis,
     shuttingDown: false,
-    admitRequest: async () => undefined,
+    admitRequest: () => undefined,
     report(request, statusCode) {
       const record = request.record;
       if (record.reported) return;

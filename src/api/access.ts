@@ -47,8 +47,9 @@ async function access(app: FastifyInstance): Promise<void> {
   const keysRequired = config.auth.mode === 'keys';
 
   /** Counts the request against its key's requests per minute; rejects with 429 when over. */
-  const admitRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (request.limitSubject?.rpm === undefined) return;
+  const admitRequest = (request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined =>
+    request.limitSubject?.rpm === undefined ? undefined : countRequest(request, reply);
+  const countRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const requests = await checkRequestLimit(checkRequests, request, limits.policy);
     if (!requests.unlimited && !requests.degraded) reply.headers(rateLimitHeaders({ requests }));
     if (!requests.allowed) {
@@ -73,7 +74,7 @@ async function access(app: FastifyInstance): Promise<void> {
       done();
       return;
     }
-    admitRequest(request, reply).then(() => done(), done);
+    countRequest(request, reply).then(() => done(), done);
   };
 
   // Callback style: most requests need no await here, and an async hook costs a promise and a microtask hop.

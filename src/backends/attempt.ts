@@ -165,8 +165,9 @@ const aborted = (): Error => Object.assign(new Error('attempt aborted'), { code:
  * interface: the answer arrives as callbacks, without a response stream
  * object, an AbortSignal or an async resource per request. The body is either
  * collected whole (`text`) or handed over chunk by chunk with backpressure
- * (`read`). Failures reject with the transport's error; callers classify them
- * (classifyFailure) because only they know whether anything reached the client.
+ * (`read`). `head` and `text` reject with a classified AttemptError; `read`
+ * rejects with the transport's error, since only the reader knows whether
+ * anything reached the client (see classifyFailure).
  */
 export class Attempt implements Dispatcher.DispatchHandler, Abortable {
   statusCode = 0;
@@ -185,8 +186,12 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
   private reader: ((text: string) => boolean) | undefined;
   private decoder: StringDecoder | undefined;
   private waiter: { stage: 'head' | 'end'; resolve: () => void; reject: (error: Error) => void } | undefined;
+  private readonly backend: Backend;
+  private readonly clientSignal: AbortSignal;
 
-  constructor(backend: Backend) {
+  constructor(backend: Backend, clientSignal: AbortSignal) {
+    this.backend = backend;
+    this.clientSignal = clientSignal;
     this.deadlines = new AttemptDeadlines(backend, () => this.abort());
     this.startedAt = performance.now();
   }
@@ -236,22 +241,33 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
     waiter?.resolve();
   }
 
-  private wait(stage: 'head' | 'end'): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+  private classify(error: unknown): AttemptError {
+    return classifyFailure(error, this.deadlines, this.clientSignal, this.backend, false);
+  }
+
+  private wait(stage: 'head' | 'end', classify: boolean): Promise<void> {
+    if (this.failure) return Promise.reject(classify ? this.classify(this.failure) : this.failure);
     if (this.ended || (stage === 'head' && this.statusCode !== 0)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.waiter = { stage, resolve, reject };
+      this.waiter = { stage, resolve, reject: classify ? (error) => reject(this.classify(error)) : reject };
     });
   }
 
   /** Resolves when the response head arrived. */
   head(): Promise<void> {
-    return this.wait('head');
+    return this.wait('head', true);
   }
 
-  /** The whole body as UTF-8 text. */
-  async text(): Promise<string> {
-    await this.wait('end');
+  /** The whole body as UTF-8 text: one promise for the whole exchange (the head comes with it). */
+  text(): Promise<string> {
+    if (this.failure) return Promise.reject(this.classify(this.failure));
+    if (this.ended) return Promise.resolve(this.takeText());
+    return new Promise((resolve, reject) => {
+      this.waiter = { stage: 'end', resolve: () => resolve(this.takeText()), reject: (error) => reject(this.classify(error)) };
+    });
+  }
+
+  private takeText(): string {
     const chunks = this.chunks;
     this.chunks = [];
     if (chunks.length === 1) return (chunks[0] as Buffer).toString('utf8');
@@ -273,7 +289,7 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
       const rest = this.decoder.end();
       if (rest.length > 0) onText(rest);
     }
-    return this.wait('end');
+    return this.wait('end', false);
   }
 
   resume(): void {
@@ -295,8 +311,8 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
   }
 }
 
-/** Sends one request upstream; resolves when the response head arrives. */
-export async function openAttempt(
+/** Sends one request upstream and returns at once; the answer comes through the Attempt. */
+export function startAttempt(
   backend: Backend,
   path: string,
   body: string,
@@ -304,8 +320,8 @@ export async function openAttempt(
   client: ClientLink,
   extraHeaders?: Record<string, string>,
   ownConnection = false,
-): Promise<Attempt> {
-  const attempt = new Attempt(backend);
+): Attempt {
+  const attempt = new Attempt(backend, client.signal);
   client.bind(attempt);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -317,11 +333,5 @@ export async function openAttempt(
     { origin: backend.origin, path: backend.basePath + path, method: 'POST', headers, body, reset: ownConnection },
     attempt,
   );
-  try {
-    await attempt.head();
-  } catch (error) {
-    attempt.close();
-    throw classifyFailure(error, attempt.deadlines, client.signal, backend, false);
-  }
   return attempt;
 }

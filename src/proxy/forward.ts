@@ -5,7 +5,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import { AttemptError, ClientLink, openAttempt, type Attempt } from '../backends/attempt.ts';
+import { AttemptError, ClientLink, startAttempt, type Attempt } from '../backends/attempt.ts';
 import { markUnreachable } from '../backends/health.ts';
 import type { Route, Target } from '../backends/registry.ts';
 import { applyLoadReport } from '../backends/scrape.ts';
@@ -16,7 +16,7 @@ import type { PolicyName } from '../routing/types.ts';
 import { spliceTopLevel, type SpliceEdit } from './json-splice.ts';
 import type { Usage } from './chunk-edit.ts';
 import type { Endpoint, RequestRecord } from './record.ts';
-import { assembleStreamAnswer, readBody, readJsonAnswer, type JsonAnswer } from './relay-json.ts';
+import { assembleStreamAnswer, jsonAnswer, type JsonAnswer } from './relay-json.ts';
 import { sendRawJson, writeRawHead } from './raw-reply.ts';
 import { relayStream } from './relay-stream.ts';
 import { normaliseUpstreamError } from './upstream-error.ts';
@@ -130,7 +130,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   while (remaining.length > 0 && !client.signal.aborted && performance.now() < deadline) {
     let target: Target;
     try {
-      target = await router.acquire(remaining, context.priority, client.signal);
+      const acquired = router.acquire(remaining, context.priority, client.signal);
+      target = acquired instanceof Promise ? await acquired : acquired;
     } catch (error) {
       if (client.signal.aborted) break;
       throw error;
@@ -146,7 +147,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;
     try {
-      attempt = await openAttempt(
+      attempt = startAttempt(
         backend,
         paths[input.endpoint],
         upstreamBody(input, target, upstreamStream),
@@ -155,9 +156,13 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         backend.loadReportHeaders,
         upstreamStream && backend.kind.closesAfterStream,
       );
+      // A JSON answer is awaited whole (one wait for the exchange); a stream from its head.
+      let text: string | undefined;
+      if (upstreamStream) await attempt.head();
+      else text = await attempt.text();
       if (backend.config.loadReport) applyLoadReport(backend, attempt.headers['endpoint-load-metrics'], Date.now());
       if (attempt.statusCode !== 200) {
-        const text = await readBody(attempt, client.signal, backend);
+        text ??= await attempt.text();
         const normalised = normaliseUpstreamError(attempt.statusCode, text, backend.id, input.promptParam);
         const retryAfter = attempt.headers['retry-after'];
         throw new AttemptError('upstream-status', normalised.error, {
@@ -202,9 +207,10 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         onHijack();
         return;
       }
-      const answer: JsonAnswer = upstreamStream
-        ? await assembleStreamAnswer(attempt, client.signal, backend, input.endpoint === 'chat' ? 'chat' : 'completion', input.requestedModel, input.promptParam)
-        : await readJsonAnswer(attempt, client.signal, backend, publicJson);
+      const answer: JsonAnswer =
+        text === undefined
+          ? await assembleStreamAnswer(attempt, client.signal, backend, input.endpoint === 'chat' ? 'chat' : 'completion', input.requestedModel, input.promptParam)
+          : jsonAnswer(text, backend, publicJson, attempt.firstDataMs);
       const elapsed = performance.now() - attemptStart;
       record.upstreamMs += elapsed;
       record.usage = answer.usage;

@@ -17,24 +17,14 @@ export interface JsonAnswer {
   firstByteMs: number | undefined;
 }
 
-/** Reads an upstream body to a string, with the attempt's deadlines. */
-export async function readBody(attempt: Attempt, clientSignal: AbortSignal, backend: Backend): Promise<string> {
-  try {
-    return await attempt.text();
-  } catch (error) {
-    throw classifyFailure(error, attempt.deadlines, clientSignal, backend, false);
-  }
-}
-
-/** Relays a JSON answer with the public model name. */
-export async function readJsonAnswer(attempt: Attempt, clientSignal: AbortSignal, backend: Backend, publicJson: string): Promise<JsonAnswer> {
-  const text = await readBody(attempt, clientSignal, backend);
+/** A whole JSON answer from the upstream, relayed with the public model name. */
+export function jsonAnswer(text: string, backend: Backend, publicJson: string, firstByteMs: number | undefined): JsonAnswer {
   if (!text.startsWith('{')) {
     throw new AttemptError('upstream-status', gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backend.id} sent a body that is not JSON.` }), {
       retryable: true,
     });
   }
-  return { body: rewriteModel(text, publicJson), usage: extractUsage(text), firstByteMs: attempt.firstDataMs };
+  return { body: rewriteModel(text, publicJson), usage: extractUsage(text), firstByteMs };
 }
 
 /** Reads an upstream stream to the end and assembles the non-streaming answer. */

@@ -118,17 +118,22 @@ export class Router {
 
   /**
    * Takes a slot on the first target that has one free; when all are full,
-   * waits in the first target's queue (by priority). Returns the target used.
+   * waits in the first target's queue (by priority). Returns the target used
+   * (a promise only when it had to wait).
    */
-  async acquire(targets: readonly Target[], priority: Priority, signal: AbortSignal): Promise<Target> {
-    let chosen = targets.find((target) => target.backend.circuit.allows() && this.admission(target.backend).tryAcquire());
-    if (!chosen) {
-      chosen = targets[0] as Target;
-      await this.admission(chosen.backend).acquire(priority, signal);
-    }
-    chosen.backend.circuit.onAttempt();
-    chosen.backend.latency.noteConcurrency(chosen.backend.inflight);
-    return chosen;
+  acquire(targets: readonly Target[], priority: Priority, signal: AbortSignal): Target | Promise<Target> {
+    const free = targets.find((target) => target.backend.circuit.allows() && this.admission(target.backend).tryAcquire());
+    if (free) return this.took(free); // no promise when a slot is free (the common case)
+    const first = targets[0] as Target;
+    return this.admission(first.backend)
+      .acquire(priority, signal)
+      .then(() => this.took(first));
+  }
+
+  private took(target: Target): Target {
+    target.backend.circuit.onAttempt();
+    target.backend.latency.noteConcurrency(target.backend.inflight);
+    return target;
   }
 
   release(backend: Backend): void {

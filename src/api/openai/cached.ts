@@ -52,7 +52,7 @@ function serveHit(request: FastifyRequest, reply: FastifyReply, entry: CacheEntr
  * Looks the request up; on a hit the answer is sent and `served` is true.
  * Otherwise returns how to capture and store the upstream answer.
  */
-export async function planCache(
+export function planCache(
   state: SwitchyardState,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -61,17 +61,31 @@ export async function planCache(
   requestedModel: string,
   json: Record<string, unknown>,
   /** The request-limit check, running meanwhile: a hit is served only once it passed. */
-  admitted: Promise<void>,
-): Promise<CachePlan> {
-  const { config, cache, flights } = state;
-  const mode = resolveCacheMode(config.cache.mode, route.config.cache.mode);
+  admitted: Promise<void> | undefined,
+): CachePlan | Promise<CachePlan> {
+  const mode = resolveCacheMode(state.config.cache.mode, route.config.cache.mode);
   const directive = cacheDirective(request.headers['cache-control']);
-  const stream = endpoint !== 'embedding' && json.stream === true;
-  const includeUsage = (json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
   if (mode === 'off' || directive === 'bypass' || !isCacheable(json, mode, endpoint)) {
     reply.header('x-switchyard-cache', 'BYPASS');
-    return noPlan;
+    return noPlan; // no promise for a request the cache cannot serve
   }
+  return lookUp(state, request, reply, endpoint, route, requestedModel, json, admitted, directive);
+}
+
+async function lookUp(
+  state: SwitchyardState,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  endpoint: Endpoint,
+  route: Route,
+  requestedModel: string,
+  json: Record<string, unknown>,
+  admitted: Promise<void> | undefined,
+  directive: ReturnType<typeof cacheDirective>,
+): Promise<CachePlan> {
+  const { config, cache, flights } = state;
+  const stream = endpoint !== 'embedding' && json.stream === true;
+  const includeUsage = (json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
   const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, endpoint, json);
   if (directive === 'use') {
     const entry = await cache.get(key);

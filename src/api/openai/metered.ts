@@ -36,12 +36,21 @@ function usedTokens(record: RequestRecord, json: Record<string, unknown>): numbe
   return estimate ? estimate.prompt + estimate.completion : 0;
 }
 
-/** Reserves tokens and checks budgets; throws 429 when either refuses. */
-export async function meter(state: SwitchyardState, request: FastifyRequest, reply: FastifyReply, route: Route, json: Record<string, unknown>): Promise<Settle> {
+/** Reserves tokens and checks budgets; throws 429 when either refuses. No promise when nothing is metered. */
+export function meter(state: SwitchyardState, request: FastifyRequest, reply: FastifyReply, route: Route, json: Record<string, unknown>): Settle | Promise<Settle> {
   const subject = request.limitSubject;
-  if (!subject || (subject.tpm === undefined && subject.budgets.length === 0)) {
-    return subject?.budgets.length ? settleCost(state, request, route, json, undefined) : nothing;
-  }
+  if (!subject || (subject.tpm === undefined && subject.budgets.length === 0)) return nothing;
+  return reserve(state, request, reply, route, json, subject);
+}
+
+async function reserve(
+  state: SwitchyardState,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  route: Route,
+  json: Record<string, unknown>,
+  subject: NonNullable<FastifyRequest['limitSubject']>,
+): Promise<Settle> {
   const { limits, config } = state;
   const needed = reservationTokens(json, config.limits.reserveCompletionTokens);
   const [tokens, budget] = await Promise.all([

@@ -67,9 +67,11 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
         raw = spliceTopLevel(raw, [{ key: cap.field, value: String(cap.value) }]);
       }
     }
+    // The common case (no limits, nothing cacheable) runs without a single await up to the upstream call.
     const admitted = state.admitRequest(request, reply);
-    admitted.catch(() => undefined); // awaited below; this only keeps an early refusal from counting as unhandled
-    const cache = await planCache(state, request, reply, endpoint, route, requestedModel, json, admitted);
+    admitted?.catch(() => undefined); // awaited below; this only keeps an early refusal from counting as unhandled
+    const planned = planCache(state, request, reply, endpoint, route, requestedModel, json, admitted);
+    const cache = planned instanceof Promise ? await planned : planned;
     if (cache.served) {
       state.report(request); // answered past Fastify's send (see serveHit): no onResponse
       return;
@@ -77,11 +79,15 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
     let settle: Settle | undefined;
     let hijacked = false;
     try {
-      // The request limit and the token reservation go to Redis together.
-      const [admission, metering] = await Promise.allSettled([admitted, meter(state, request, reply, route, json)]);
-      if (metering.status === 'fulfilled') settle = metering.value; // released in finally if we stop here
-      if (admission.status === 'rejected') throw admission.reason;
-      if (metering.status === 'rejected') throw metering.reason;
+      const metered = meter(state, request, reply, route, json);
+      if (admitted === undefined && !(metered instanceof Promise)) settle = metered;
+      else {
+        // The request limit and the token reservation go to Redis together.
+        const [admission, metering] = await Promise.allSettled([admitted, metered]);
+        if (metering.status === 'fulfilled') settle = metering.value; // released in finally if we stop here
+        if (admission.status === 'rejected') throw admission.reason;
+        if (metering.status === 'rejected') throw metering.reason;
+      }
       const affinity = route.config.affinity;
       await forward(
         reply,
