@@ -59,6 +59,8 @@ export interface Backend {
 export interface Target {
   readonly backend: Backend;
   readonly model: string;
+  /** `model` as a JSON string, ready to splice into request bodies. */
+  readonly modelJson: string;
   readonly weight: number;
 }
 
@@ -142,6 +144,7 @@ export class Registry {
         targets: modelConfig.targets.map((target) => ({
           backend: backends.get(target.backend) as Backend,
           model: target.model,
+          modelJson: JSON.stringify(target.model),
           weight: target.weight,
         })),
       };

@@ -2,7 +2,7 @@
  * Cheap edits on one JSON document from upstream (a response body or one SSE
  * chunk): put the public model name in, read usage out. No full parse.
  */
-import { findTopLevel } from './json-splice.ts';
+import { findTopLevel, onlyMember } from './json-splice.ts';
 
 /** Token usage as the OpenAI API reports it. */
 export interface Usage {
@@ -60,10 +60,14 @@ export function parseUsage(text: string): Usage | undefined {
   }
 }
 
-/** Usage from a whole response body or chunk, when it has a non-null `usage`. */
+/**
+ * Usage from a whole response body or chunk, when it has a non-null `usage`.
+ * As with the model (rewriteModel), a lone `"usage":` member in an OpenAI
+ * response shape is the top-level one; several send it to a full scan.
+ */
 export function extractUsage(json: string): Usage | undefined {
   if (!json.includes('"usage"')) return undefined;
-  const span = findTopLevel(json, ['usage']).get('usage');
+  const span = onlyMember(json, 'usage') ?? findTopLevel(json, ['usage']).get('usage');
   if (!span) return undefined;
   const text = json.slice(span.start, span.end);
   if (text === 'null') return undefined;

@@ -42,16 +42,16 @@ export interface ForwardInput {
 /** The upstream body: the client's bytes with `model` (and stream options where needed) replaced. */
 export function upstreamBody(input: ForwardInput, target: Target, upstreamStream: boolean): string {
   const edits: SpliceEdit[] = [];
-  if (target.model !== input.requestedModel) edits.push({ key: 'model', value: JSON.stringify(target.model) });
+  if (target.model !== input.requestedModel) edits.push({ key: 'model', value: target.modelJson, present: true });
   // A streaming client that did not ask for usage gets the stream as the runtime sends it when usage can be
   // read from the runtime's own timings; otherwise usage is asked for and the extra chunk dropped in the relay.
   const usageFromTimings = input.json.stream === true && target.backend.kind.usageFromTimings;
   if (upstreamStream && !usageFromTimings) {
-    if (input.json.stream !== true) edits.push({ key: 'stream', value: 'true' });
+    if (input.json.stream !== true) edits.push({ key: 'stream', value: 'true', present: input.json.stream !== undefined });
     const options = input.json.stream_options;
     if (!(options && typeof options === 'object' && (options as { include_usage?: unknown }).include_usage === true)) {
       const merged = options && typeof options === 'object' && !Array.isArray(options) ? { ...options, include_usage: true } : { include_usage: true };
-      edits.push({ key: 'stream_options', value: JSON.stringify(merged) });
+      edits.push({ key: 'stream_options', value: JSON.stringify(merged), present: options !== undefined });
     }
   }
   return spliceTopLevel(input.raw, edits);

@@ -1,7 +1,8 @@
 /**
  * Finds and replaces top-level members of a JSON object held as text, without
  * parsing or re-serialising the rest. Strings are skipped with indexOf, so the
- * cost grows with the number of structural tokens, not with prompt length.
+ * cost grows with the number of structural tokens, not with prompt length; a
+ * member the caller knows is there is usually found with indexOf alone.
  * Input must already be valid JSON (callers parse it once first, or trust the
  * upstream).
  */
@@ -89,11 +90,36 @@ export function findTopLevel(text: string, keys: readonly string[]): Map<string,
   return found;
 }
 
+/**
+ * The value of a key the caller knows is a top-level member (it parsed the
+ * text), found with indexOf alone when `"key":` occurs exactly once: an
+ * unescaped `"key"` in valid JSON is a whole string, and followed by a colon
+ * it is a member name, so the only one must be the top-level member. Any
+ * doubt (several, or one right after a backslash) returns undefined and the
+ * caller scans properly.
+ */
+export function onlyMember(text: string, key: string): ValueSpan | undefined {
+  const token = `"${key}"`;
+  let colon = -1;
+  for (let at = text.indexOf(token); at !== -1; at = text.indexOf(token, at + token.length)) {
+    if (text.charCodeAt(at - 1) === 92) return undefined;
+    const after = skipWhitespace(text, at + token.length);
+    if (text.charCodeAt(after) !== 58) continue; // a string value, e.g. "role":"model"
+    if (colon !== -1) return undefined;
+    colon = after;
+  }
+  if (colon === -1) return undefined;
+  const start = skipWhitespace(text, colon + 1);
+  return { start, end: skipValue(text, start) };
+}
+
 /** One edit: replace a span, or insert a `"key":value` member when absent. */
 export interface SpliceEdit {
   key: string;
   /** Serialised JSON value to put in place. */
   value: string;
+  /** The caller parsed the text and knows `key` is a top-level member: allows a faster search. */
+  present?: boolean;
 }
 
 /**
@@ -102,15 +128,19 @@ export interface SpliceEdit {
  */
 export function spliceTopLevel(text: string, edits: readonly SpliceEdit[]): string {
   if (edits.length === 0) return text;
-  const spans = findTopLevel(
-    text,
-    edits.map((edit) => edit.key),
-  );
+  let spans: Map<string, ValueSpan> | undefined;
   // All edits become [start, end) → text pieces, applied in one pass: one copy of a long prompt, not one per edit.
   const pieces: Array<{ start: number; end: number; value: string }> = [];
   const inserts: string[] = [];
   for (const edit of edits) {
-    const span = spans.get(edit.key);
+    let span = edit.present ? onlyMember(text, edit.key) : undefined;
+    if (!span) {
+      spans ??= findTopLevel(
+        text,
+        edits.map((each) => each.key),
+      );
+      span = spans.get(edit.key);
+    }
     if (span) pieces.push({ start: span.start, end: span.end, value: edit.value });
     else inserts.push(`${JSON.stringify(edit.key)}:${edit.value}`);
   }

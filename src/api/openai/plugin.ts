@@ -64,7 +64,7 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
       const cap = cappedMaxTokens(json, key.maxTokensCap);
       if (cap) {
         json = { ...json, [cap.field]: cap.value };
-        raw = spliceTopLevel(raw, [{ key: cap.field, value: String(cap.value) }]);
+        raw = spliceTopLevel(raw, [{ key: cap.field, value: String(cap.value), present: body.json[cap.field] !== undefined }]);
       }
     }
     // The common case (no limits, nothing cacheable) runs without a single await up to the upstream call.

@@ -34,6 +34,22 @@ describe('top-level JSON splicing', () => {
     expect(out.endsWith(tricky.slice(tricky.indexOf(',"n":')))).toBe(true);
   });
 
+  it('a member known to be present is found by its only occurrence, and by a full scan whenever that is ambiguous', () => {
+    const cases: Array<Record<string, unknown>> = [
+      { messages: [{ role: 'model', content: 'hi' }], model: 'public' }, // "model" also as a value
+      { model: 'public', tools: [{ function: { parameters: { properties: { model: { type: 'string' } } } } }] }, // nested key too
+      { 'say "model': 1, model: 'public' }, // a key ending in an escaped quote + model
+      { messages: [{ content: '{"model": "x"}' }], model: 'public' }, // look-alike inside a string
+      { model: 'public', metadata: { model: 'inner' } }, // nested after the top-level one
+    ];
+    for (const body of cases) {
+      for (const text of [JSON.stringify(body), JSON.stringify(body, null, 2)]) {
+        const out = JSON.parse(spliceTopLevel(text, [{ key: 'model', value: '"Qwen/Qwen3-8B"', present: true }])) as Record<string, unknown>;
+        expect(out).toEqual({ ...body, model: 'Qwen/Qwen3-8B' });
+      }
+    }
+  });
+
   it('handles whitespace and an empty object', () => {
     expect(JSON.parse(spliceTopLevel('{ "model" : "a" , "x" : [ ] }', [{ key: 'model', value: '"b"' }]))).toEqual({ model: 'b', x: [] });
     expect(JSON.parse(spliceTopLevel('{}', [{ key: 'stream', value: 'true' }]))).toEqual({ stream: true });
