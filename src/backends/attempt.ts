@@ -42,52 +42,68 @@ type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout';
 
 /**
  * Deadlines of one attempt: first byte, then idle between chunks, and a total.
- * One timer per attempt, refreshed per chunk rather than re-created; the total
- * is checked on each chunk (a silent stream meets the idle deadline first).
+ * One timer per attempt, and none touched per chunk: a chunk only notes its
+ * time. The timer is never armed further ahead than the idle limit (data may
+ * arrive meanwhile and move the idle deadline, but only later), and when it
+ * wakes it either fires the deadline that passed or re-arms for the next one,
+ * so every deadline fires on time at the cost of one wake-up per idle period.
  */
 export class AttemptDeadlines {
   fired: TimeoutKind | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private receiving = false;
+  /** performance.now() of the latest chunk; -1 before the first. */
+  private lastDataAt = -1;
+  private readonly startedAt: number;
+  private readonly firstByteMs: number;
   private readonly idleMs: number;
   private readonly totalAt: number;
-  private readonly firstByteIsTotal: boolean;
   private readonly abort: () => void;
 
   constructor(backend: Backend, abort: () => void) {
     const { firstByteMs, idleMs, totalMs } = backend.config.timeouts;
-    this.idleMs = idleMs;
-    this.totalAt = totalMs > 0 ? performance.now() + totalMs : Number.POSITIVE_INFINITY;
+    this.startedAt = performance.now();
+    this.firstByteMs = firstByteMs > 0 ? firstByteMs : Number.POSITIVE_INFINITY;
+    this.idleMs = idleMs > 0 ? idleMs : Number.POSITIVE_INFINITY;
+    this.totalAt = totalMs > 0 ? this.startedAt + totalMs : Number.POSITIVE_INFINITY;
     this.abort = abort;
-    const first = firstByteMs > 0 ? firstByteMs : Number.POSITIVE_INFINITY;
-    const total = totalMs > 0 ? totalMs : Number.POSITIVE_INFINITY;
-    this.firstByteIsTotal = total < first;
-    const wait = Math.min(first, total);
-    if (Number.isFinite(wait)) this.timer = setTimeout(() => this.fire(this.firstByteIsTotal ? 'total-timeout' : 'first-byte-timeout'), wait);
+    this.arm(this.startedAt);
+  }
+
+  private arm(now: number): void {
+    const pending = this.lastDataAt < 0 ? this.startedAt + this.firstByteMs : this.lastDataAt + this.idleMs;
+    const next = Math.min(pending, this.totalAt, now + this.idleMs);
+    this.timer = Number.isFinite(next) ? setTimeout(checkDeadlines, Math.max(1, Math.ceil(next - now)), this) : undefined;
+  }
+
+  /** The timer woke: fire what has passed, or wait for the next deadline. */
+  check(): void {
+    if (this.fired || this.timer === undefined) return;
+    const now = performance.now();
+    if (now >= this.totalAt) this.fire('total-timeout');
+    else if (this.lastDataAt < 0 ? now >= this.startedAt + this.firstByteMs : now >= this.lastDataAt + this.idleMs) {
+      this.fire(this.lastDataAt < 0 ? 'first-byte-timeout' : 'idle-timeout');
+    } else this.arm(now);
   }
 
   private fire(kind: TimeoutKind): void {
-    if (this.fired) return;
     this.fired = kind;
+    this.timer = undefined;
     this.abort();
   }
 
-  /** Call on every body chunk: the first switches to idle timing, later ones refresh it. */
+  /** Call on every body chunk. */
   onData(): void {
-    if (this.receiving) {
-      if (performance.now() > this.totalAt) this.fire('total-timeout');
-      else this.timer?.refresh();
-      return;
-    }
-    this.receiving = true;
-    if (this.timer) clearTimeout(this.timer);
-    const wait = Math.min(this.idleMs > 0 ? this.idleMs : Number.POSITIVE_INFINITY, this.totalAt - performance.now());
-    this.timer = Number.isFinite(wait) ? setTimeout(() => this.fire(performance.now() >= this.totalAt ? 'total-timeout' : 'idle-timeout'), Math.max(0, wait)) : undefined;
+    this.lastDataAt = performance.now();
   }
 
   clear(): void {
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
+}
+
+function checkDeadlines(deadlines: AttemptDeadlines): void {
+  deadlines.check();
 }
 
 /** Turns a transport failure into an AttemptError, using what the deadlines and the client say. */
