@@ -107,9 +107,9 @@ function checkDeadlines(deadlines: AttemptDeadlines): void {
 }
 
 /** Turns a transport failure into an AttemptError, using what the deadlines and the client say. */
-export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, clientSignal: AbortSignal, backend: Backend, receivedAny: boolean): AttemptError {
+export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, client: ClientState, backend: Backend, receivedAny: boolean): AttemptError {
   if (error instanceof AttemptError) return error;
-  if (clientSignal.aborted) {
+  if (client.left) {
     return new AttemptError('client-closed', gatewayError('SWY_ERR_INTERNAL', { message: 'client closed the request' }), { retryable: false });
   }
   if (deadlines.fired) {
@@ -148,29 +148,43 @@ export interface Abortable {
   abort(): void;
 }
 
+/** What classifying a failure needs to know about the client. */
+export interface ClientState {
+  /** The client went away. */
+  readonly left: boolean;
+}
+
 /**
- * The client's side of a request. When the client leaves, its signal aborts
- * and so does the attempt in flight — handed over directly, without adding and
- * removing an event listener on every attempt.
+ * The client's side of a request. When the client leaves, the attempt in
+ * flight is aborted directly, without adding and removing an event listener
+ * on every attempt; an AbortSignal is made only for code that waits on one.
  */
-export class ClientLink {
-  private readonly controller = new AbortController();
+export class ClientLink implements ClientState {
+  left = false;
+  private controller: AbortController | undefined;
   private attempt: Abortable | undefined;
 
+  /** Aborts when the client leaves (made on first use: most requests never need it). */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.left) this.controller.abort();
+    }
     return this.controller.signal;
   }
 
   /** The client went away: abort everything done on its behalf. */
   leave(): void {
-    this.controller.abort();
+    if (this.left) return;
+    this.left = true;
+    this.controller?.abort();
     this.attempt?.abort();
   }
 
   /** Makes `attempt` the one a departure aborts (aborting it at once if the client already left). */
   bind(attempt: Abortable): void {
     this.attempt = attempt;
-    if (this.controller.signal.aborted) attempt.abort();
+    if (this.left) attempt.abort();
   }
 }
 
@@ -203,11 +217,11 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
   private decoder: StringDecoder | undefined;
   private waiter: { stage: 'head' | 'end'; resolve: () => void; reject: (error: Error) => void } | undefined;
   private readonly backend: Backend;
-  private readonly clientSignal: AbortSignal;
+  private readonly client: ClientState;
 
-  constructor(backend: Backend, clientSignal: AbortSignal) {
+  constructor(backend: Backend, client: ClientState) {
     this.backend = backend;
-    this.clientSignal = clientSignal;
+    this.client = client;
     this.deadlines = new AttemptDeadlines(backend, () => this.abort());
     this.startedAt = performance.now();
   }
@@ -258,7 +272,7 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
   }
 
   private classify(error: unknown): AttemptError {
-    return classifyFailure(error, this.deadlines, this.clientSignal, this.backend, false);
+    return classifyFailure(error, this.deadlines, this.client, this.backend, false);
   }
 
   private wait(stage: 'head' | 'end', classify: boolean): Promise<void> {
@@ -337,7 +351,7 @@ export function startAttempt(
   extraHeaders?: Record<string, string>,
   ownConnection = false,
 ): Attempt {
-  const attempt = new Attempt(backend, client.signal);
+  const attempt = new Attempt(backend, client);
   client.bind(attempt);
   const headers: Record<string, string> = {
     'content-type': 'application/json',

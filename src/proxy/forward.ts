@@ -127,13 +127,13 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   const deadline = route.config.deadlineMs > 0 ? record.startedAt + route.config.deadlineMs : Number.POSITIVE_INFINITY;
   const remaining = [...plan.targets];
   let lastError: AttemptError | undefined;
-  while (remaining.length > 0 && !client.signal.aborted && performance.now() < deadline) {
+  while (remaining.length > 0 && !client.left && performance.now() < deadline) {
     let target: Target;
     try {
-      const acquired = router.acquire(remaining, context.priority, client.signal);
+      const acquired = router.acquire(remaining, context.priority, client);
       target = acquired instanceof Promise ? await acquired : acquired;
     } catch (error) {
-      if (client.signal.aborted) break;
+      if (client.left) break;
       throw error;
     }
     remaining.splice(remaining.indexOf(target), 1);
@@ -176,7 +176,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           backend,
           attempt,
           raw: reply.raw,
-          clientSignal: client.signal,
+          client,
           publicJson,
           clientWantsUsage,
           promptParam: input.promptParam,
@@ -209,7 +209,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       }
       const answer: JsonAnswer =
         text === undefined
-          ? await assembleStreamAnswer(attempt, client.signal, backend, input.endpoint === 'chat' ? 'chat' : 'completion', input.requestedModel, input.promptParam)
+          ? await assembleStreamAnswer(attempt, client, backend, input.endpoint === 'chat' ? 'chat' : 'completion', input.requestedModel, input.promptParam)
           : jsonAnswer(text, backend, publicJson, attempt.firstDataMs);
       const elapsed = performance.now() - attemptStart;
       record.upstreamMs += elapsed;
@@ -243,7 +243,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     }
   }
 
-  if (client.signal.aborted) {
+  if (client.left) {
     record.clientClosed = true;
     record.status = 499;
     reply.hijack();

@@ -2,7 +2,7 @@
  * Non-streaming answers: read the upstream JSON (or assemble it from an
  * upstream stream), put the public model name in, read usage out.
  */
-import { AttemptError, classifyFailure, type Attempt } from '../backends/attempt.ts';
+import { AttemptError, classifyFailure, type Attempt, type ClientState } from '../backends/attempt.ts';
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError } from '../errors.ts';
 import { StreamAssembler } from './assemble.ts';
@@ -30,7 +30,7 @@ export function jsonAnswer(text: string, backend: Backend, publicJson: string, f
 /** Reads an upstream stream to the end and assembles the non-streaming answer. */
 export async function assembleStreamAnswer(
   attempt: Attempt,
-  clientSignal: AbortSignal,
+  client: ClientState,
   backend: Backend,
   kind: 'chat' | 'completion',
   publicModel: string,
@@ -69,7 +69,7 @@ export async function assembleStreamAnswer(
       return true;
     });
   } catch (error) {
-    throw failure ?? classifyFailure(error, attempt.deadlines, clientSignal, backend, false);
+    throw failure ?? classifyFailure(error, attempt.deadlines, client, backend, false);
   }
   if (failure) throw failure;
   if (!sawDone) {

@@ -5,7 +5,7 @@
  * stream with an OpenAI-shaped error event, never a clean-looking truncation.
  */
 import type { ServerResponse } from 'node:http';
-import { AttemptError, classifyFailure, type Attempt } from '../backends/attempt.ts';
+import { AttemptError, classifyFailure, type Attempt, type ClientState } from '../backends/attempt.ts';
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError, renderErrorEvent, type GatewayError } from '../errors.ts';
 import { extractUsage, isUsageOnlyChunk, rewriteModel, usageFromTimings, type Usage } from './chunk-edit.ts';
@@ -29,7 +29,7 @@ export interface StreamRelayOptions {
   backend: Backend;
   attempt: Attempt;
   raw: ServerResponse;
-  clientSignal: AbortSignal;
+  client: ClientState;
   /** JSON-serialised public model name. */
   publicJson: string;
   clientWantsUsage: boolean;
@@ -45,7 +45,7 @@ export interface StreamRelayOptions {
  * client (so the caller may fail over); afterwards it always resolves.
  */
 export async function relayStream(options: StreamRelayOptions): Promise<StreamOutcome> {
-  const { backend, attempt, raw, clientSignal, publicJson, clientWantsUsage, promptParam } = options;
+  const { backend, attempt, raw, client, publicJson, clientWantsUsage, promptParam } = options;
   const splitter = new SseSplitter();
   const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, clientClosed: false, chunks: 0 };
   let committed = false;
@@ -124,12 +124,12 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
     await attempt.read(onText);
   } catch (error) {
     if (stoppedBy !== undefined) {
-      if (!committed) throw stoppedBy instanceof AttemptError ? stoppedBy : classifyFailure(stoppedBy, attempt.deadlines, clientSignal, backend, false);
+      if (!committed) throw stoppedBy instanceof AttemptError ? stoppedBy : classifyFailure(stoppedBy, attempt.deadlines, client, backend, false);
       outcome.error = gatewayError('SWY_ERR_INTERNAL');
       if (!raw.destroyed) raw.write(renderErrorEvent(outcome.error));
     } else if (!stopped) {
-      if (!committed) throw classifyFailure(error, attempt.deadlines, clientSignal, backend, false);
-      const failure = classifyFailure(error, attempt.deadlines, clientSignal, backend, true);
+      if (!committed) throw classifyFailure(error, attempt.deadlines, client, backend, false);
+      const failure = classifyFailure(error, attempt.deadlines, client, backend, true);
       if (failure.kind === 'client-closed') {
         outcome.clientClosed = true;
         return outcome;
@@ -140,7 +140,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
   } finally {
     if (draining) raw.off('drain', onDrain);
   }
-  if (clientSignal.aborted || raw.destroyed) {
+  if (client.left || raw.destroyed) {
     outcome.clientClosed = !sawDone;
     return outcome;
   }

@@ -121,12 +121,12 @@ export class Router {
    * waits in the first target's queue (by priority). Returns the target used
    * (a promise only when it had to wait).
    */
-  acquire(targets: readonly Target[], priority: Priority, signal: AbortSignal): Target | Promise<Target> {
+  acquire(targets: readonly Target[], priority: Priority, client: { readonly signal: AbortSignal }): Target | Promise<Target> {
     const free = targets.find((target) => target.backend.circuit.allows() && this.admission(target.backend).tryAcquire());
     if (free) return this.took(free); // no promise when a slot is free (the common case)
     const first = targets[0] as Target;
     return this.admission(first.backend)
-      .acquire(priority, signal)
+      .acquire(priority, client.signal)
       .then(() => this.took(first));
   }
 
