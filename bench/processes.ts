@@ -105,6 +105,8 @@ export interface ServiceSpec {
   /** Node script and its arguments. */
   script: string;
   args: string[];
+  /** Options for node itself (before the script), e.g. V8 flags. */
+  nodeArgs?: string[];
   /** Pin to this CPU with taskset (ignored when taskset is missing). */
   cpu: number | undefined;
   cwd?: string;
@@ -185,7 +187,7 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number, na
 export async function startService(spec: ServiceSpec): Promise<Service> {
   installHooks();
   // taskset and nice exec the next program, so the child's pid is node's pid.
-  let argv = [process.execPath, '--import', watchParent, spec.script, ...spec.args];
+  let argv = [process.execPath, ...(spec.nodeArgs ?? []), '--import', watchParent, spec.script, ...spec.args];
   if (spec.nice !== undefined && spec.nice !== 0) argv = ['nice', '-n', String(spec.nice), ...argv];
   const bin = taskset();
   if (spec.cpu !== undefined && bin) argv = [bin, '-c', String(spec.cpu), ...argv];

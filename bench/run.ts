@@ -85,6 +85,8 @@ const reps = Math.round(numberOption(flags.reps, process.env.BENCH_REPS, quick ?
 const warmupS = numberOption(flags.warmup, process.env.BENCH_WARMUP, quick ? 0.5 : 1, 'warmup');
 const pacedConnections = Math.round(numberOption(flags.connections, process.env.BENCH_CONNECTIONS, 128, 'connections'));
 const logLevel = flags['log-level'] ?? process.env.BENCH_LOG_LEVEL ?? 'info';
+/** Node options for both proxies (experiments with V8 flags); space-separated. */
+const proxyNodeArgs = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
 const gatewayRoot = resolve(flags['gateway-root'] ?? process.env.SWITCHYARD_ROOT ?? repoRoot);
 const niceRaw = flags.nice ?? process.env.BENCH_NICE;
 const nice = niceRaw === undefined || niceRaw === '' ? undefined : Number(niceRaw);
@@ -250,6 +252,7 @@ async function startLimit(upstream: string): Promise<{ service: Service; url: st
     name: 'limit proxy',
     script: join(benchDir, 'limit-proxy.ts'),
     args: ['--upstream', upstream, '--port', String(port)],
+    nodeArgs: proxyNodeArgs,
     cpu: proxyCpu,
     nice,
     cwd: repoRoot,
@@ -305,6 +308,7 @@ async function startSwitchyard(upstream: string, dir: string): Promise<{ service
     name: 'switchyard',
     script: join(gatewayRoot, 'src', 'main.ts'),
     args: ['serve', '--config', file],
+    nodeArgs: proxyNodeArgs,
     cpu: proxyCpu,
     nice,
     cwd: gatewayRoot,
