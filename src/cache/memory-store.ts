@@ -20,6 +20,7 @@ export interface MemoryCacheOptions {
 
 /** LRU over a Map (insertion order = recency). */
 export class MemoryCacheStore implements CacheStore {
+  readonly local = true;
   private readonly slots = new Map<string, Slot>();
   private readonly options: MemoryCacheOptions;
   private readonly now: () => number;

@@ -44,9 +44,14 @@ export class ResilientCache implements CacheStore {
     this.options = options;
   }
 
+  /** A store in process memory needs no timer and race around every call. */
+  private guarded<T>(operation: Promise<T>): Promise<T> {
+    return this.store.local ? operation : withTimeout(operation, this.options.timeoutMs);
+  }
+
   async get(key: string): Promise<CacheEntry | undefined> {
     try {
-      return await withTimeout(this.store.get(key), this.options.timeoutMs);
+      return await this.guarded(this.store.get(key));
     } catch (error) {
       this.failed('get', error);
       return undefined;
@@ -55,7 +60,7 @@ export class ResilientCache implements CacheStore {
 
   async set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<boolean> {
     try {
-      return await withTimeout(this.store.set(key, entry, ttlSeconds), this.options.timeoutMs);
+      return await this.guarded(this.store.set(key, entry, ttlSeconds));
     } catch (error) {
       this.failed('set', error);
       return false;
@@ -64,7 +69,7 @@ export class ResilientCache implements CacheStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await withTimeout(this.store.delete(key), this.options.timeoutMs);
+      await this.guarded(this.store.delete(key));
     } catch (error) {
       this.failed('set', error);
     }

@@ -9,4 +9,6 @@ export interface CacheStore {
   set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<boolean>;
   /** Removes an entry (used by tests and refresh). */
   delete(key: string): Promise<void>;
+  /** Answers from process memory, without I/O: it cannot be slow, so no timeout guards it. */
+  readonly local?: boolean;
 }
