@@ -97,17 +97,18 @@ describe('backend state discovered and scraped from real llama-servers', () => {
       expect(streams.filter((stream) => stream.backend === 'llama-b')).toHaveLength(SLOTS);
       expect(await busySlots(a)).toBe(SLOTS);
       expect(await busySlots(b)).toBe(SLOTS);
-      // the next scrape (≤ 1 s) picks it up
+      // the next scrape (≤ 1 s) picks it up; the wait allows for scrapes that time out (800 ms) while both
+      // servers generate flat out on a loaded 2-core machine
       await poll(async () => {
         const admin = await adminBackends(gateway);
         return admin['llama-a']?.load.runtimeRunning === SLOTS && admin['llama-b']?.load.runtimeRunning === SLOTS;
-      }, 'runtimeRunning = 2 on both backends', 5_000, 100);
+      }, 'runtimeRunning = 2 on both backends', 10_000, 100);
       const admin = await adminBackends(gateway);
       expect(admin['llama-a']?.load).toMatchObject({ inflight: SLOTS, runtimeQueued: 0, runtimeRunning: SLOTS });
       await poll(async () => {
         const gw = await metrics(gateway.url);
         return ['llama-a', 'llama-b'].every((backend) => sample(gw, 'switchyard_backend_running', { backend }) === SLOTS);
-      }, 'switchyard_backend_running = 2', 5_000, 100);
+      }, 'switchyard_backend_running = 2', 10_000, 100);
       const gw = await metrics(gateway.url);
       expect(sample(gw, 'switchyard_backend_inflight', { backend: 'llama-a' })).toBe(SLOTS);
       expect(sample(gw, 'switchyard_backend_queue_depth', { backend: 'llama-a' })).toBe(0);
@@ -118,7 +119,7 @@ describe('backend state discovered and scraped from real llama-servers', () => {
     await poll(async () => {
       const admin = await adminBackends(gateway);
       return admin['llama-a']?.load.runtimeRunning === 0 && admin['llama-b']?.load.runtimeRunning === 0 && admin['llama-a']?.load.inflight === 0;
-    }, 'runtimeRunning back to 0', 5_000, 100);
+    }, 'runtimeRunning back to 0', 10_000, 100);
   });
 
   it("the server's own queue (llamacpp:requests_deferred) shows as runtimeQueued, and new requests go to the idle server", async () => {
@@ -133,8 +134,8 @@ describe('backend state discovered and scraped from real llama-servers', () => {
       await poll(async () => {
         const admin = await adminBackends(gateway);
         return admin['llama-a']?.load.runtimeQueued === 1 && admin['llama-a']?.load.runtimeRunning === SLOTS;
-      }, 'runtimeQueued = 1 on llama-a', 5_000, 100);
-      await poll(async () => sample(await metrics(gateway.url), 'switchyard_backend_queue_depth', { backend: 'llama-a' }) === 1, 'queue depth gauge', 5_000, 100);
+      }, 'runtimeQueued = 1 on llama-a', 10_000, 100);
+      await poll(async () => sample(await metrics(gateway.url), 'switchyard_backend_queue_depth', { backend: 'llama-a' }) === 1, 'queue depth gauge', 10_000, 100);
       expect((await adminBackends(gateway))['llama-a']?.load.inflight).toBe(0); // none of it is the gateway's
 
       // the gateway has nothing in flight on llama-a, but knows it is full: everything goes to llama-b
