@@ -25,6 +25,7 @@ export class MemoryCacheStore implements CacheStore {
   private readonly options: MemoryCacheOptions;
   private readonly now: () => number;
   private totalBytes = 0;
+  private cursor: MapIterator<string> = this.slots.keys();
 
   constructor(options: MemoryCacheOptions) {
     this.options = options;
@@ -55,10 +56,26 @@ export class MemoryCacheStore implements CacheStore {
     if (previous) this.remove(key, previous);
     this.slots.set(key, { entry, bytes, expiresAt: this.now() + ttlSeconds * 1000 });
     this.totalBytes += bytes;
-    for (const [oldKey, oldSlot] of this.slots) {
-      if (this.slots.size <= this.options.maxEntries && this.totalBytes <= this.options.maxBytes) break;
-      this.remove(oldKey, oldSlot);
+    while ((this.slots.size > this.options.maxEntries || this.totalBytes > this.options.maxBytes) && this.evictOldest());
+    return true;
+  }
+
+  /**
+   * Removes the least recently used entry. The cursor is one long-lived key
+   * iterator: Map iterators are live (they skip deleted entries and reach
+   * re-inserted ones at their new place), so it walks the LRU order, and each
+   * hole left by a deletion is stepped over once in total. A fresh iterator per
+   * eviction would step over every hole at the front of the table each time.
+   */
+  private evictOldest(): boolean {
+    let next = this.cursor.next();
+    if (next.done) {
+      this.cursor = this.slots.keys(); // an iterator that reached the end stays there
+      next = this.cursor.next();
+      if (next.done) return false;
     }
+    const slot = this.slots.get(next.value);
+    if (slot) this.remove(next.value, slot);
     return true;
   }
 

@@ -41,6 +41,36 @@ describe('MemoryCacheStore', () => {
     expect(await store.get('c')).toBeDefined();
   });
 
+  it('keeps exact LRU order through long churn (reads, rewrites, expiries), against a reference model', async () => {
+    let now = 0;
+    const max = 7;
+    const store = new MemoryCacheStore({ maxEntries: max, maxBytes: 1e9, maxEntryBytes: 1e6, now: () => now });
+    const reference: string[] = []; // least recent first
+    const touch = (key: string) => {
+      const at = reference.indexOf(key);
+      if (at >= 0) reference.splice(at, 1);
+      reference.push(key);
+    };
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let step = 0; step < 5_000; step++) {
+      const key = `k${Math.floor(random() * 20)}`;
+      if (random() < 0.6) {
+        await store.set(key, entryFromResponse('chat', answer(key), undefined, 0), 3_600);
+        touch(key);
+        while (reference.length > max) reference.shift();
+      } else if (await store.get(key)) touch(key);
+      else expect(reference).not.toContain(key);
+      if (step === 2_500) {
+        now += 3_601_000; // everything expires; reads then drop entries one by one
+        for (const stale of [...reference]) expect(await store.get(stale)).toBeUndefined();
+        reference.length = 0;
+      }
+      expect(store.size.entries).toBe(reference.length);
+    }
+    for (const key of reference) expect(await store.get(key)).toBeDefined();
+  });
+
   it('evicts by bytes and refuses entries above maxEntryBytes', async () => {
     const store = new MemoryCacheStore({ maxEntries: 100, maxBytes: 2_000, maxEntryBytes: 1_500 });
     expect(await store.set('big', entryFromResponse('chat', answer('x'.repeat(2_000))), 60)).toBe(false);
