@@ -48,41 +48,36 @@ function serveHit(request: FastifyRequest, reply: FastifyReply, entry: CacheEntr
   reply.raw.end(replayAsSse(entry, { includeUsage, publicModel: requestedModel }));
 }
 
+/** The request as the cache sees it. */
+export interface CacheRequest {
+  state: SwitchyardState;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  endpoint: Endpoint;
+  route: Route;
+  requestedModel: string;
+  json: Record<string, unknown>;
+  /** The request-limit check, running meanwhile: a hit is served only once it passed. */
+  admitted: Promise<void> | undefined;
+}
+
 /**
  * Looks the request up; on a hit the answer is sent and `served` is true.
  * Otherwise returns how to capture and store the upstream answer.
  */
-export function planCache(
-  state: SwitchyardState,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  endpoint: Endpoint,
-  route: Route,
-  requestedModel: string,
-  json: Record<string, unknown>,
-  /** The request-limit check, running meanwhile: a hit is served only once it passed. */
-  admitted: Promise<void> | undefined,
-): CachePlan | Promise<CachePlan> {
+export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
+  const { state, request, reply, endpoint, route, json } = input;
   const mode = resolveCacheMode(state.config.cache.mode, route.config.cache.mode);
   const directive = cacheDirective(request.headers['cache-control']);
   if (mode === 'off' || directive === 'bypass' || !isCacheable(json, mode, endpoint)) {
     reply.header('x-switchyard-cache', 'BYPASS');
     return noPlan; // no promise for a request the cache cannot serve
   }
-  return lookUp(state, request, reply, endpoint, route, requestedModel, json, admitted, directive);
+  return lookUp(input, directive);
 }
 
-async function lookUp(
-  state: SwitchyardState,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  endpoint: Endpoint,
-  route: Route,
-  requestedModel: string,
-  json: Record<string, unknown>,
-  admitted: Promise<void> | undefined,
-  directive: ReturnType<typeof cacheDirective>,
-): Promise<CachePlan> {
+async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDirective>): Promise<CachePlan> {
+  const { state, request, reply, endpoint, route, requestedModel, json, admitted } = input;
   const { config, cache, flights } = state;
   const stream = endpoint !== 'embedding' && json.stream === true;
   const includeUsage = (json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;

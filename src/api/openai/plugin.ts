@@ -70,7 +70,7 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
     // The common case (no limits, nothing cacheable) runs without a single await up to the upstream call.
     const admitted = state.admitRequest(request, reply);
     admitted?.catch(() => undefined); // awaited below; this only keeps an early refusal from counting as unhandled
-    const planned = planCache(state, request, reply, endpoint, route, requestedModel, json, admitted);
+    const planned = planCache({ state, request, reply, endpoint, route, requestedModel, json, admitted });
     const cache = planned instanceof Promise ? await planned : planned;
     if (cache.served) {
       state.report(request); // answered past Fastify's send (see serveHit): no onResponse
