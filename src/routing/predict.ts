@@ -100,12 +100,15 @@ export function costIsAssumed(candidate: CandidateState): boolean {
   return (candidate.cost.perHour ?? 0) > 0 && (throughput === undefined || !(throughput > 0));
 }
 
+/** What pricing needs of a candidate: its cost model and measured throughput. */
+export type Priced = Pick<CandidateState, 'cost' | 'throughputTokensPerSecond'>;
+
 /**
  * Price of one million output tokens, perHour converted through throughput:
  * outputPer1M + perHour × 1e6 / (3600 × tokens per second). The GPU hour is
  * charged to output tokens because decoding is what occupies the machine.
  */
-export function outputPricePer1M(candidate: CandidateState): number {
+export function outputPricePer1M(candidate: Priced): number {
   const perHour = candidate.cost.perHour ?? 0;
   let hourly = 0;
   if (perHour > 0) {
@@ -132,6 +135,6 @@ export function costPer1M(candidate: CandidateState, request: RouteRequest): num
 }
 
 /** What a finished request cost on this backend: prompt × inputPer1M plus completion × output price, per million. */
-export function requestCost(candidate: CandidateState, promptTokens: number, completionTokens: number): number {
+export function requestCost(candidate: Priced, promptTokens: number, completionTokens: number): number {
   return ((candidate.cost.inputPer1M ?? 0) * promptTokens + outputPricePer1M(candidate) * completionTokens) / 1e6;
 }

@@ -86,11 +86,13 @@ function settleCost(
 }
 
 /** Works out the request's cost from its usage and the backend's cost model (0 for cache hits). */
-export function costOf(state: SwitchyardState, route: Route, record: RequestRecord, json: Record<string, unknown>): number {
+export function costOf(route: Route, record: RequestRecord, json: Record<string, unknown>): number {
   if (record.cache === 'hit') return 0;
   const tokens = record.usage ? { prompt: record.usage.prompt_tokens, completion: record.usage.completion_tokens } : estimatedUsage(record, json);
   if (!tokens) return 0;
   const target = route.targets.find((candidate) => candidate.backend.id === record.backend);
   if (!target) return 0;
-  return requestCost(state.router.snapshot(target, Date.now()), tokens.prompt, tokens.completion);
+  // Only the cost model and throughput matter here: no full routing snapshot per request.
+  const backend = target.backend;
+  return requestCost({ cost: backend.config.cost, throughputTokensPerSecond: backend.latency.throughput() }, tokens.prompt, tokens.completion);
 }

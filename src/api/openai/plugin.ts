@@ -106,7 +106,7 @@ async function openaiRoutes(app: FastifyInstance): Promise<void> {
         },
       );
     } finally {
-      record.cost = costOf(state, route, record, json);
+      record.cost = costOf(route, record, json);
       cache.finish(record.usage);
       if (settle) void settle();
       // Answers written past Fastify (and requests whose client left) bypass onResponse: report them here, with their cost.

@@ -59,20 +59,16 @@ export interface RawAnswer {
 export async function postJson(base: string, path: string, body: unknown, options: { key?: string; headers?: Record<string, string> } = {}): Promise<RawAnswer> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(options.headers ?? {}) };
   if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
-  const response = await fetch(`${base}${path}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, json };
+  return answerOf(await fetch(`${base}${path}`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers }));
 }
 
 /** GETs `${base}${path}` and parses JSON when it is JSON. */
 export async function getJson(base: string, path: string, headers: Record<string, string> = {}): Promise<RawAnswer> {
-  const response = await fetch(`${base}${path}`, { headers });
+  return answerOf(await fetch(`${base}${path}`, { headers }));
+}
+
+/** Reads a response, parsing JSON when it is JSON. */
+async function answerOf(response: Response): Promise<RawAnswer> {
   const text = await response.text();
   let json: unknown;
   try {
