@@ -10,20 +10,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Debian packages that provide the tools the deployment checks run. */
-export const aptPackageFor: Readonly<Record<string, string>> = {
-  prometheus: 'prometheus',
-  promtool: 'prometheus',
-  'docker-compose': 'docker-compose',
-};
-
-/** Absolute path of `name` on PATH, or a thrown error that says which apt package installs it. */
+/**
+ * Absolute path of `name` on PATH. `npm test` puts every tool the tests run there first (bin/test-tools.js
+ * installs what is missing, or stops with the command to run), so this throws only when vitest is run directly.
+ */
 export function requireTool(name: string): string {
   const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   const path = found.stdout.trim();
   if (found.status === 0 && path !== '') return path;
-  const pkg = aptPackageFor[name] ?? name;
-  throw new Error(`${name} is not installed: this check needs it. Install it with \`apt-get install -y ${pkg}\` (Debian/Ubuntu package "${pkg}").`);
+  throw new Error(`${name} is not on PATH: run the tests with \`npm test\`, which installs the tools they need (bin/test-tools.js) or names the command to run.`);
 }
 
 /** Runs a command to completion; returns its exit code and output. */

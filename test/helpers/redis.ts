@@ -96,7 +96,7 @@ export async function startRedis(options: { tls?: TestRedisTls } = {}): Promise<
   }
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
-    throw new Error('redis-server is not installed: run `apt-get install redis-server` (or set REDIS_URL to a Redis to use)');
+    throw new Error('redis-server is not on PATH: run the tests with `npm test`, which installs the tools they need (bin/test-tools.js), or set REDIS_URL to a Redis to use');
   }
   const directory = await mkdtemp(join(tmpdir(), 'swy-redis-'));
   const port = await freePort();

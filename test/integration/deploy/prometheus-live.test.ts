@@ -28,7 +28,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Simulator } from '../../../src/sim/simulator.ts';
 import { backendFor, startSim, startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { dashboardExpressions, freePort, metricNames, requireTool, ruleExpressions, startPrometheus, substituteGrafanaVariables, type RunningPrometheus, type SourcedExpr } from '../../helpers/prometheus.ts';
+import { dashboardExpressions, freePort, metricNames, ruleExpressions, startPrometheus, substituteGrafanaVariables, type RunningPrometheus, type SourcedExpr } from '../../helpers/prometheus.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const messages = [{ role: 'user' as const, content: 'Say something about switchyards.' }];
@@ -53,7 +53,6 @@ describe('Prometheus scraping gateway replicas under traffic', () => {
   let traffic: { stop(): Promise<void>; counts: Record<string, number> };
 
   beforeAll(async () => {
-    requireTool('prometheus');
     const sim = async (options: Parameters<typeof startSim>[0]) => {
       const simulator = await startSim(options);
       simulators.push(simulator);
