@@ -1,10 +1,10 @@
 /** The `cache` config section and the per-model `cache` override. */
 import { Type, type Static } from '@sinclair/typebox';
 
-export const CacheModeSchema = Type.Union([Type.Literal('off'), Type.Literal('deterministic'), Type.Literal('always')], {
-  default: 'deterministic',
-  description: 'off: never cache; deterministic: temperature 0 or a seed (see isCacheable); always: every request',
-});
+const cacheModeDescription = 'off: never cache; deterministic: temperature 0 or a seed (see isCacheable); always: every request';
+const cacheModes = () => [Type.Literal('off'), Type.Literal('deterministic'), Type.Literal('always')];
+
+export const CacheModeSchema = Type.Union(cacheModes(), { default: 'deterministic', description: cacheModeDescription });
 
 export const CacheConfigSchema = Type.Object(
   {
@@ -28,8 +28,15 @@ export const CacheConfigSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-/** Fragment for ModelSchema: `models[].cache.mode` overrides `cache.mode`. */
-export const ModelCacheSchema = Type.Object({ mode: Type.Optional(CacheModeSchema) }, { additionalProperties: false, default: {} });
+/**
+ * Fragment for ModelSchema: `models[].cache.mode` overrides `cache.mode`. No default here: loading fills
+ * defaults in, and a filled-in per-model mode would override the global one (`cache.mode: off` would not
+ * turn the cache off). Unset means "inherit"; resolveCacheMode applies the global mode.
+ */
+export const ModelCacheSchema = Type.Object(
+  { mode: Type.Optional(Type.Union(cacheModes(), { description: `${cacheModeDescription}; unset: the global cache.mode` })) },
+  { additionalProperties: false, default: {} },
+);
 
 export type CacheMode = Static<typeof CacheModeSchema>;
 export type CacheConfig = Static<typeof CacheConfigSchema>;

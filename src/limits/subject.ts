@@ -1,7 +1,8 @@
 /**
  * The limits that apply to one request: its key's own, else `limits.defaults`.
  * With `auth.mode: none` there is no key: every request is the subject
- * `anonymous` of tenant `default`, so the defaults act as gateway-wide limits.
+ * `anonymous` of tenant `default`, so the defaults act as gateway-wide limits
+ * and `limits.tenants.default.budget` as the gateway-wide budget.
  */
 import type { KeyRecord } from './api-keys.ts';
 import type { BudgetSubject } from './budget.ts';
@@ -19,11 +20,13 @@ export interface LimitSubject {
 }
 
 export const anonymousSubjectId = 'anonymous';
+const defaultTenant = 'default';
 
 /** Resolves the request's limits from its key record (undefined with auth.mode none). */
 export function limitSubject(record: KeyRecord | undefined, limits: LimitsConfig): LimitSubject {
   if (!record) {
-    return { id: anonymousSubjectId, tenant: 'default', rpm: limits.defaults.rpm, tpm: limits.defaults.tpm, budgets: [] };
+    const budgets = budgetSubjects({ id: anonymousSubjectId, tenant: defaultTenant, budget: undefined }, limits);
+    return { id: anonymousSubjectId, tenant: defaultTenant, rpm: limits.defaults.rpm, tpm: limits.defaults.tpm, budgets };
   }
   return {
     id: record.id,

@@ -83,6 +83,19 @@ function commonOptions(config: RedisConfig): RedisOptions {
   return options;
 }
 
+/**
+ * `username`, `password` and `db` set in the config win over the ones in `url` (README promises it). ioredis
+ * merges `new Redis(url, options)` with the url's fields first, so they go into the url itself.
+ */
+function urlWithOverrides(text: string, config: Pick<RedisConfig, 'username' | 'password' | 'db'>): string {
+  if (config.username === undefined && config.password === undefined && config.db === undefined) return text;
+  const url = new URL(text);
+  if (config.username !== undefined) url.username = encodeURIComponent(config.username);
+  if (config.password !== undefined) url.password = encodeURIComponent(config.password);
+  if (config.db !== undefined) url.pathname = `/${config.db}`;
+  return url.toString();
+}
+
 function describe(config: RedisConfig): string {
   if (config.cluster) return `cluster (${config.cluster.nodes.map((node) => `${node.host}:${node.port}`).join(', ')})`;
   if (config.sentinels) return `sentinel master "${config.name ?? ''}"`;
@@ -121,7 +134,7 @@ export function createRedis(config: RedisConfig, logger: Logger): RedisClient {
     client = new Redis(sentinelOptions);
   } else {
     if (!config.url) throw new Error('redis.url: set a redis:// or rediss:// URL (or redis.sentinels / redis.cluster)');
-    client = new Redis(config.url, options);
+    client = new Redis(urlWithOverrides(config.url, config), options);
   }
   const where = describe(config);
   let down = false;
