@@ -3,7 +3,7 @@
  * Fastify receives the request with the body as a Buffer (no JSON parse), one
  * undici Pool forwards it to the upstream, and `pool.stream()` writes the
  * answer straight into the raw Node response (20–25% less CPU per request than
- * `reply.send(stream)`, see /work/shared/BENCHMARKING.md). Streams and JSON
+ * `reply.send(stream)` when we measured both). Streams and JSON
  * answers take the same path. What no Node gateway can beat.
  *
  *   node bench/limit-proxy.ts --upstream http://127.0.0.1:8000 [--port 0] [--host 127.0.0.1]

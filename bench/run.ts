@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the load scenarios of /work/shared/BENCHMARKING.md, measured
+ * `npm run bench`: the load scenarios of bench/README.md, measured
  * side by side against three targets in one run — the simulator itself
  * (direct), the thinnest Node proxy (limit, bench/limit-proxy.ts) and the
  * Switchyard gateway — alternating direct, limit, switchyard per repetition.

@@ -14,7 +14,7 @@ export type LimiterName = 'keys' | 'requests' | 'tokens' | 'budget';
 export interface RedisFailurePolicyOptions {
   mode: 'open' | 'closed';
   logger?: Logger | undefined;
-  /** Called on every failure, e.g. for `switchyard_limits_redis_errors_total{limiter,operation}`. */
+  /** Called on every failure, e.g. for `switchyard_redis_errors_total{limiter,operation}`. */
   onError?: ((limiter: LimiterName, operation: 'check' | 'settle', error: unknown) => void) | undefined;
   logEveryMs?: number;
 }

@@ -7,6 +7,9 @@
  *
  *   base      = EWMA TTFT, else ttftPriorMs, else 500
  *   tpot      = EWMA TPOT, else tpotPriorMs, else 50
+ *               (the router passes priors of 0: an unobserved backend is predicted
+ *               optimistically so that it gets traffic and is measured; 500 and 50
+ *               apply only to candidates built without priors)
  *   P         = slots (llama.cpp), else running when the runtime reports a queue
  *               (a queue means every sequence slot is busy), else maxConcurrency
  *   occupancy = max(inflight, queued + running) with fresh metrics,

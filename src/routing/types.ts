@@ -50,9 +50,9 @@ export interface CandidateState {
   cost: CostModel;
   /** Measured output tokens per second of the whole backend (for perHour cost), undefined when unknown. */
   throughputTokensPerSecond: number | undefined;
-  /** Prior TTFT (ms) used until the first observation, e.g. from config; default 500. */
+  /** TTFT (ms) assumed until the first observation; the router passes 0 (optimistic), absent means 500. */
   ttftPriorMs?: number;
-  /** Prior TPOT (ms) used until the first observation, e.g. from config; default 50. */
+  /** TPOT (ms) assumed until the first observation; the router passes 0 (optimistic), absent means 50. */
   tpotPriorMs?: number;
 }
 

@@ -287,7 +287,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
       return error('context', message, 'input_tokens');
     },
     includeUsage(streamOptions) {
-      // Once stream_options is present, include_usage defaults to true (RUNTIMES.md).
+      // Once stream_options is present, vLLM defaults include_usage to true.
       if (typeof streamOptions !== 'object' || streamOptions === null) return false;
       const value = (streamOptions as Record<string, unknown>).include_usage;
       return value === undefined || value === null ? true : value === true;

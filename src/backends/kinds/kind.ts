@@ -14,7 +14,7 @@ export interface DiscoveredModel {
   contextLength: number | undefined;
 }
 
-/** The per-runtime facts the gateway needs (see shared/reference/RUNTIMES.md). */
+/** The per-runtime facts the gateway needs (from each runtime's docs and server code; llama.cpp's are recorded in test/fixtures/llamacpp). */
 export interface BackendKind {
   name: 'vllm' | 'llamacpp' | 'openai';
   /** Path probed for health. */
