@@ -3,7 +3,7 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
 import { bodyPlugin } from './api/body.ts';
@@ -13,7 +13,8 @@ import { openaiPlugin } from './api/openai/plugin.ts';
 import { BackendMonitor } from './backends/monitor.ts';
 import { Registry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
-import { GatewayError, gatewayError, renderError } from './errors.ts';
+import { gatewayError } from './errors.ts';
+import { installErrorHandlers } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
@@ -69,18 +70,6 @@ declare module 'fastify' {
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:\-]{1,128}$/;
-
-function toGatewayError(error: FastifyError | Error): GatewayError {
-  if (error instanceof GatewayError) return error;
-  const code = (error as FastifyError).code;
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return gatewayError('SWY_ERR_BODY_TOO_LARGE');
-  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_JSON_BODY') return gatewayError('SWY_ERR_INVALID_JSON');
-  const status = (error as FastifyError).statusCode;
-  if (status !== undefined && status >= 400 && status < 500) {
-    return gatewayError('SWY_ERR_INVALID_PARAM', { message: `Bad request: ${error.message}` });
-  }
-  return gatewayError('SWY_ERR_INTERNAL');
-}
 
 function selfChild<T>(this: T): T {
   return this;
@@ -167,6 +156,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       };
       if (record.failures.length > 0) line.failures = record.failures;
       if (record.errorCode) line.errorCode = record.errorCode;
+      if (record.errorName) {
+        line.errorName = record.errorName;
+        line.errorOrigin = record.errorOrigin;
+      }
       if (record.clientClosed) line.clientClosed = true;
       if (record.cache !== 'bypass') line.cache = record.cache;
       if (record.keyId) line.keyId = record.keyId;
@@ -196,23 +189,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     done();
   });
 
-  app.setErrorHandler((error: FastifyError | Error, request, reply) => {
-    const gateway = toGatewayError(error);
-    if (!(error instanceof GatewayError) && gateway.status >= 500) request.log.error({ requestId: request.id, err: error }, 'unhandled error');
-    const rendered = renderError(gateway);
-    request.record.status = rendered.status;
-    request.record.errorCode = gateway.code ?? undefined;
-    if (rendered.retryAfterSeconds !== undefined) reply.header('retry-after', String(rendered.retryAfterSeconds));
-    return reply.code(rendered.status).header('content-type', 'application/json').send(rendered.body);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const error = gatewayError('SWY_ERR_UNKNOWN_ROUTE', {
-      message: `Unknown URL: ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}. See GET /v1/models and the README for the endpoints Switchyard serves.`,
-    });
-    request.record.status = 404;
-    request.record.errorCode = error.code ?? undefined;
-    return reply.code(404).header('content-type', 'application/json').send(JSON.stringify(error.toJSON()));
-  });
+  installErrorHandlers(app);
 
   await app.register(bodyPlugin);
   await app.register(accessPlugin);
@@ -245,10 +222,8 @@ export async function buildAdminApp(main: FastifyInstance, logger: Logger): Prom
   app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/admin')) checkAdminToken(request, state.config.admin.token, state.config.auth.mode);
   });
-  app.setErrorHandler((error: FastifyError | Error, _request, reply) => {
-    const rendered = renderError(toGatewayError(error));
-    return reply.code(rendered.status).header('content-type', 'application/json').send(rendered.body);
-  });
+  // No request record here: errors are counted as they are sent (the gateway counts them when it reports).
+  installErrorHandlers(app, (error) => state.metrics.errors.series(error.errorName, error.origin).inc());
   app.get('/healthz', async () => ({ status: 'ok' }));
   await app.register(metricsPlugin);
   await app.register(adminPlugin);

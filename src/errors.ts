@@ -42,6 +42,12 @@ export const errorCatalogue = {
     code: 'context_length_exceeded',
     message: "The prompt plus max_tokens does not fit the model's context window. Shorten the prompt or lower max_tokens.",
   },
+  SWY_ERR_UPSTREAM_REJECTED: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_request',
+    message: 'The backend rejected the request as invalid. Fix the request as the message says.',
+  },
   SWY_ERR_INVALID_API_KEY: {
     status: 401,
     type: 'invalid_request_error',
@@ -107,6 +113,12 @@ export const errorCatalogue = {
     type: 'rate_limit_error',
     code: 'server_overloaded',
     message: 'Every backend for this model is at capacity and the wait queue is full. Retry after the time in retry-after.',
+  },
+  SWY_ERR_UPSTREAM_RATE_LIMITED: {
+    status: 429,
+    type: 'rate_limit_error',
+    code: 'rate_limit_exceeded',
+    message: 'The backend is at capacity (HTTP 429). Retry after the time in retry-after.',
   },
   SWY_ERR_INTERNAL: {
     status: 500,
@@ -178,29 +190,52 @@ export const errorCatalogue = {
 
 export type ErrorName = keyof typeof errorCatalogue;
 
+/** Who produced an error: the gateway itself, or a backend whose answer the gateway relays. */
+export type ErrorOrigin = 'gateway' | 'upstream';
+
 /** Body of every error response. */
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
-/** An error the gateway means to show the client, in OpenAI shape. */
+/** What a GatewayError is built with; status, type and code override the catalogue's (an upstream's own status). */
+export interface GatewayErrorOptions {
+  message?: string;
+  param?: string | null;
+  retryAfterSeconds?: number;
+  cause?: unknown;
+  origin?: ErrorOrigin;
+  status?: number;
+  type?: string;
+  code?: string;
+}
+
+/**
+ * An error the gateway means to show the client. It keeps its identity: the
+ * catalogue name (`SWY_ERR_*`) and its origin, which logs and metrics key on
+ * (an upstream 429 is not a refusal by the gateway). Rendered by a surface's
+ * ErrorRenderer.
+ */
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';
+  /** The catalogue entry this error is an instance of. */
+  readonly errorName: ErrorName;
+  readonly origin: ErrorOrigin;
   readonly status: number;
   readonly type: string;
-  readonly code: string | null;
+  readonly code: string;
   readonly param: string | null;
   /** Seconds for `retry-after`, when the client should come back later. */
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(
-    spec: ErrorSpec | { status: number; type: string; code: string | null; message: string },
-    options: { message?: string; param?: string | null; retryAfterSeconds?: number; cause?: unknown } = {},
-  ) {
+  constructor(errorName: ErrorName, options: GatewayErrorOptions = {}) {
+    const spec: ErrorSpec = errorCatalogue[errorName];
     super(options.message ?? spec.message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.status = spec.status;
-    this.type = spec.type;
-    this.code = spec.code;
+    this.errorName = errorName;
+    this.origin = options.origin ?? 'gateway';
+    this.status = options.status ?? spec.status;
+    this.type = options.type ?? spec.type;
+    this.code = options.code ?? spec.code;
     this.param = options.param ?? null;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
@@ -211,25 +246,50 @@ export class GatewayError extends Error {
 }
 
 /** Builds a catalogue error; `message` overrides the default text. */
-export function gatewayError(
-  name: ErrorName,
-  options: { message?: string; param?: string | null; retryAfterSeconds?: number; cause?: unknown } = {},
-): GatewayError {
-  return new GatewayError(errorCatalogue[name], options);
+export function gatewayError(name: ErrorName, options: GatewayErrorOptions = {}): GatewayError {
+  return new GatewayError(name, options);
 }
 
-/** Serialises any error to the OpenAI body; unknown errors become SWY_ERR_INTERNAL. */
-export function renderError(error: unknown): { status: number; body: string; retryAfterSeconds?: number } {
-  const gateway = error instanceof GatewayError ? error : gatewayError('SWY_ERR_INTERNAL');
-  const rendered: { status: number; body: string; retryAfterSeconds?: number } = {
-    status: gateway.status,
-    body: JSON.stringify(gateway.toJSON()),
-  };
-  if (gateway.retryAfterSeconds !== undefined) rendered.retryAfterSeconds = gateway.retryAfterSeconds;
-  return rendered;
+/** An error as one API surface puts it on the wire. */
+export interface RenderedError {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * How one API surface shows errors: a whole response, and an event that ends a
+ * stream already under way. OpenAI's shape is the default; a surface with its
+ * own shape (Anthropic's `{"type":"error","error":{…}}`) supplies its own.
+ */
+export interface ErrorRenderer {
+  response(error: GatewayError): RenderedError;
+  streamEvent(error: GatewayError): string;
+}
+
+function retryHeaders(error: GatewayError): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  return headers;
+}
+
+/** `{"error":{"message","type","param","code"}}`, and as an SSE `data:` event. */
+export const openaiErrorRenderer: ErrorRenderer = {
+  response: (error) => ({ status: error.status, body: JSON.stringify(error.toJSON()), headers: retryHeaders(error) }),
+  streamEvent: (error) => `data: ${JSON.stringify(error.toJSON())}\n\n`,
+};
+
+/** Any thrown value as a GatewayError: unknown ones become SWY_ERR_INTERNAL. */
+export function asGatewayError(error: unknown): GatewayError {
+  return error instanceof GatewayError ? error : gatewayError('SWY_ERR_INTERNAL');
+}
+
+/** The one way an error reaches a client: through the surface's renderer (OpenAI's by default). */
+export function renderError(error: unknown, renderer: ErrorRenderer = openaiErrorRenderer): RenderedError {
+  return renderer.response(asGatewayError(error));
 }
 
 /** One SSE event carrying an error, for failures after a stream has started. */
-export function renderErrorEvent(error: GatewayError): string {
-  return `data: ${JSON.stringify(error.toJSON())}\n\n`;
+export function renderErrorEvent(error: GatewayError, renderer: ErrorRenderer = openaiErrorRenderer): string {
+  return renderer.streamEvent(error);
 }

@@ -1,42 +1,16 @@
 /**
  * Exactly one upstream attempt: send the body to a backend over its pool and
  * hand back the response with its deadlines armed. It reports how it failed
- * (kind, retryable) and never decides where to go next.
+ * (an AttemptError with its verdict) and never decides where to go next.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
-import { gatewayError, type GatewayError } from '../errors.ts';
+import { gatewayError } from '../errors.ts';
+import { AttemptError } from './failure.ts';
 import type { Backend } from './registry.ts';
 
-/** Why an attempt failed; the router decides from `retryable`. */
-export type FailureKind =
-  | 'connect-error'
-  | 'connection-reset'
-  | 'first-byte-timeout'
-  | 'idle-timeout'
-  | 'total-timeout'
-  | 'upstream-status'
-  | 'stream-interrupted'
-  | 'client-closed';
-
-/** A failed attempt, carrying the error the client would see. */
-export class AttemptError extends Error {
-  readonly kind: FailureKind;
-  readonly retryable: boolean;
-  readonly clientError: GatewayError;
-  readonly upstreamStatus: number | undefined;
-  readonly retryAfter: string | undefined;
-  constructor(kind: FailureKind, clientError: GatewayError, options: { retryable: boolean; upstreamStatus?: number; retryAfter?: string }) {
-    super(`${kind}: ${clientError.message}`);
-    this.name = 'AttemptError';
-    this.kind = kind;
-    this.clientError = clientError;
-    this.retryable = options.retryable;
-    this.upstreamStatus = options.upstreamStatus;
-    this.retryAfter = options.retryAfter;
-  }
-}
+export { AttemptError, judgeFailure, type FailureKind, type FailureVerdict } from './failure.ts';
 
 type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout';
 
@@ -110,14 +84,13 @@ function checkDeadlines(deadlines: AttemptDeadlines): void {
 export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, client: ClientState, backend: Backend, receivedAny: boolean): AttemptError {
   if (error instanceof AttemptError) return error;
   if (client.left) {
-    return new AttemptError('client-closed', gatewayError('SWY_ERR_INTERNAL', { message: 'client closed the request' }), { retryable: false });
+    return new AttemptError('client-closed', gatewayError('SWY_ERR_INTERNAL', { message: 'client closed the request' }));
   }
   if (deadlines.fired) {
     const what = deadlines.fired === 'first-byte-timeout' ? 'first byte' : deadlines.fired === 'idle-timeout' ? 'next chunk' : 'complete answer';
     return new AttemptError(
       deadlines.fired,
       gatewayError('SWY_ERR_UPSTREAM_TIMEOUT', { message: `Backend ${backend.id} timed out waiting for the ${what} (${deadlines.fired}). Retry later.` }),
-      { retryable: deadlines.fired === 'first-byte-timeout' },
     );
   }
   const code = (error as { code?: string }).code ?? '';
@@ -126,20 +99,17 @@ export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, cli
     return new AttemptError(
       'connect-error',
       gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} is unreachable (${code}). Retry later.` }),
-      { retryable: true },
     );
   }
   if (receivedAny) {
     return new AttemptError(
       'stream-interrupted',
       gatewayError('SWY_ERR_UPSTREAM_STREAM', { message: `Backend ${backend.id} closed the connection mid-answer (${code || (error as Error).message}).` }),
-      { retryable: false },
     );
   }
   return new AttemptError(
     'connection-reset',
     gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} dropped the connection before answering (${code || (error as Error).message}). Retry later.` }),
-    { retryable: true },
   );
 }
 

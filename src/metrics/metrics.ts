@@ -14,13 +14,26 @@ import type { Backend, Registry as BackendRegistry } from '../backends/registry.
 import type { RedisClient } from '../redis/client.ts';
 import type { Router } from '../routing/router.ts';
 import type { RequestRecord } from '../proxy/record.ts';
+import type { ErrorName } from '../errors.ts';
 
 /** Buckets for LLM latencies: 10 ms to 120 s. */
 export const latencyBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
 const tokenTimeBuckets = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5];
 const overheadBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
 
-const refusalCodes = new Set(['invalid_api_key', 'model_not_allowed', 'rate_limit_exceeded', 'insufficient_quota', 'server_overloaded', 'limits_unavailable', 'auth_unavailable', 'invalid_admin_token', 'admin_disabled']);
+/** Errors by which the gateway itself refuses a request (auth, limits, admission); an upstream's 429 is not one. */
+const refusals: ReadonlySet<ErrorName> = new Set<ErrorName>([
+  'SWY_ERR_INVALID_API_KEY',
+  'SWY_ERR_MODEL_NOT_ALLOWED',
+  'SWY_ERR_RATE_LIMIT_REQUESTS',
+  'SWY_ERR_RATE_LIMIT_TOKENS',
+  'SWY_ERR_INSUFFICIENT_QUOTA',
+  'SWY_ERR_OVERLOADED',
+  'SWY_ERR_LIMITS_UNAVAILABLE',
+  'SWY_ERR_AUTH_UNAVAILABLE',
+  'SWY_ERR_ADMIN_TOKEN',
+  'SWY_ERR_ADMIN_DISABLED',
+]);
 
 const statusClasses = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx', '6xx', '7xx', '8xx', '9xx'];
 
@@ -47,6 +60,7 @@ export class GatewayMetrics {
   readonly cacheErrors: Counter<'operation' | 'reason'>;
   readonly limitErrors: Counter<'limiter' | 'operation'>;
   readonly refused: FastCounter;
+  readonly errors: FastCounter;
 
   /** Per-tenant tokens and cost, only when the operator opts in (metrics.tenantLabels). */
   readonly tenantTokens: FastCounter | undefined;
@@ -145,8 +159,14 @@ export class GatewayMetrics {
     });
     this.refused = new FastCounter({
       name: 'switchyard_refused_requests_total',
-      help: 'Requests refused by auth or limits: invalid_api_key, model_not_allowed, rate_limit_exceeded, insufficient_quota, ...',
+      help: 'Requests refused by the gateway itself (auth, limits, admission; not errors relayed from a backend), by error code',
       labelNames: ['reason'],
+      registers,
+    });
+    this.errors = new FastCounter({
+      name: 'switchyard_errors_total',
+      help: 'Error responses and stream error events, by catalogue name (SWY_ERR_*) and origin (gateway or upstream)',
+      labelNames: ['name', 'origin'],
       registers,
     });
     if (tenantLabels) {
@@ -236,7 +256,11 @@ export class GatewayMetrics {
     const backend = record.backend ?? 'none';
     const stream = record.stream ? 'true' : 'false';
     this.requests.series(model, backend, record.endpoint ?? 'none', statusClass(record.status), record.cache).inc();
-    if (record.errorCode && refusalCodes.has(record.errorCode)) this.refused.series(record.errorCode).inc();
+    const errorName = record.errorName;
+    if (errorName !== undefined) {
+      this.errors.series(errorName, record.errorOrigin ?? 'gateway').inc();
+      if (record.errorOrigin === 'gateway' && refusals.has(errorName)) this.refused.series(record.errorCode ?? 'error').inc();
+    }
     if (record.model === undefined) return;
     if (record.endpoint) this.cacheResults.series(model, record.cache).inc();
     if (record.cost > 0) this.cost.series(model, backend).inc(record.cost);

@@ -15,11 +15,11 @@ import type { RoutePlan, Router } from '../routing/router.ts';
 import type { PolicyName } from '../routing/types.ts';
 import { spliceTopLevel, type SpliceEdit } from './json-splice.ts';
 import type { Usage } from './chunk-edit.ts';
-import type { Endpoint, RequestRecord } from './record.ts';
+import { noteError, type Endpoint, type RequestRecord } from './record.ts';
 import { assembleStreamAnswer, jsonAnswer, type JsonAnswer } from './relay-json.ts';
 import { sendRawJson, writeRawHead } from './raw-reply.ts';
 import { relayStream } from './relay-stream.ts';
-import { normaliseUpstreamError } from './upstream-error.ts';
+import { upstreamFailure } from './upstream-error.ts';
 
 const paths: Record<Endpoint, string> = {
   chat: '/v1/chat/completions',
@@ -163,13 +163,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (backend.config.loadReport) applyLoadReport(backend, attempt.headers['endpoint-load-metrics'], Date.now());
       if (attempt.statusCode !== 200) {
         text ??= await attempt.text();
-        const normalised = normaliseUpstreamError(attempt.statusCode, text, backend.id, input.promptParam);
         const retryAfter = attempt.headers['retry-after'];
-        throw new AttemptError('upstream-status', normalised.error, {
-          retryable: normalised.retryable,
-          upstreamStatus: attempt.statusCode,
-          ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
-        });
+        throw upstreamFailure(attempt.statusCode, text, backend.id, input.promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
       }
       if (clientStream) {
         const outcome = await relayStream({
@@ -195,11 +190,11 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         if (firstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + firstByteMs;
         record.clientClosed = outcome.clientClosed;
         record.streamedChunks = outcome.chunks;
-        if (outcome.error) record.errorCode = outcome.error.code ?? 'error';
+        if (outcome.error) noteError(record, outcome.error);
         record.upstreamMs += performance.now() - attemptStart;
         router.feedback(backend, {
           ok: !outcome.error && !outcome.clientClosed,
-          backendFault: outcome.error !== undefined,
+          backendFault: outcome.backendFault,
           model: target.model,
           ttftMs: firstByteMs,
           tpotMs: tpot(performance.now() - attemptStart, firstByteMs, outcome.usage?.completion_tokens),
@@ -233,10 +228,9 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (!(error instanceof AttemptError)) throw error;
       lastError = error;
       record.failures.push(`${backend.id}:${error.kind}`);
-      const clientFault = error.kind === 'client-closed' || (error.upstreamStatus !== undefined && error.upstreamStatus < 500 && error.upstreamStatus !== 429 && !error.retryable);
-      router.feedback(backend, { ok: false, backendFault: !clientFault, model: target.model, ttftMs: undefined, tpotMs: undefined });
+      router.feedback(backend, { ok: false, backendFault: error.backendFault, model: target.model, ttftMs: undefined, tpotMs: undefined });
       if (error.kind === 'connect-error') markUnreachable(backend, error.message);
-      if (error.kind === 'client-closed' || !error.retryable) break;
+      if (!error.retryable) break;
     } finally {
       attempt?.close();
       router.release(backend);

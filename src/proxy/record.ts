@@ -2,6 +2,7 @@
  * What one request did, filled in along the hot path and reported once at
  * the end (one log line, the metrics). Holds no prompt or completion text.
  */
+import type { ErrorName, ErrorOrigin, GatewayError } from '../errors.ts';
 import type { Usage } from './chunk-edit.ts';
 
 /** The OpenAI endpoint a request used. */
@@ -27,7 +28,10 @@ export interface RequestRecord {
   attempts: number;
   failures: string[];
   usage: Usage | undefined;
+  /** The error the client got (its code, catalogue name and origin), if any. */
   errorCode: string | undefined;
+  errorName: ErrorName | undefined;
+  errorOrigin: ErrorOrigin | undefined;
   clientClosed: boolean;
   routeReason: string | undefined;
   /** Response cache result (`bypass` when the request was not cacheable). */
@@ -58,6 +62,8 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     failures: [],
     usage: undefined,
     errorCode: undefined,
+    errorName: undefined,
+    errorOrigin: undefined,
     clientClosed: false,
     routeReason: undefined,
     cache: 'bypass',
@@ -67,4 +73,11 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     streamedChunks: 0,
     reported: false,
   };
+}
+
+/** Notes the error the client got, by identity: logs and metrics key on its name and origin. */
+export function noteError(record: RequestRecord, error: GatewayError): void {
+  record.errorCode = error.code;
+  record.errorName = error.errorName;
+  record.errorOrigin = error.origin;
 }

@@ -8,7 +8,7 @@ import { gatewayError } from '../errors.ts';
 import { StreamAssembler } from './assemble.ts';
 import { extractUsage, rewriteModel, type Usage } from './chunk-edit.ts';
 import { dataOf, isErrorPayload, SseSplitter } from './sse.ts';
-import { normaliseStreamErrorEvent } from './upstream-error.ts';
+import { streamEventFailure } from './upstream-error.ts';
 
 /** A complete answer ready to send. */
 export interface JsonAnswer {
@@ -20,9 +20,7 @@ export interface JsonAnswer {
 /** A whole JSON answer from the upstream, relayed with the public model name. */
 export function jsonAnswer(text: string, backend: Backend, publicJson: string, firstByteMs: number | undefined): JsonAnswer {
   if (!text.startsWith('{')) {
-    throw new AttemptError('upstream-status', gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backend.id} sent a body that is not JSON.` }), {
-      retryable: true,
-    });
+    throw new AttemptError('invalid-answer', gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backend.id} sent a body that is not JSON.` }));
   }
   return { body: rewriteModel(text, publicJson), usage: extractUsage(text), firstByteMs };
 }
@@ -51,17 +49,14 @@ export async function assembleStreamAnswer(
           continue;
         }
         if (isErrorPayload(data)) {
-          const error = normaliseStreamErrorEvent(data, backend.id, promptParam);
-          failure = new AttemptError('upstream-status', error, { retryable: error.status >= 500 || error.status === 429 });
+          failure = streamEventFailure(data, backend.id, promptParam);
           attempt.abort();
           return true;
         }
         try {
           assembler.add(data);
         } catch {
-          failure = new AttemptError('upstream-status', gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backend.id} sent a stream event that is not JSON.` }), {
-            retryable: true,
-          });
+          failure = new AttemptError('invalid-answer', gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backend.id} sent a stream event that is not JSON.` }));
           attempt.abort();
           return true;
         }
@@ -73,9 +68,7 @@ export async function assembleStreamAnswer(
   }
   if (failure) throw failure;
   if (!sawDone) {
-    throw new AttemptError('stream-interrupted', gatewayError('SWY_ERR_UPSTREAM_STREAM', { message: `Backend ${backend.id} ended its answer early.` }), {
-      retryable: true,
-    });
+    throw new AttemptError('stream-interrupted', gatewayError('SWY_ERR_UPSTREAM_STREAM', { message: `Backend ${backend.id} ended its answer early.` }));
   }
   const body = assembler.result();
   return { body, usage: extractUsage(body), firstByteMs: attempt.firstDataMs };

@@ -10,7 +10,7 @@ import type { Backend } from '../backends/registry.ts';
 import { gatewayError, renderErrorEvent, type GatewayError } from '../errors.ts';
 import { extractUsage, isUsageOnlyChunk, rewriteModel, usageFromTimings, type Usage } from './chunk-edit.ts';
 import { dataOf, isErrorPayload, SseSplitter } from './sse.ts';
-import { normaliseStreamErrorEvent } from './upstream-error.ts';
+import { streamEventFailure } from './upstream-error.ts';
 
 /** How a relayed stream ended. */
 export interface StreamOutcome {
@@ -19,6 +19,8 @@ export interface StreamOutcome {
   firstEventMs: number | undefined;
   /** The error event the client got, if the stream did not complete. */
   error: GatewayError | undefined;
+  /** That error was the backend's doing (counts against its circuit); see failure.ts. */
+  backendFault: boolean;
   clientClosed: boolean;
   /** Data chunks passed to the client. */
   chunks: number;
@@ -47,7 +49,7 @@ export interface StreamRelayOptions {
 export async function relayStream(options: StreamRelayOptions): Promise<StreamOutcome> {
   const { backend, attempt, raw, client, publicJson, clientWantsUsage, promptParam } = options;
   const splitter = new SseSplitter();
-  const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, clientClosed: false, chunks: 0 };
+  const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, backendFault: false, clientClosed: false, chunks: 0 };
   let committed = false;
   let sawDone = false;
   /** Why the relay stopped reading on its own: an error before the first event (fail over) or a bug. */
@@ -68,15 +70,16 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
         if (sawDone) break; // keep reading to the end so the connection stays reusable
         const data = dataOf(event);
         if (data !== undefined && isErrorPayload(data)) {
-          const error = normaliseStreamErrorEvent(data, backend.id, promptParam);
+          const failure = streamEventFailure(data, backend.id, promptParam);
           if (!committed) {
-            stoppedBy = new AttemptError('upstream-status', error, { retryable: error.status >= 500 || error.status === 429 });
+            stoppedBy = failure;
             stopped = true;
             attempt.abort();
             return true;
           }
-          outcome.error = error;
-          out += renderErrorEvent(error);
+          outcome.error = failure.clientError;
+          outcome.backendFault = failure.backendFault;
+          out += renderErrorEvent(failure.clientError);
           break;
         }
         if (!committed) {
@@ -135,6 +138,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
         return outcome;
       }
       outcome.error = failure.clientError;
+      outcome.backendFault = failure.backendFault;
       if (!raw.destroyed) raw.write(renderErrorEvent(failure.clientError));
     }
   } finally {
@@ -144,17 +148,19 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
     outcome.clientClosed = !sawDone;
     return outcome;
   }
+  // The upstream may end its body cleanly right after the event that stopped the relay: that event decides.
+  if (!committed && stoppedBy !== undefined) throw stoppedBy instanceof AttemptError ? stoppedBy : classifyFailure(stoppedBy, attempt.deadlines, client, backend, false);
   if (!committed) {
     throw new AttemptError(
       'stream-interrupted',
       gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} closed the stream before sending anything.` }),
-      { retryable: true },
     );
   }
   if (!sawDone && !outcome.error) {
     outcome.error = gatewayError('SWY_ERR_UPSTREAM_STREAM', {
       message: `Backend ${backend.id} ended the stream without [DONE]; the answer is incomplete.`,
     });
+    outcome.backendFault = true;
     raw.write(renderErrorEvent(outcome.error));
   }
   raw.end();

@@ -1,10 +1,11 @@
 /**
  * Turns whatever a runtime sent as an error into the OpenAI shape: vLLM's
  * `{"error":"Unauthorized"}`, integer `code`s, llama.cpp's
- * `exceed_context_size_error`, non-JSON bodies. Decides what the client sees
- * and whether another backend might do better.
+ * `exceed_context_size_error`, non-JSON bodies. Decides what the client sees;
+ * the verdict (retry elsewhere? the backend's fault?) is failure.ts's.
  */
-import { errorCatalogue, GatewayError, gatewayError } from '../errors.ts';
+import { AttemptError } from '../backends/failure.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 
 const statusTypes: Record<number, string> = {
   400: 'invalid_request_error',
@@ -59,52 +60,53 @@ function isContextError(fields: UpstreamErrorFields): boolean {
   );
 }
 
-/** What the client should see for an upstream error, and whether to try another backend. */
-export interface NormalisedUpstreamError {
-  error: GatewayError;
-  retryable: boolean;
-}
-
 /**
- * Normalises an upstream error response. `promptParam` is the request field
- * holding the prompt (`messages`, `prompt` or `input`).
+ * What the client should see for an upstream error response. `promptParam` is
+ * the request field holding the prompt (`messages`, `prompt` or `input`).
+ * Every error made here has origin `upstream`.
  */
-export function normaliseUpstreamError(status: number, bodyText: string, backendId: string, promptParam: string): NormalisedUpstreamError {
+export function normaliseUpstreamError(status: number, bodyText: string, backendId: string, promptParam: string): GatewayError {
   const fields = readFields(status, bodyText);
   if (status === 400 && isContextError(fields)) {
-    return { error: gatewayError('SWY_ERR_CONTEXT_LENGTH', { message: fields.message, param: promptParam }), retryable: false };
+    return gatewayError('SWY_ERR_CONTEXT_LENGTH', { message: fields.message, param: promptParam, origin: 'upstream' });
   }
   if (status === 401 || status === 403) {
-    return {
-      error: gatewayError('SWY_ERR_UPSTREAM_AUTH', {
-        message: `Backend ${backendId} rejected the gateway's credentials (HTTP ${status}: ${fields.message}); the operator must fix backends[].apiKey.`,
-      }),
-      retryable: true,
-    };
+    return gatewayError('SWY_ERR_UPSTREAM_AUTH', {
+      origin: 'upstream',
+      message: `Backend ${backendId} rejected the gateway's credentials (HTTP ${status}: ${fields.message}); the operator must fix backends[].apiKey.`,
+    });
   }
   if (status === 404) {
-    return {
-      error: gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backendId} does not serve the configured model (HTTP 404: ${fields.message}).` }),
-      retryable: true,
-    };
+    return gatewayError('SWY_ERR_UPSTREAM', { origin: 'upstream', message: `Backend ${backendId} does not serve the configured model (HTTP 404: ${fields.message}).` });
   }
-  if (status >= 500 || status === 429 || status === 408) {
-    const type = status === 429 ? 'rate_limit_error' : 'server_error';
-    const code = fields.code ?? (status === 429 ? 'rate_limit_exceeded' : errorCatalogue.SWY_ERR_UPSTREAM.code);
-    return { error: new GatewayError({ status, type, code, message: fields.message }, { param: fields.param }), retryable: true };
+  if (status === 429) {
+    return gatewayError('SWY_ERR_UPSTREAM_RATE_LIMITED', { origin: 'upstream', message: fields.message, param: fields.param, ...(fields.code ? { code: fields.code } : {}) });
+  }
+  if (status >= 500 || status === 408) {
+    return gatewayError('SWY_ERR_UPSTREAM', { origin: 'upstream', status, message: fields.message, param: fields.param, ...(fields.code ? { code: fields.code } : {}) });
   }
   const type = fields.type && openaiTypes.has(fields.type) ? fields.type : (statusTypes[status] ?? 'invalid_request_error');
-  return { error: new GatewayError({ status, type, code: fields.code, message: fields.message }, { param: fields.param }), retryable: false };
+  return gatewayError('SWY_ERR_UPSTREAM_REJECTED', { origin: 'upstream', status, type, message: fields.message, param: fields.param, ...(fields.code ? { code: fields.code } : {}) });
 }
 
-/** Normalises an error event that arrived inside an SSE stream (already JSON). */
-export function normaliseStreamErrorEvent(json: string, backendId: string, promptParam: string): GatewayError {
-  let status = 502;
+/** A failed attempt from an upstream error response, with its verdict (see failure.ts). */
+export function upstreamFailure(status: number, bodyText: string, backendId: string, promptParam: string, retryAfter?: string): AttemptError {
+  const error = normaliseUpstreamError(status, bodyText, backendId, promptParam);
+  return new AttemptError('upstream-status', error, retryAfter === undefined ? { upstreamStatus: status } : { upstreamStatus: status, retryAfter });
+}
+
+/** The status an in-stream error event stands for: its integer `code`, else 502. */
+function streamEventStatus(json: string): number {
   try {
     const code = (JSON.parse(json) as { error?: { code?: unknown } }).error?.code;
-    if (typeof code === 'number' && code >= 400 && code < 600) status = code;
+    if (typeof code === 'number' && code >= 400 && code < 600) return code;
   } catch {
-    // fall through with 502
+    // not JSON: a broken stream
   }
-  return normaliseUpstreamError(status, json, backendId, promptParam).error;
+  return 502;
+}
+
+/** A failed attempt from an error event that arrived inside an SSE stream (already JSON). */
+export function streamEventFailure(json: string, backendId: string, promptParam: string): AttemptError {
+  return upstreamFailure(streamEventStatus(json), json, backendId, promptParam);
 }

@@ -23,7 +23,7 @@ async function gateway(redis: RedisClient | undefined, mode: 'open' | 'closed', 
   const check = app.createRateLimit();
   const policy = new RedisFailurePolicy({ mode, onError: (limiter, operation) => errors.push(`${limiter}:${operation}`) });
   app.setErrorHandler((error, _request, reply) => {
-    const gatewayError = error instanceof GatewayError ? error : new GatewayError({ status: 500, type: 'server_error', code: 'internal_error', message: 'boom' });
+    const gatewayError = error instanceof GatewayError ? error : new GatewayError('SWY_ERR_INTERNAL', { message: 'boom' });
     if (gatewayError.retryAfterSeconds !== undefined) reply.header('retry-after', gatewayError.retryAfterSeconds);
     reply.code(gatewayError.status).send(gatewayError.toJSON());
   });
