@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { policyNames } from '../src/routing/types.ts';
 import { allowedCpus, pinSelf } from './processes.ts';
 
 const { values } = parseArgs({
@@ -229,6 +230,29 @@ function candidates(count: number): Candidate[] {
   }));
 }
 
+/** Mixed signals: stale metrics, llama.cpp slots, unmeasured perHour costs, uneven weights and load. */
+function mixedCandidates(count: number): Candidate[] {
+  return Array.from({ length: count }, (_, index) => ({
+    backend: `backend-${index}`,
+    model: 'm',
+    weight: 1 + (index % 3),
+    healthy: true,
+    circuit: 'closed' as const,
+    inflight: index % 5,
+    maxConcurrency: 64,
+    queued: index % 3 === 0 ? undefined : index % 4,
+    running: index % 3 === 0 ? undefined : 4,
+    slots: index % 2 === 0 ? 4 : undefined,
+    kvCacheUsage: undefined,
+    metricsStale: index % 3 === 0,
+    ttftMs: 150 + index * 10,
+    tpotMs: 15 + index,
+    contextLength: 8192,
+    cost: index % 4 === 0 ? { perHour: 2 + index } : { inputPer1M: 0.1 * index, outputPer1M: 0.3 * index },
+    throughputTokensPerSecond: index % 8 === 0 ? undefined : 800,
+  }));
+}
+
 type Decide = (candidates: readonly Candidate[], request: Record<string, unknown>, random?: () => number, loadFactor?: number) => { order: string[] };
 const decideModule = await tryImport<{ decide?: Decide }>('../src/routing/decide.ts');
 const planModule = await tryImport<{ planAttempts?: (route: unknown, random?: () => number) => unknown }>('../src/routing/plan.ts');
@@ -250,13 +274,21 @@ if (typeof decideModule !== 'string' && typeof decideModule.decide === 'function
   };
   for (const count of [1, 4, 16]) {
     const list = candidates(count);
-    for (const policy of ['least-loaded', 'weighted', 'cheapest', 'fastest', 'balanced']) {
+    for (const policy of policyNames) {
       if (count !== 16 && policy !== 'least-loaded') continue;
       bench(`decide ${policy}, ${count} backend${count === 1 ? '' : 's'}`, () => decide(list, request(policy), random));
     }
   }
   const list16 = candidates(16);
   bench('decide least-loaded + affinity key, 16 backends', () => decide(list16, request('least-loaded', 'a1b2c3d4e5f6'), random));
+  // Every policy with an affinity key and a TTFT objective over mixed signals; each decision must list all 16.
+  const mixed = mixedCandidates(16);
+  for (const policy of policyNames) {
+    const withSlo = { ...request(policy, 'a1b2c3d4e5f6'), slo: { ttftMs: 2000 } };
+    const listed = decide(mixed, withSlo, random).order.length;
+    if (listed !== 16) throw new Error(`decide ${policy} listed ${listed} of 16 mixed backends`);
+    bench(`decide ${policy} + affinity + SLO, 16 mixed backends`, () => decide(mixed, withSlo, random));
+  }
 } else {
   skip('decide (src/routing/decide.ts)', typeof decideModule === 'string' ? decideModule : 'no decide export');
 }

@@ -6,6 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { CacheConfigSchema, ModelCacheSchema } from '../cache/config.ts';
 import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
 import { RedisConfigSchema } from '../redis/config.ts';
+import { policyNames, type PolicyName } from '../routing/types.ts';
 
 const Milliseconds = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 0, default: defaultValue, description });
@@ -101,8 +102,7 @@ export const TargetSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const policyNames = ['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted'] as const;
-const Policy = (defaultValue?: (typeof policyNames)[number]) =>
+const Policy = (defaultValue?: PolicyName) =>
   Type.Union(
     policyNames.map((name) => Type.Literal(name)),
     defaultValue ? { default: defaultValue } : {},

@@ -20,6 +20,11 @@
  * Validation matches prom-client's: counters refuse negative and infinite
  * increments (NaN is added, as prom-client does), histograms refuse
  * non-finite values, and a refused record leaves no series behind.
+ *
+ * That contract is prom-client's internal one (what `Registry` calls on a
+ * metric, the shapes `get()` returns), not its public API, so package.json
+ * pins prom-client to one exact version: moving it means re-running the
+ * exposition-equivalence tests (test/unit/metrics) against the new version.
  */
 import { format } from 'node:util';
 import type { OpenMetricsContentType, PrometheusContentType, Registry } from 'prom-client';

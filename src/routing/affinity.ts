@@ -23,7 +23,7 @@
  * the keys from the others.
  */
 import { createHash } from 'node:crypto';
-import type { CandidateState } from './types.ts';
+import { hashString } from '../hash.ts';
 
 /** How much of the prompt forms the key. */
 export interface AffinityOptions {
@@ -113,19 +113,6 @@ export function affinityKeyFor(body: Readonly<Record<string, unknown>>, options:
   return createHash('sha256').update(prefix.text).digest('hex').slice(0, 16);
 }
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-
-/** FNV-1a over UTF-16 code units, continuing from `seed`. */
-export function hashString(text: string, seed: number = FNV_OFFSET): number {
-  let hash = seed >>> 0;
-  for (let index = 0; index < text.length; index++) {
-    hash ^= text.charCodeAt(index);
-    hash = Math.imul(hash, FNV_PRIME);
-  }
-  return hash >>> 0;
-}
-
 /** murmur3's finaliser: FNV alone leaves short, similar backend ids correlated. */
 function mix(value: number): number {
   let hash = value;
@@ -142,22 +129,6 @@ export function rendezvousScore(keyHash: number, backend: string, weight = 1): n
   if (!(weight > 0)) return 0;
   const unit = (mix(hashString(backend, keyHash)) + 0.5) / 4294967296;
   return -weight / Math.log(unit);
-}
-
-/** Index of the key's home among `candidates` (-1 when empty). */
-export function affinityHome(candidates: readonly CandidateState[], key: string, useWeights = false): number {
-  const keyHash = hashString(key);
-  let best = -1;
-  let bestScore = -1;
-  for (let index = 0; index < candidates.length; index++) {
-    const candidate = candidates[index] as CandidateState;
-    const score = rendezvousScore(keyHash, candidate.backend, useWeights ? candidate.weight : 1);
-    if (score > bestScore) {
-      best = index;
-      bestScore = score;
-    }
-  }
-  return best;
 }
 
 /** Requests a home may carry beyond loadFactor × its share; see the file comment. */

@@ -23,7 +23,8 @@
  *    only among the candidates as cheap as the cheapest (within 5%), so
  *    affinity spreads keys over equal-priced replicas but never pays more.
  */
-import { DEFAULT_LOAD_FACTOR, hashString, rendezvousScore, withinLoadBound } from './affinity.ts';
+import { hashString } from '../hash.ts';
+import { DEFAULT_LOAD_FACTOR, rendezvousScore, withinLoadBound } from './affinity.ts';
 import { rankers } from './policies/index.ts';
 import { entryFor, meetsSlo, NEAR_TIE_RELATIVE, scoreOf, sloRejection, type Entry, type Ranker } from './policies/rank.ts';
 import type { CandidateState, RouteRequest, RoutingDecision } from './types.ts';

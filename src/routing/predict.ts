@@ -92,11 +92,6 @@ export function predictTtftMs(candidate: CandidateState): number {
   return baseTtftMs(candidate) + predictWaitMs(candidate);
 }
 
-/** Predicted time to the last token of the full budget: TTFT + maxTokens × TPOT (ms). */
-export function predictLatencyMs(candidate: CandidateState, request: RouteRequest): number {
-  return predictTtftMs(candidate) + Math.max(0, request.maxTokens) * predictTpotMs(candidate);
-}
-
 /** True when a perHour cost has to rest on the assumed throughput. */
 export function costIsAssumed(candidate: CandidateState): boolean {
   const throughput = candidate.throughputTokensPerSecond;

@@ -3,8 +3,9 @@
  * are pure functions of a snapshot of candidates and a request description.
  */
 
-/** Routing policies a route may use (`models[].policy`). */
-export type PolicyName = 'least-loaded' | 'cheapest' | 'fastest' | 'balanced' | 'weighted';
+/** Routing policies a route may use (`models[].policy`): the one list the schema, the policy header and the rankers follow. */
+export const policyNames = ['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted'] as const;
+export type PolicyName = (typeof policyNames)[number];
 
 /** Circuit-breaker state of a backend. */
 export type CircuitState = 'closed' | 'open' | 'half-open';

@@ -3,15 +3,7 @@
 // answer and tests can assert on it. Everything here is cheap on purpose: it runs
 // on every request of a benchmark.
 
-/** FNV-1a over UTF-16 code units, continuing from `seed` so hashes can be chained. */
-export function hashString(text: string, seed = 0x811c9dc5): number {
-  let hash = seed >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
+export { hashString } from '../hash.ts';
 
 /** Mixes a number (seed, count) into a hash. */
 export function hashNumber(hash: number, value: number): number {

@@ -5,7 +5,7 @@
  * scaling) keeps ratios: with min-max, two backends always score 0 and 1 on
  * each axis, so a 10× price gap would weigh the same as a 5% latency gap.
  */
-import { byLatency, byScore, pickNearTie, policyFrom, promote, sortBy, type Entry, type Ranker } from './rank.ts';
+import { byLatency, byScore, pickNearTie, promote, sortBy, type Entry, type Ranker } from './rank.ts';
 
 const ABSOLUTE_TIE = 1e-9;
 
@@ -30,6 +30,3 @@ export const rankBalanced: Ranker = (entries: Entry[], request, random) => {
   const sorted = sortBy(entries, byScore, byLatency);
   return { order: promote(sorted, pickNearTie(sorted, byScore, byScore, ABSOLUTE_TIE, random)), reason: 'balanced' };
 };
-
-/** The `balanced` policy over usable candidates. */
-export const balanced = policyFrom(rankBalanced);

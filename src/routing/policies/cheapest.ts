@@ -5,7 +5,7 @@
  * rejecting instead (`onSloMiss: reject`) is the caller's check, shared by
  * all policies. Score = cost per 1M tokens.
  */
-import { byCost, byTtft, hasSlo, meetsSlo, pickNearTie, policyFrom, promote, sortBy, type Entry, type Ranker } from './rank.ts';
+import { byCost, byTtft, hasSlo, meetsSlo, pickNearTie, promote, sortBy, type Entry, type Ranker } from './rank.ts';
 
 /** Costs closer than this (per 1M tokens) are equal: free backends tie with each other. */
 const ABSOLUTE_TIE_COST = 1e-9;
@@ -29,6 +29,3 @@ export const rankCheapest: Ranker = (entries: Entry[], request, random) => {
   promote(missing, pickNearTie(missing, byTtft, byCost, ABSOLUTE_TIE_MS, random));
   return { order: missing, reason: 'fastest-slo-miss' };
 };
-
-/** The `cheapest` policy over usable candidates. */
-export const cheapest = policyFrom(rankCheapest);

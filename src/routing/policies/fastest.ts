@@ -5,7 +5,7 @@
  * the last token whether it streams or not. Near-ties go to the cheaper one
  * more often (power of two choices on cost).
  */
-import { byCost, byLatency, pickNearTie, policyFrom, promote, sortBy, type Entry, type Ranker } from './rank.ts';
+import { byCost, byLatency, pickNearTie, promote, sortBy, type Entry, type Ranker } from './rank.ts';
 
 /** Latencies closer than this (ms) are equal for routing purposes. */
 const ABSOLUTE_TIE_MS = 1;
@@ -15,6 +15,3 @@ export const rankFastest: Ranker = (entries: Entry[], _request, random) => {
   const sorted = sortBy(entries, byLatency, byCost);
   return { order: promote(sorted, pickNearTie(sorted, byLatency, byCost, ABSOLUTE_TIE_MS, random)), reason: 'fastest' };
 };
-
-/** The `fastest` policy over usable candidates. */
-export const fastest = policyFrom(rankFastest);

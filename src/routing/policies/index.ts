@@ -1,11 +1,11 @@
-/** The routing policies by name, in both forms: rankers for decide(), policies for direct use. */
+/** The routing policies by name: the rankers decide() applies to each tier. */
 import type { PolicyName } from '../types.ts';
-import { balanced, rankBalanced } from './balanced.ts';
-import { cheapest, rankCheapest } from './cheapest.ts';
-import { fastest, rankFastest } from './fastest.ts';
-import { leastLoaded, rankLeastLoaded } from './least-loaded.ts';
-import type { Policy, Ranker } from './rank.ts';
-import { rankWeighted, weighted } from './weighted.ts';
+import { rankBalanced } from './balanced.ts';
+import { rankCheapest } from './cheapest.ts';
+import { rankFastest } from './fastest.ts';
+import { rankLeastLoaded } from './least-loaded.ts';
+import type { Ranker } from './rank.ts';
+import { rankWeighted } from './weighted.ts';
 
 export const rankers: Readonly<Record<PolicyName, Ranker>> = {
   'least-loaded': rankLeastLoaded,
@@ -15,12 +15,4 @@ export const rankers: Readonly<Record<PolicyName, Ranker>> = {
   weighted: rankWeighted,
 };
 
-export const policies: Readonly<Record<PolicyName, Policy>> = {
-  'least-loaded': leastLoaded,
-  cheapest,
-  fastest,
-  balanced,
-  weighted,
-};
-
-export type { Policy, Ranker } from './rank.ts';
+export type { Ranker } from './rank.ts';

@@ -5,7 +5,7 @@
  * metrics show more (other clients or gateway replicas use it too).
  */
 import { occupancyOf } from '../predict.ts';
-import { byScore, byTtft, pickNearTie, policyFrom, promote, sortBy, type Entry, type Ranker } from './rank.ts';
+import { byScore, byTtft, pickNearTie, promote, sortBy, type Entry, type Ranker } from './rank.ts';
 
 /** Shares differ by at least 1/maxConcurrency, so only equal shares tie below this. */
 const ABSOLUTE_TIE = 1e-9;
@@ -15,6 +15,3 @@ export const rankLeastLoaded: Ranker = (entries: Entry[], _request, random) => {
   const sorted = sortBy(entries, byScore, byTtft);
   return { order: promote(sorted, pickNearTie(sorted, byScore, byScore, ABSOLUTE_TIE, random)), reason: 'least-loaded' };
 };
-
-/** The `least-loaded` policy over usable candidates. */
-export const leastLoaded = policyFrom(rankLeastLoaded);

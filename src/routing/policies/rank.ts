@@ -1,7 +1,6 @@
 /**
  * What every policy shares: per-candidate figures computed once per decision,
- * the near-tie draw that keeps replicas from herding, and the step from a
- * ranking to a RoutingDecision.
+ * the near-tie draw that keeps replicas from herding, and the SLO checks.
  */
 import { costIsAssumed, costPer1M, predictTpotMs, predictTtftMs } from '../predict.ts';
 import type { CandidateScore, CandidateState, RouteRequest, RoutingDecision } from '../types.ts';
@@ -26,9 +25,6 @@ export interface Ranking {
 /** A policy in its internal form: orders entries, may set their scores. */
 export type Ranker = (entries: Entry[], request: RouteRequest, random: () => number) => Ranking;
 
-/** A policy as a pure function over a snapshot. */
-export type Policy = (candidates: readonly CandidateState[], request: RouteRequest, random: () => number) => RoutingDecision;
-
 /** Scores within this fraction of the best one count as a tie. */
 export const NEAR_TIE_RELATIVE = 0.05;
 
@@ -39,7 +35,7 @@ export function entryFor(candidate: CandidateState, request: RouteRequest): Entr
     candidate,
     ttftMs,
     tpotMs,
-    // Same as predictLatencyMs, without predicting TTFT twice.
+    // Predicted time to the last token of the full budget (see predict.ts).
     latencyMs: ttftMs + Math.max(0, request.maxTokens) * tpotMs,
     cost: costPer1M(candidate, request),
     score: Number.POSITIVE_INFINITY,
@@ -139,20 +135,5 @@ export function sloRejection(entries: readonly Entry[], request: RouteRequest): 
     code: 'slo_unmet',
     message: `No backend is predicted to meet the route's ${target} right now (best predicted TTFT ${Math.round(bestTtft)} ms); retry later.`,
     retryAfterSeconds,
-  };
-}
-
-/** Turns a ranker into a standalone policy over candidates that are all usable. */
-export function policyFrom(ranker: Ranker): Policy {
-  return (candidates, request, random) => {
-    const entries = candidates.map((candidate) => entryFor(candidate, request));
-    const ranking = ranker(entries.slice(), request, random);
-    const scores = entries.map(scoreOf);
-    const reject = sloRejection(entries, request);
-    if (reject) return { order: [], reason: 'slo-unmet', scores, reject };
-    if (ranking.order.length === 0) {
-      return { order: [], reason: 'no-backend', scores, reject: { code: 'no_backend_available', message: 'The route has no backend to try.' } };
-    }
-    return { order: ranking.order.map((entry) => entry.candidate.backend), reason: ranking.reason, scores };
   };
 }

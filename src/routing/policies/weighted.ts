@@ -6,7 +6,7 @@
  */
 import { occupancyOf } from '../predict.ts';
 import { rankLeastLoaded } from './least-loaded.ts';
-import { policyFrom, promote, type Entry, type Ranker } from './rank.ts';
+import { promote, type Entry, type Ranker } from './rank.ts';
 
 function weightOf(entry: Entry): number {
   const weight = entry.candidate.weight;
@@ -42,6 +42,3 @@ function lastPositive(sorted: readonly Entry[]): number {
   for (let position = 0; position < sorted.length; position++) if (weightOf(sorted[position] as Entry) > 0) index = position;
   return index;
 }
-
-/** The `weighted` policy over usable candidates. */
-export const weighted = policyFrom(rankWeighted);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { affinityHome, affinityKeyFor, LOAD_BOUND_SLACK, withinLoadBound } from '../../../src/routing/affinity.ts';
+import { affinityKeyFor, LOAD_BOUND_SLACK, withinLoadBound } from '../../../src/routing/affinity.ts';
 import { decide } from '../../../src/routing/decide.ts';
 import type { CandidateState, PolicyName } from '../../../src/routing/types.ts';
 import { candidate, routeRequest, seeded } from './snapshot.ts';
@@ -39,21 +39,32 @@ describe('affinity key', () => {
   });
 });
 
+/** The key's home as decide() picks it among idle candidates (it goes first, reason `affinity`). */
+function homeOf(candidates: readonly CandidateState[], key: string, policy: PolicyName = 'least-loaded'): string | undefined {
+  const decision = decide(candidates, routeRequest({ policy, affinityKey: key }), seeded(1));
+  expect(decision.reason).toBe('affinity');
+  return decision.order[0];
+}
+
 describe('rendezvous hashing', () => {
   const backends = ['gpu-a', 'gpu-b', 'gpu-c', 'gpu-d'].map((id) => candidate(id));
 
   it('spreads distinct keys roughly evenly', () => {
-    const counts = [0, 0, 0, 0];
-    for (let key = 0; key < 4000; key++) counts[affinityHome(backends, `key-${key}`)]! += 1;
-    for (const count of counts) expect(Math.abs(count - 1000)).toBeLessThan(100);
+    const counts = new Map<string | undefined, number>();
+    for (let key = 0; key < 4000; key++) {
+      const chosen = homeOf(backends, `key-${key}`);
+      counts.set(chosen, (counts.get(chosen) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).toEqual(['gpu-a', 'gpu-b', 'gpu-c', 'gpu-d']);
+    for (const count of counts.values()) expect(Math.abs(count - 1000)).toBeLessThan(100);
   });
 
   it('moves only the keys of a backend that leaves', () => {
     const without = backends.filter((entry) => entry.backend !== 'gpu-c');
     let moved = 0;
     for (let key = 0; key < 2000; key++) {
-      const before = backends[affinityHome(backends, `key-${key}`)]?.backend;
-      const after = without[affinityHome(without, `key-${key}`)]?.backend;
+      const before = homeOf(backends, `key-${key}`);
+      const after = homeOf(without, `key-${key}`);
       if (before !== 'gpu-c' && before !== after) moved++;
     }
     expect(moved).toBe(0);
@@ -62,7 +73,7 @@ describe('rendezvous hashing', () => {
   it('splits keys by weight on weighted routes', () => {
     const weightedSet = [candidate('big', { weight: 3 }), candidate('small', { weight: 1 })];
     let big = 0;
-    for (let key = 0; key < 4000; key++) if (affinityHome(weightedSet, `key-${key}`, true) === 0) big++;
+    for (let key = 0; key < 4000; key++) if (homeOf(weightedSet, `key-${key}`, 'weighted') === 'big') big++;
     expect(Math.abs(big / 4000 - 0.75)).toBeLessThan(0.03);
   });
 
@@ -90,7 +101,7 @@ function simulate(policy: PolicyName, prefixes: number, concurrency: number, run
     const key = `prefix-${Math.floor(random() * prefixes)}`;
     const decision = decide(live, routeRequest({ policy, affinityKey: key }), random);
     const chosen = live.findIndex((entry) => entry.backend === decision.order[0]);
-    if (chosen === affinityHome(backends, key)) onHome++;
+    if (decision.order[0] === homeOf(backends, key)) onHome++;
     perBackend[chosen]! += 1;
     live[chosen]!.inflight += 1;
     inFlight.push(chosen);
@@ -117,7 +128,7 @@ describe('decide with prefix affinity', () => {
   it('falls back to the policy when the home is unhealthy, full, over the bound or too slow', () => {
     const backends = ['a', 'b', 'c'].map((id) => candidate(id));
     const key = 'some-prefix';
-    const home = backends[affinityHome(backends, key)]!.backend;
+    const home = homeOf(backends, key);
     const request = routeRequest({ affinityKey: key, slo: { ttftMs: 1000 } });
     const with_ = (change: Partial<CandidateState>) => backends.map((entry) => (entry.backend === home ? { ...entry, ...change } : entry));
     expect(decide(backends, request, seeded(1))).toMatchObject({ reason: 'affinity', order: [home, expect.any(String), expect.any(String)] });
@@ -129,7 +140,7 @@ describe('decide with prefix affinity', () => {
     }
     // When the home is unhealthy its keys move to one consistent new home.
     const survivors = backends.filter((entry) => entry.backend !== home);
-    const next = survivors[affinityHome(survivors, key)]!.backend;
+    const next = homeOf(survivors, key);
     expect(decide(with_({ healthy: false, circuit: 'open' }), request, seeded(2))).toMatchObject({ reason: 'affinity', order: [next, expect.any(String)] });
   });
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../../src/routing/decide.ts';
-import { cheapest } from '../../../src/routing/policies/cheapest.ts';
 import type { CandidateState } from '../../../src/routing/types.ts';
-import { candidate, routeRequest, seeded, tally } from './snapshot.ts';
+import { candidate, routeRequest, seeded, tally, viaDecide } from './snapshot.ts';
+
+const cheapest = viaDecide('cheapest');
 
 // A cheap-but-slow llama.cpp box with 4 slots and a fast-but-expensive backend.
 function cheapBox(queued: number, running: number): CandidateState {

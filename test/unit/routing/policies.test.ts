@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { balanced } from '../../../src/routing/policies/balanced.ts';
-import { fastest } from '../../../src/routing/policies/fastest.ts';
-import { policies } from '../../../src/routing/policies/index.ts';
-import { leastLoaded } from '../../../src/routing/policies/least-loaded.ts';
-import { weighted } from '../../../src/routing/policies/weighted.ts';
-import { candidate, routeRequest, seeded, tally } from './snapshot.ts';
+import { decide } from '../../../src/routing/decide.ts';
+import { policyNames } from '../../../src/routing/types.ts';
+import { candidate, routeRequest, seeded, tally, viaDecide } from './snapshot.ts';
+
+const leastLoaded = viaDecide('least-loaded');
+const fastest = viaDecide('fastest');
+const balanced = viaDecide('balanced');
+const weighted = viaDecide('weighted');
 
 describe('least-loaded', () => {
   const request = routeRequest();
@@ -112,13 +114,38 @@ describe('weighted', () => {
   });
 });
 
-describe('policy registry', () => {
-  it('has every policy and each lists all candidates', () => {
+describe('every policy name', () => {
+  it('is one decide() knows, and each lists all candidates under its own reason', () => {
     const candidates = [candidate('a'), candidate('b', { inflight: 3 }), candidate('c', { ttftMs: 900 })];
-    for (const [name, policy] of Object.entries(policies)) {
-      const decision = policy(candidates, routeRequest({ policy: name as keyof typeof policies }), seeded(9));
-      expect(decision.order.slice().sort()).toEqual(['a', 'b', 'c']);
-      expect(decision.scores).toHaveLength(3);
+    const reasons = new Set<string>();
+    for (const name of policyNames) {
+      const decision = decide(candidates, routeRequest({ policy: name }), seeded(9));
+      expect(decision.order.slice().sort(), name).toEqual(['a', 'b', 'c']);
+      expect(decision.scores, name).toHaveLength(3);
+      expect(decision.reject, name).toBeUndefined();
+      reasons.add(decision.reason);
+    }
+    expect(reasons.size).toBe(policyNames.length);
+  });
+
+  it('lists every candidate with an affinity key and an SLO over mixed signals too', () => {
+    // Stale metrics, llama.cpp slots, an unmeasured perHour cost: the shape bench/micro.ts times.
+    const mixed = Array.from({ length: 8 }, (_, index) =>
+      candidate(`backend-${index}`, {
+        inflight: index % 5,
+        queued: index % 3 === 0 ? undefined : index % 4,
+        running: index % 3 === 0 ? undefined : 4,
+        metricsStale: index % 3 === 0,
+        slots: index % 2 === 0 ? 4 : undefined,
+        ttftMs: 150 + index * 10,
+        weight: 1 + (index % 3),
+        cost: index % 4 === 0 ? { perHour: 2 + index } : { inputPer1M: 0.1 * index, outputPer1M: 0.3 * index },
+        throughputTokensPerSecond: index === 0 ? undefined : 800,
+      }),
+    );
+    for (const name of policyNames) {
+      const decision = decide(mixed, routeRequest({ policy: name, affinityKey: 'a1b2c3d4e5f6', slo: { ttftMs: 2000 } }), seeded(5));
+      expect(decision.order.slice().sort(), name).toEqual(mixed.map((entry) => entry.backend).sort());
     }
   });
 });

@@ -4,13 +4,13 @@ import {
   costIsAssumed,
   costPer1M,
   outputPricePer1M,
-  predictLatencyMs,
   predictTpotMs,
   predictTtftMs,
   predictWaitMs,
   TPOT_PRIOR_MS,
   TTFT_PRIOR_MS,
 } from '../../../src/routing/predict.ts';
+import { decide } from '../../../src/routing/decide.ts';
 import { candidate, routeRequest } from './snapshot.ts';
 
 // Service time of one request ahead with the default candidate: 200 + 256 × 20 ms.
@@ -73,8 +73,9 @@ describe('predicted time to first token', () => {
     expect(predictTtftMs(candidate('a', { ttftMs: 150, ttftPriorMs: 80 }))).toBe(150);
   });
 
-  it('predicts the whole budget as TTFT + maxTokens × TPOT', () => {
-    expect(predictLatencyMs(candidate('a'), routeRequest({ maxTokens: 100 }))).toBe(200 + 100 * 20);
+  it('predicts the whole budget as TTFT + maxTokens × TPOT (the fastest policy scores by it)', () => {
+    const decision = decide([candidate('a')], routeRequest({ policy: 'fastest', maxTokens: 100 }), () => 0.5);
+    expect(decision.scores[0]?.score).toBe(200 + 100 * 20);
   });
 });
 

@@ -1,5 +1,6 @@
 /** Hand-made snapshots and a seeded PRNG for the routing unit tests. */
-import type { CandidateState, RouteRequest } from '../../../src/routing/types.ts';
+import { decide } from '../../../src/routing/decide.ts';
+import type { CandidateState, PolicyName, RouteRequest, RoutingDecision } from '../../../src/routing/types.ts';
 
 /** A healthy, idle, observed candidate; override what the test is about. */
 export function candidate(backend: string, overrides: Partial<CandidateState> = {}): CandidateState {
@@ -58,4 +59,12 @@ export function tally(runs: number, choose: () => string | undefined): Map<strin
     counts.set(choice, (counts.get(choice) ?? 0) + 1);
   }
   return counts;
+}
+
+/**
+ * One policy through the production path: decide() with the request's policy set to `name`. With every
+ * candidate healthy, closed and below maxConcurrency (as in the policy tests) its order is the policy's ranking.
+ */
+export function viaDecide(name: PolicyName): (candidates: readonly CandidateState[], request: RouteRequest, random: () => number) => RoutingDecision {
+  return (candidates, request, random) => decide(candidates, { ...request, policy: name }, random);
 }
