@@ -39,6 +39,8 @@ export interface AppDependencies {
   redis?: RedisClient | undefined;
   /** Start background health probes (default true). */
   healthChecks?: boolean;
+  /** The clock circuit breakers time their cooldown with (default Date.now): tests move it instead of sleeping. */
+  circuitClock?: () => number;
 }
 
 /** Gateway state shared by the plugins. */
@@ -97,7 +99,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const backends = new Registry(config, deps.dispatcherFactory);
+  const backends = new Registry(config, deps.dispatcherFactory, deps.circuitClock);
   const router = new Router(backends);
   const promRegistry = deps.promRegistry ?? new PromRegistry();
   const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels);

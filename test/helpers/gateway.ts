@@ -7,6 +7,7 @@ import { afterEach } from 'vitest';
 import OpenAI from 'openai';
 import { Registry as PromRegistry } from 'prom-client';
 import { validateConfig } from '../../src/config/load.ts';
+import type { AppDependencies } from '../../src/app.ts';
 import type { SwitchyardConfig } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/logging.ts';
 import { startGateway, type RunningGateway } from '../../src/server.ts';
@@ -26,8 +27,8 @@ export function startSim(options: Partial<SimulatorOptions> & Pick<SimulatorOpti
   return startSimulator({ model: options.flavor === 'vllm' ? 'Qwen/Qwen3-8B' : 'qwen3-8b-q4', ...options });
 }
 
-/** Starts a gateway from a config object (defaults filled), on a free port. */
-export async function startTestGateway(raw: Record<string, unknown>): Promise<TestGateway> {
+/** Starts a gateway from a config object (defaults filled), on a free port; `deps` adds or overrides dependencies (a clock, say). */
+export async function startTestGateway(raw: Record<string, unknown>, deps: Partial<AppDependencies> = {}): Promise<TestGateway> {
   const config = validateConfig({ logging: { level: 'info' }, ...raw }, 'test', {});
   const logs: string[] = [];
   const sink = new Writable({
@@ -37,7 +38,7 @@ export async function startTestGateway(raw: Record<string, unknown>): Promise<Te
     },
   });
   const logger = createLogger(config, sink);
-  const gateway = await startGateway(config, { port: 0, host: '127.0.0.1', logger, promRegistry: new PromRegistry() });
+  const gateway = await startGateway(config, { port: 0, host: '127.0.0.1', logger, promRegistry: new PromRegistry(), ...deps });
   const baseURL = `${gateway.url}/v1`;
   return {
     ...gateway,
@@ -81,7 +82,10 @@ export async function post(url: string, body: string | Buffer, headers: Record<s
  * Simulators and gateways that close after each test of the calling file
  * (registers a vitest afterEach).
  */
-export function closedAfterEach(): { sim(options: Parameters<typeof startSim>[0]): Promise<Simulator>; gateway(raw: Record<string, unknown>): Promise<TestGateway> } {
+export function closedAfterEach(): {
+  sim(options: Parameters<typeof startSim>[0]): Promise<Simulator>;
+  gateway(raw: Record<string, unknown>, deps?: Partial<AppDependencies>): Promise<TestGateway>;
+} {
   const cleanups: Array<() => Promise<unknown>> = [];
   afterEach(async () => {
     while (cleanups.length > 0) await cleanups.pop()?.();
@@ -92,8 +96,8 @@ export function closedAfterEach(): { sim(options: Parameters<typeof startSim>[0]
       cleanups.push(() => simulator.close());
       return simulator;
     },
-    async gateway(raw) {
-      const gateway = await startTestGateway(raw);
+    async gateway(raw, deps) {
+      const gateway = await startTestGateway(raw, deps);
       cleanups.push(() => gateway.close());
       return gateway;
     },

@@ -42,10 +42,15 @@ describe('circuit breaker', () => {
   it('opens after consecutive failures, routes around, and closes again once the backend recovers', async () => {
     const flaky = await sim({ flavor: 'vllm', failRate: 1, failMode: '500' });
     const steady = await sim({ flavor: 'vllm' });
-    const gateway = await gatewayWith({
-      backends: [backendFor('flaky', flaky, { circuit: { consecutiveFailures: 3, cooldownMs: 300 } }), backendFor('steady', steady)],
-      models: [{ name: 'm', policy: 'weighted', targets: [{ backend: 'flaky', model: 'Qwen/Qwen3-8B', weight: 1 }, { backend: 'steady', model: 'Qwen/Qwen3-8B', weight: 0 }] }],
-    });
+    // The breakers' clock runs ahead when the test says so: the default 10 s cooldown passes without sleeping.
+    let ahead = 0;
+    const gateway = await gatewayWith(
+      {
+        backends: [backendFor('flaky', flaky, { circuit: { consecutiveFailures: 3 } }), backendFor('steady', steady)],
+        models: [{ name: 'm', policy: 'weighted', targets: [{ backend: 'flaky', model: 'Qwen/Qwen3-8B', weight: 1 }, { backend: 'steady', model: 'Qwen/Qwen3-8B', weight: 0 }] }],
+      },
+      { circuitClock: () => Date.now() + ahead },
+    );
     for (let index = 0; index < 3; index++) expect((await chat(gateway)).status).toBe(200); // each fails over
     const admin = async () => ((await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ id: string; circuit: { state: string } }> }).backends;
     expect((await admin()).find((backend) => backend.id === 'flaky')?.circuit.state).toBe('open');
@@ -53,7 +58,10 @@ describe('circuit breaker', () => {
     for (let index = 0; index < 5; index++) expect((await chat(gateway)).headers.get('x-switchyard-backend')).toBe('steady');
     expect(flaky.stats().requests).toBe(before);
     flaky.update({ failRate: 0 });
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    ahead = 5_000; // halfway through the cooldown: the circuit stays open
+    expect((await chat(gateway)).headers.get('x-switchyard-backend')).toBe('steady');
+    expect(flaky.stats().requests).toBe(before);
+    ahead = 10_000;
     expect((await chat(gateway)).headers.get('x-switchyard-backend')).toBe('flaky'); // the half-open probe
     expect((await admin()).find((backend) => backend.id === 'flaky')?.circuit.state).toBe('closed');
     expect((await chat(gateway)).headers.get('x-switchyard-backend')).toBe('flaky');
