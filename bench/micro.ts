@@ -155,8 +155,8 @@ console.log(`bodies: chat ${chatBody.length} B, big ${(bigBody.length / 1048576)
 
 bench('baseline: JSON.parse chat body (300 B)', () => JSON.parse(chatBody));
 
-type SpliceModule = typeof import('../src/proxy/json-splice.ts');
-const splice = await tryImport<SpliceModule>('../src/proxy/json-splice.ts');
+type SpliceModule = typeof import('../src/wire/json-splice.ts');
+const splice = await tryImport<SpliceModule>('../src/wire/json-splice.ts');
 if (typeof splice === 'string') skip('json-splice', splice);
 else {
   const modelEdit = [{ key: 'model', value: '"Qwen/Qwen3-8B"' }];
@@ -174,8 +174,8 @@ else {
   bench('spliceTopLevel 1 MiB: model + stream_options, then Buffer.from', () => Buffer.from(splice.spliceTopLevel(bigBody, streamEdits)));
 }
 
-type ChunkModule = typeof import('../src/proxy/chunk-edit.ts');
-const chunk = await tryImport<ChunkModule>('../src/proxy/chunk-edit.ts');
+type ChunkModule = typeof import('../src/wire/chunk-edit.ts');
+const chunk = await tryImport<ChunkModule>('../src/wire/chunk-edit.ts');
 if (typeof chunk === 'string') skip('chunk-edit', chunk);
 else {
   const publicJson = JSON.stringify('chat');

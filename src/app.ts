@@ -3,13 +3,12 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
 import { bodyPlugin } from './api/body.ts';
 import { healthPlugin } from './api/health.ts';
 import { metricsPlugin } from './api/metrics.ts';
-import { openaiPlugin } from './api/openai/plugin.ts';
 import { BackendMonitor } from './backends/monitor.ts';
 import { Registry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
@@ -18,14 +17,15 @@ import { installErrorHandlers } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
+import type { SwitchyardState } from './state.ts';
+import { surfacesPlugin } from './surfaces/plugin.ts';
 import { Router } from './routing/router.ts';
 import { adminPlugin } from './api/admin.ts';
 import { accessPlugin, checkAdminToken } from './api/access.ts';
 import { createCacheStore } from './cache/create.ts';
 import type { CacheEntry } from './cache/entry.ts';
-import type { ResilientCache } from './cache/resilient.ts';
 import { SingleFlight } from './cache/single-flight.ts';
-import { createLimits, type Limits } from './limits/create.ts';
+import { createLimits } from './limits/create.ts';
 import type { RedisClient } from './redis/client.ts';
 
 /** What buildApp needs; production passes real parts, tests their own. */
@@ -43,33 +43,7 @@ export interface AppDependencies {
   circuitClock?: () => number;
 }
 
-/** Gateway state shared by the plugins. */
-export interface SwitchyardState {
-  config: SwitchyardConfig;
-  backends: Registry;
-  router: Router;
-  promRegistry: PromRegistry;
-  metrics: GatewayMetrics;
-  cache: ResilientCache;
-  /** Concurrent identical cacheable requests share one upstream call. */
-  flights: SingleFlight<CacheEntry>;
-  limits: Limits;
-  redis: RedisClient | undefined;
-  shuttingDown: boolean;
-  /** Counts a request against its requests-per-minute limit (set by the access plugin); rejects with 429. Undefined: no limit applies. */
-  admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
-  /** Logs the request's one line and records its metrics (once). */
-  report(request: FastifyRequest, statusCode?: number): void;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    switchyard: SwitchyardState;
-  }
-  interface FastifyRequest {
-    record: RequestRecord;
-  }
-}
+export type { SwitchyardState } from './state.ts';
 
 const requestIdPattern = /^[A-Za-z0-9._:\-]{1,128}$/;
 
@@ -136,8 +110,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     admitRequest: () => undefined,
     report(request, statusCode) {
       const record = request.record;
-      if (record.reported) return;
-      record.reported = true;
       if (record.status === 0) record.status = statusCode ?? 0;
       const totalMs = performance.now() - record.startedAt;
       metrics.observe(record, totalMs);
@@ -187,7 +159,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
-    state.report(request, reply.statusCode);
+    // Answers written past Fastify are reported by the pipeline that wrote them (see proxy/raw-reply.ts).
+    if (!request.record.rawAnswer) state.report(request, reply.statusCode);
     done();
   });
 
@@ -199,7 +172,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // With admin.port set, /admin/* and /metrics move to their own listener (buildAdminApp) and leave this one.
   const separateAdmin = config.admin.port !== undefined;
   if (!separateAdmin) await app.register(metricsPlugin);
-  await app.register(openaiPlugin);
+  await app.register(surfacesPlugin);
   if (!separateAdmin) await app.register(adminPlugin);
 
   if (deps.healthChecks !== false) app.addHook('onReady', async () => monitor.start());

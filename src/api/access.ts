@@ -36,8 +36,6 @@ export function checkAdminToken(request: FastifyRequest, token: string | undefin
   if (!timingSafeEqual(digest(given), digest(token))) throw gatewayError('SWY_ERR_ADMIN_TOKEN');
 }
 
-const inferencePaths = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
-
 async function access(app: FastifyInstance): Promise<void> {
   const { config, limits, redis } = app.switchyard;
   app.decorateRequest('apiKey', undefined);
@@ -68,9 +66,7 @@ async function access(app: FastifyInstance): Promise<void> {
     request.record.tenant = subject.tenant;
     // The inference endpoints count the request themselves, concurrently with the cache lookup and the
     // token reservation (one Redis round trip instead of two or three before the request goes out).
-    const url = request.url;
-    const query = url.indexOf('?');
-    if (subject.rpm === undefined || (request.method === 'POST' && inferencePaths.has(query < 0 ? url : url.slice(0, query)))) {
+    if (subject.rpm === undefined || request.routeOptions.config.surface !== undefined) {
       done();
       return;
     }

@@ -1,7 +1,7 @@
 /** What the response cache holds for one request: a whole non-streaming answer. */
-import type { Usage } from '../proxy/chunk-edit.ts';
-import { extractUsage } from '../proxy/chunk-edit.ts';
-import type { Endpoint } from '../proxy/record.ts';
+import type { Usage } from '../wire/types.ts';
+import { extractUsage } from '../wire/chunk-edit.ts';
+import type { Endpoint } from '../wire/types.ts';
 
 /** A cached answer. */
 export interface CacheEntry {

@@ -4,7 +4,7 @@
  * prompt text ever appears in a Redis key.
  */
 import { createHash } from 'node:crypto';
-import type { Endpoint } from '../proxy/record.ts';
+import type { Endpoint } from '../wire/types.ts';
 
 /**
  * Fields that do not change the answer: how it is delivered (`stream`,
@@ -25,14 +25,14 @@ function sortKeys(value: unknown): unknown {
 }
 
 /** The request as hashed: keys sorted at every depth, ignored fields dropped. */
-export function normaliseRequest(body: Record<string, unknown>): string {
+export function normaliseRequest(body: Readonly<Record<string, unknown>>): string {
   const kept: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) if (!ignoredFields.has(key)) kept[key] = value;
   return JSON.stringify(sortKeys(kept));
 }
 
 /** The cache key: hex SHA-256 of (version, tenant, public model, endpoint, normalised request). */
-export function cacheKey(tenant: string, publicModel: string, endpoint: Endpoint, body: Record<string, unknown>): string {
+export function cacheKey(tenant: string, publicModel: string, endpoint: Endpoint, body: Readonly<Record<string, unknown>>): string {
   return createHash('sha256')
     .update(JSON.stringify(['swy-cache-v1', tenant, publicModel, endpoint]))
     .update('\n')

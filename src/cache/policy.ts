@@ -1,5 +1,4 @@
 /** Which requests the cache may answer, and what the client's Cache-Control asks. */
-import type { Endpoint } from '../proxy/record.ts';
 import type { CacheMode } from './config.ts';
 
 /**
@@ -7,15 +6,17 @@ import type { CacheMode } from './config.ts';
  *
  * - `off`: never.
  * - `always`: every request (sampled answers are then repeated verbatim).
- * - `deterministic` (default): embeddings always (no sampling); chat and
- *   completions when `temperature` is exactly 0 OR `seed` is an integer, AND
- *   `n` is absent or 1. A request without `temperature` is sampled at the
- *   server's default (usually 1), so it is not cached unless it has a seed.
+ * - `deterministic` (default): answers that are not sampled (`sampled`
+ *   false: embeddings, rerank) always; sampled ones (chat, completions, and
+ *   surfaces translated onto chat, read as the chat request they map to)
+ *   when `temperature` is exactly 0 OR `seed` is an integer, AND `n` is
+ *   absent or 1. A request without `temperature` is sampled at the server's
+ *   default (usually 1), so it is not cached unless it has a seed.
  */
-export function isCacheable(body: Record<string, unknown>, mode: CacheMode, endpoint: Endpoint = 'chat'): boolean {
+export function isCacheable(body: Readonly<Record<string, unknown>>, mode: CacheMode, sampled = true): boolean {
   if (mode === 'off') return false;
   if (mode === 'always') return true;
-  if (endpoint === 'embedding') return true;
+  if (!sampled) return true;
   const n = body.n;
   if (n !== undefined && n !== null && n !== 1) return false;
   return body.temperature === 0 || Number.isInteger(body.seed);

@@ -3,9 +3,9 @@
  * the relay sees, then ask for the entry. It parses every chunk (unlike the
  * relay itself), so create one only for requests that will be stored.
  */
-import { StreamAssembler } from '../proxy/assemble.ts';
-import type { Usage } from '../proxy/chunk-edit.ts';
-import { isErrorPayload } from '../proxy/sse.ts';
+import { StreamAssembler } from '../wire/assemble.ts';
+import type { Usage } from '../wire/types.ts';
+import { isErrorPayload } from '../wire/sse.ts';
 import type { CacheEntry } from './entry.ts';
 
 /** Collects a streamed answer into a CacheEntry. */

@@ -13,48 +13,22 @@ import { gatewayError, type GatewayError } from '../errors.ts';
 import type { Priority } from '../routing/admission.ts';
 import type { RoutePlan, Router } from '../routing/router.ts';
 import type { PolicyName } from '../routing/types.ts';
-import { spliceTopLevel, type SpliceEdit } from './json-splice.ts';
-import type { Usage } from './chunk-edit.ts';
-import { noteError, type Endpoint, type RequestRecord } from './record.ts';
+import type { RequestView, Surface } from '../surfaces/surface.ts';
+import type { Usage } from '../wire/types.ts';
+import { noteError, type RequestRecord } from './record.ts';
 import { assembleStreamAnswer, jsonAnswer, type JsonAnswer } from './relay-json.ts';
-import { sendRawJson, writeRawHead } from './raw-reply.ts';
+import { abandon, sendRawJson, writeRawHead } from './raw-reply.ts';
 import { relayStream } from './relay-stream.ts';
 import { upstreamFailure } from './upstream-error.ts';
 
-const paths: Record<Endpoint, string> = {
-  chat: '/v1/chat/completions',
-  completion: '/v1/completions',
-  embedding: '/v1/embeddings',
-};
-
 /** A validated request ready to forward. */
 export interface ForwardInput {
-  endpoint: Endpoint;
+  surface: Surface;
+  view: RequestView;
   route: Route;
-  /** The model name exactly as the client sent it (public name or alias). */
-  requestedModel: string;
   raw: string;
   json: Record<string, unknown>;
-  promptParam: string;
   record: RequestRecord;
-}
-
-/** The upstream body: the client's bytes with `model` (and stream options where needed) replaced. */
-export function upstreamBody(input: ForwardInput, target: Target, upstreamStream: boolean): string {
-  const edits: SpliceEdit[] = [];
-  if (target.model !== input.requestedModel) edits.push({ key: 'model', value: target.modelJson, present: true });
-  // A streaming client that did not ask for usage gets the stream as the runtime sends it when usage can be
-  // read from the runtime's own timings; otherwise usage is asked for and the extra chunk dropped in the relay.
-  const usageFromTimings = input.json.stream === true && target.backend.kind.usageFromTimings;
-  if (upstreamStream && !usageFromTimings) {
-    if (input.json.stream !== true) edits.push({ key: 'stream', value: 'true', present: input.json.stream !== undefined });
-    const options = input.json.stream_options;
-    if (!(options && typeof options === 'object' && (options as { include_usage?: unknown }).include_usage === true)) {
-      const merged = options && typeof options === 'object' && !Array.isArray(options) ? { ...options, include_usage: true } : { include_usage: true };
-      edits.push({ key: 'stream_options', value: JSON.stringify(merged), present: options !== undefined });
-    }
-  }
-  return spliceTopLevel(input.raw, edits);
 }
 
 function clientLinkFor(reply: FastifyReply): ClientLink {
@@ -96,27 +70,26 @@ export interface ForwardContext {
 
 function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
   const reject = decision.reject;
-  if (reject?.code === 'context_length_exceeded') return gatewayError('SWY_ERR_CONTEXT_LENGTH', { message: reject.message, param: input.promptParam });
+  if (reject?.code === 'context_length_exceeded') return gatewayError('SWY_ERR_CONTEXT_LENGTH', { message: reject.message, param: input.view.promptParam });
   if (reject?.code === 'slo_unmet') return gatewayError('SWY_ERR_SLO_UNMET', { message: reject.message, retryAfterSeconds: reject.retryAfterSeconds ?? 1 });
   return gatewayError('SWY_ERR_NO_BACKEND', {
-    message: reject?.message ?? `No healthy backend serves "${input.requestedModel}" right now. Retry after the time in retry-after.`,
+    message: reject?.message ?? `No healthy backend serves "${input.view.model}" right now. Retry after the time in retry-after.`,
     retryAfterSeconds: reject?.retryAfterSeconds ?? 5,
   });
 }
 
 /**
- * Forwards the request. Resolves once the answer was sent (or the stream was
- * relayed); throws a GatewayError when no attempt succeeded and nothing was
- * sent yet. `onHijack` runs once the answer was written past Fastify (streams, JSON
- * answers, departed clients): the caller then reports the request itself.
+ * Forwards the request. Resolves once the answer was sent past Fastify (or
+ * the stream was relayed, or the client left: see raw-reply.ts); throws a
+ * GatewayError when no attempt succeeded and nothing was sent yet.
  */
-export async function forward(reply: FastifyReply, input: ForwardInput, context: ForwardContext, onHijack: () => void): Promise<void> {
-  const { record, route } = input;
+export async function forward(reply: FastifyReply, input: ForwardInput, context: ForwardContext): Promise<void> {
+  const { record, route, surface, view } = input;
   const { router } = context;
-  const clientStream = input.endpoint !== 'embedding' && input.json.stream === true;
-  const streamOptions = input.json.stream_options as { include_usage?: unknown } | undefined;
-  const clientWantsUsage = clientStream && streamOptions?.include_usage === true;
-  const publicJson = JSON.stringify(input.requestedModel);
+  const clientStream = view.stream;
+  const clientWantsUsage = view.streamUsage;
+  const promptParam = view.promptParam;
+  const publicJson = JSON.stringify(view.model);
   const client = clientLinkFor(reply);
   record.stream = clientStream;
 
@@ -141,16 +114,17 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     record.attempts++;
     record.backend = backend.id;
     if (record.attempts > 1) record.routeReason = `failover:${lastError?.kind ?? 'error'}`;
-    const upstreamStream = clientStream || (input.endpoint !== 'embedding' && backend.streamUpstream);
+    const upstreamStream = clientStream || (surface.assembles && backend.streamUpstream);
     record.streamedUpstream = upstreamStream;
     let attempt: Attempt | undefined;
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;
     try {
+      const call = surface.plan(input, target, upstreamStream);
       attempt = startAttempt(
         backend,
-        paths[input.endpoint],
-        upstreamBody(input, target, upstreamStream),
+        call.path,
+        call.body,
         record.requestId,
         client,
         backend.loadReportHeaders,
@@ -164,7 +138,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (attempt.statusCode !== 200) {
         text ??= await attempt.text();
         const retryAfter = attempt.headers['retry-after'];
-        throw upstreamFailure(attempt.statusCode, text, backend.id, input.promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
+        throw upstreamFailure(attempt.statusCode, text, backend.id, promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
       }
       if (clientStream) {
         const outcome = await relayStream({
@@ -174,7 +148,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           client,
           publicJson,
           clientWantsUsage,
-          promptParam: input.promptParam,
+          promptParam,
           onData: context.capture?.streamData?.bind(context.capture),
           commit: () => {
             record.status = 200;
@@ -199,12 +173,11 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           ttftMs: firstByteMs,
           tpotMs: tpot(performance.now() - attemptStart, firstByteMs, outcome.usage?.completion_tokens),
         });
-        onHijack();
         return;
       }
       const answer: JsonAnswer =
         text === undefined
-          ? await assembleStreamAnswer(attempt, client, backend, input.endpoint === 'chat' ? 'chat' : 'completion', input.requestedModel, input.promptParam)
+          ? await assembleStreamAnswer(attempt, client, backend, call.wire === 'chat' ? 'chat' : 'completion', view.model, promptParam)
           : jsonAnswer(text, backend, publicJson, attempt.firstDataMs);
       const elapsed = performance.now() - attemptStart;
       record.upstreamMs += elapsed;
@@ -220,7 +193,6 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         tpotMs: upstreamStream ? tpot(elapsed, measuredTtft, answer.usage?.completion_tokens) : undefined,
       });
       sendRawJson(reply, routeHeaders(record, target), answer.body);
-      onHijack();
       context.capture?.json?.(answer.body, answer.usage);
       return;
     } catch (error) {
@@ -240,9 +212,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   if (client.left) {
     record.clientClosed = true;
     record.status = 499;
-    reply.hijack();
-    if (!reply.raw.destroyed) reply.raw.destroy();
-    onHijack();
+    abandon(reply);
     return;
   }
   const failure: GatewayError = lastError?.clientError ?? gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE');

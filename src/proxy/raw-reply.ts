@@ -1,23 +1,36 @@
 /**
  * Answers written straight on Node's response, past Fastify's send pipeline
- * (onSend hooks, payload checks, the onResponse listener). The hot path pays
- * for none of it; the caller reports the request itself.
+ * (onSend hooks, payload checks). The hot path pays for none of it. This is
+ * the only module that takes a response away from Fastify: it marks the
+ * request's record, so the pipeline that wrote the answer reports it (with
+ * its cost) and Fastify's onResponse leaves it alone.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 
+function takeOver(reply: FastifyReply): void {
+  reply.hijack();
+  reply.request.record.rawAnswer = true;
+}
+
 /** Takes the response over and writes its head: the headers set on the reply so far plus `headers`. */
 export function writeRawHead(reply: FastifyReply, status: number, headers: OutgoingHttpHeaders): void {
-  reply.hijack();
+  takeOver(reply);
   const out = reply.getHeaders(); // a fresh object: safe to add to
   for (const name in headers) out[name] = headers[name];
   reply.raw.writeHead(status, out as OutgoingHttpHeaders);
 }
 
 /** Sends a complete JSON answer. */
-export function sendRawJson(reply: FastifyReply, headers: OutgoingHttpHeaders, body: string): void {
+export function sendRawJson(reply: FastifyReply, headers: OutgoingHttpHeaders, body: string, status = 200): void {
   headers['content-type'] = 'application/json';
   headers['content-length'] = Buffer.byteLength(body);
-  writeRawHead(reply, 200, headers);
+  writeRawHead(reply, status, headers);
   reply.raw.end(body);
+}
+
+/** The client left before any answer: drop the connection, nothing is sent. */
+export function abandon(reply: FastifyReply): void {
+  takeOver(reply);
+  if (!reply.raw.destroyed) reply.raw.destroy();
 }

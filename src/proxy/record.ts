@@ -3,15 +3,13 @@
  * the end (one log line, the metrics). Holds no prompt or completion text.
  */
 import type { ErrorName, ErrorOrigin, GatewayError } from '../errors.ts';
-import type { Usage } from './chunk-edit.ts';
-
-/** The OpenAI endpoint a request used. */
-export type Endpoint = 'chat' | 'completion' | 'embedding';
+import type { Usage } from '../wire/types.ts';
 
 /** The per-request record: one log line and the metrics come from it. */
 export interface RequestRecord {
   requestId: string;
-  endpoint: Endpoint | undefined;
+  /** The API surface the request came in on (its name: `chat`, `completion`, ...), once a surface route matched. */
+  endpoint: string | undefined;
   /** Public model name (from config) or undefined when it was not resolved. */
   model: string | undefined;
   backend: string | undefined;
@@ -43,7 +41,8 @@ export interface RequestRecord {
   cost: number;
   /** Data chunks relayed to a streaming client (about one token each): charges a stream cut short. */
   streamedChunks: number;
-  reported: boolean;
+  /** The answer was written past Fastify (raw-reply.ts): the pipeline reports the request, onResponse does not. */
+  rawAnswer: boolean;
 }
 
 export function newRecord(requestId: string, startedAt: number): RequestRecord {
@@ -71,7 +70,7 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     tenant: undefined,
     cost: 0,
     streamedChunks: 0,
-    reported: false,
+    rawAnswer: false,
   };
 }
 

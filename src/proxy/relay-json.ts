@@ -5,9 +5,10 @@
 import { AttemptError, classifyFailure, type Attempt, type ClientState } from '../backends/attempt.ts';
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError } from '../errors.ts';
-import { StreamAssembler } from './assemble.ts';
-import { extractUsage, rewriteModel, type Usage } from './chunk-edit.ts';
-import { dataOf, isErrorPayload, SseSplitter } from './sse.ts';
+import { StreamAssembler } from '../wire/assemble.ts';
+import { extractUsage, rewriteModel } from '../wire/chunk-edit.ts';
+import type { Usage } from '../wire/types.ts';
+import { dataOf, isErrorPayload, SseSplitter } from '../wire/sse.ts';
 import { streamEventFailure } from './upstream-error.ts';
 
 /** A complete answer ready to send. */

@@ -8,8 +8,9 @@ import type { ServerResponse } from 'node:http';
 import { AttemptError, classifyFailure, type Attempt, type ClientState } from '../backends/attempt.ts';
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError, renderErrorEvent, type GatewayError } from '../errors.ts';
-import { extractUsage, isUsageOnlyChunk, rewriteModel, usageFromTimings, type Usage } from './chunk-edit.ts';
-import { dataOf, isErrorPayload, SseSplitter } from './sse.ts';
+import { extractUsage, isUsageOnlyChunk, rewriteModel, usageFromTimings } from '../wire/chunk-edit.ts';
+import type { Usage } from '../wire/types.ts';
+import { dataOf, isErrorPayload, SseSplitter } from '../wire/sse.ts';
 import { streamEventFailure } from './upstream-error.ts';
 
 /** How a relayed stream ended. */

@@ -51,7 +51,7 @@ describe('cacheability', () => {
     expect(isCacheable({}, 'deterministic')).toBe(false);
     expect(isCacheable({ temperature: 0.2 }, 'deterministic')).toBe(false);
     expect(isCacheable({ seed: 'x' }, 'deterministic')).toBe(false);
-    expect(isCacheable({ input: 'x' }, 'deterministic', 'embedding')).toBe(true);
+    expect(isCacheable({ input: 'x' }, 'deterministic', false)).toBe(true);
   });
 
   it('off and always', () => {

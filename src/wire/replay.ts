@@ -4,7 +4,17 @@
  * reasoning, refusal, tool-call) deltas in a few pieces, a finish chunk per
  * choice, the usage chunk (`choices: []`) when asked, then `data: [DONE]`.
  */
-import type { CacheEntry } from './entry.ts';
+import type { Endpoint } from './types.ts';
+
+/** A complete non-streaming answer (a cache entry is one). */
+export interface CompleteAnswer {
+  kind: Endpoint;
+  /** JSON text of the answer. */
+  body: string;
+  usage: unknown;
+  /** Epoch ms when it was produced. */
+  createdAt: number;
+}
 
 /** How to replay. */
 export interface ReplayOptions {
@@ -66,7 +76,7 @@ function event(payload: unknown): string {
 }
 
 /** The SSE text of the whole replayed stream. Embeddings cannot be streamed. */
-export function replayAsSse(entry: CacheEntry, options: ReplayOptions): string {
+export function replayAsSse(entry: CompleteAnswer, options: ReplayOptions): string {
   if (entry.kind === 'embedding') throw new Error('replayAsSse: embeddings are never streamed');
   const answer = JSON.parse(entry.body) as Answer;
   const pieces = options.pieces ?? 4;

@@ -5,14 +5,14 @@
  * cost to the key's and tenant's budgets.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { SwitchyardState } from '../../app.ts';
-import { budgetError } from '../../limits/budget.ts';
-import { rateLimitHeaders, retryAfterHeaders } from '../../limits/headers.ts';
-import { tokenLimitError } from '../../limits/token-window.ts';
-import { estimatePromptTokens, reservationTokens } from '../../proxy/estimate.ts';
-import type { RequestRecord } from '../../proxy/record.ts';
-import type { Route } from '../../backends/registry.ts';
-import { requestCost } from '../../routing/predict.ts';
+import type { SwitchyardState } from '../state.ts';
+import { budgetError } from '../limits/budget.ts';
+import { rateLimitHeaders, retryAfterHeaders } from '../limits/headers.ts';
+import { tokenLimitError } from '../limits/token-window.ts';
+import { estimatePromptTokens, reservationTokens } from '../proxy/estimate.ts';
+import type { RequestRecord } from '../proxy/record.ts';
+import type { Route } from '../backends/registry.ts';
+import { requestCost } from '../routing/predict.ts';
 
 /** Settles a metered request once it is over. Never throws. */
 export type Settle = () => Promise<void>;

@@ -3,8 +3,8 @@ import { Stream } from 'openai/streaming';
 import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from '../../../src/cache/entry.ts';
 import { StreamCacheRecorder } from '../../../src/cache/recorder.ts';
-import { replayAsSse, splitText } from '../../../src/cache/replay.ts';
-import { dataOf, SseSplitter } from '../../../src/proxy/sse.ts';
+import { replayAsSse, splitText } from '../../../src/wire/replay.ts';
+import { dataOf, SseSplitter } from '../../../src/wire/sse.ts';
 
 const usage = { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 };
 

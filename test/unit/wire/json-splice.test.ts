@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findTopLevel, spliceTopLevel } from '../../../src/proxy/json-splice.ts';
-import { extractUsage, isUsageOnlyChunk, rewriteModel } from '../../../src/proxy/chunk-edit.ts';
+import { findTopLevel, spliceTopLevel } from '../../../src/wire/json-splice.ts';
+import { extractUsage, isUsageOnlyChunk, rewriteModel } from '../../../src/wire/chunk-edit.ts';
 
 describe('top-level JSON splicing', () => {
   const tricky = JSON.stringify({

@@ -5,19 +5,20 @@
  * came back. Any cache failure is a miss, never an error.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CacheEntry } from '../../cache/entry.ts';
-import { entryAgeSeconds, entryFromResponse } from '../../cache/entry.ts';
-import { cacheKey } from '../../cache/key.ts';
-import { cacheDirective, isCacheable, resolveCacheMode } from '../../cache/policy.ts';
-import { StreamCacheRecorder } from '../../cache/recorder.ts';
-import { replayAsSse } from '../../cache/replay.ts';
-import type { Flight } from '../../cache/single-flight.ts';
-import type { Route } from '../../backends/registry.ts';
-import type { SwitchyardState } from '../../app.ts';
-import { sendRawJson, writeRawHead } from '../../proxy/raw-reply.ts';
-import { rewriteModel, type Usage } from '../../proxy/chunk-edit.ts';
-import type { AnswerCapture } from '../../proxy/forward.ts';
-import type { Endpoint } from '../../proxy/record.ts';
+import type { CacheEntry } from '../cache/entry.ts';
+import { entryAgeSeconds, entryFromResponse } from '../cache/entry.ts';
+import { cacheKey } from '../cache/key.ts';
+import { cacheDirective, isCacheable, resolveCacheMode } from '../cache/policy.ts';
+import { StreamCacheRecorder } from '../cache/recorder.ts';
+import { replayAsSse } from '../wire/replay.ts';
+import type { Flight } from '../cache/single-flight.ts';
+import type { Route } from '../backends/registry.ts';
+import type { SwitchyardState } from '../state.ts';
+import { sendRawJson, writeRawHead } from '../proxy/raw-reply.ts';
+import { rewriteModel } from '../wire/chunk-edit.ts';
+import type { Usage } from '../wire/types.ts';
+import type { AnswerCapture } from '../proxy/forward.ts';
+import type { RequestView, Surface } from './surface.ts';
 
 /** The cache's part in one request. */
 export interface CachePlan {
@@ -53,10 +54,9 @@ export interface CacheRequest {
   state: SwitchyardState;
   request: FastifyRequest;
   reply: FastifyReply;
-  endpoint: Endpoint;
+  surface: Surface;
   route: Route;
-  requestedModel: string;
-  json: Record<string, unknown>;
+  view: RequestView;
   /** The request-limit check, running meanwhile: a hit is served only once it passed. */
   admitted: Promise<void> | undefined;
 }
@@ -66,10 +66,10 @@ export interface CacheRequest {
  * Otherwise returns how to capture and store the upstream answer.
  */
 export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
-  const { state, request, reply, endpoint, route, json } = input;
+  const { state, request, reply, surface, route, view } = input;
   const mode = resolveCacheMode(state.config.cache.mode, route.config.cache.mode);
   const directive = cacheDirective(request.headers['cache-control']);
-  if (mode === 'off' || directive === 'bypass' || !isCacheable(json, mode, endpoint)) {
+  if (mode === 'off' || directive === 'bypass' || !isCacheable(view.accounting, mode, surface.cache.sampled)) {
     reply.header('x-switchyard-cache', 'BYPASS');
     return noPlan; // no promise for a request the cache cannot serve
   }
@@ -77,11 +77,11 @@ export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
 }
 
 async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDirective>): Promise<CachePlan> {
-  const { state, request, reply, endpoint, route, requestedModel, json, admitted } = input;
+  const { state, request, reply, surface, route, view, admitted } = input;
   const { config, cache, flights } = state;
-  const stream = endpoint !== 'embedding' && json.stream === true;
-  const includeUsage = (json.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
-  const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, endpoint, json);
+  const { model: requestedModel, stream, streamUsage: includeUsage } = view;
+  const kind = surface.cache.kind;
+  const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, kind, view.accounting);
   if (directive === 'use') {
     const entry = await cache.get(key);
     if (entry) {
@@ -109,10 +109,10 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
   let recorder: StreamCacheRecorder | undefined;
   const capture: AnswerCapture = {
     json(body, usage) {
-      entry = entryFromResponse(endpoint, body, usage);
+      entry = entryFromResponse(kind, body, usage);
     },
     streamData(data) {
-      recorder ??= new StreamCacheRecorder(endpoint === 'chat' ? 'chat' : 'completion', requestedModel, config.cache.maxEntryBytes);
+      recorder ??= new StreamCacheRecorder(kind === 'chat' ? 'chat' : 'completion', requestedModel, config.cache.maxEntryBytes);
       recorder.add(data);
     },
   };

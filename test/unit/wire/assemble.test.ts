@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StreamAssembler } from '../../../src/proxy/assemble.ts';
+import { StreamAssembler } from '../../../src/wire/assemble.ts';
 
 describe('assembling a non-streaming answer from chunks', () => {
   it('joins content, reasoning and streamed tool calls', () => {

@@ -3,14 +3,8 @@
  * chunk): put the public model name in, read usage out. No full parse.
  */
 import { findTopLevel, onlyMember } from './json-splice.ts';
+import type { Usage } from './types.ts';
 
-/** Token usage as the OpenAI API reports it. */
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  cached_tokens?: number;
-}
 
 const modelKey = '"model":';
 

@@ -1,0 +1,48 @@
+/**
+ * The gateway state the plugins share, as a type of its own: app.ts builds
+ * it, plugins and surfaces read it, and none of them imports app.ts (which
+ * imports them).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Registry as PromRegistry } from 'prom-client';
+import type { Registry } from './backends/registry.ts';
+import type { CacheEntry } from './cache/entry.ts';
+import type { ResilientCache } from './cache/resilient.ts';
+import type { SingleFlight } from './cache/single-flight.ts';
+import type { SwitchyardConfig } from './config/schema.ts';
+import type { Limits } from './limits/create.ts';
+import type { GatewayMetrics } from './metrics/metrics.ts';
+import type { RequestRecord } from './proxy/record.ts';
+import type { RedisClient } from './redis/client.ts';
+import type { Router } from './routing/router.ts';
+
+/** Gateway state shared by the plugins. */
+export interface SwitchyardState {
+  config: SwitchyardConfig;
+  backends: Registry;
+  router: Router;
+  promRegistry: PromRegistry;
+  metrics: GatewayMetrics;
+  cache: ResilientCache;
+  /** Concurrent identical cacheable requests share one upstream call. */
+  flights: SingleFlight<CacheEntry>;
+  limits: Limits;
+  redis: RedisClient | undefined;
+  shuttingDown: boolean;
+  /** Counts a request against its requests-per-minute limit (set by the access plugin); rejects with 429. Undefined: no limit applies. */
+  admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
+  /**
+   * Logs the request's one line and records its metrics. Fastify's onResponse calls it for answers sent
+   * through Fastify; the inference pipeline calls it for answers it wrote past Fastify (see raw-reply.ts).
+   */
+  report(request: FastifyRequest, statusCode?: number): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    switchyard: SwitchyardState;
+  }
+  interface FastifyRequest {
+    record: RequestRecord;
+  }
+}

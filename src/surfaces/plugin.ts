@@ -1,0 +1,53 @@
+/**
+ * Registers every surface's routes (the one place routes of the API
+ * surfaces are declared to Fastify) and the model list. Each inference
+ * route carries its surface in its route config, so hooks (access, error
+ * rendering) know the surface of the matched route, never guessing it from
+ * the URL.
+ */
+import type { FastifyInstance } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import { gatewayError } from '../errors.ts';
+import { surfaces } from './index.ts';
+import { inferenceHandler } from './pipeline.ts';
+import type { Surface } from './surface.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The API surface an inference route belongs to. */
+    surface?: Surface;
+  }
+}
+
+function modelObject(id: string, created: number, ownedBy: string) {
+  return { id, object: 'model', created, owned_by: ownedBy };
+}
+
+async function surfaceRoutes(app: FastifyInstance): Promise<void> {
+  const registry = app.switchyard.backends;
+  const created = Math.floor(Date.now() / 1000);
+
+  for (const surface of surfaces) {
+    const handler = inferenceHandler(app.switchyard, surface);
+    for (const route of surface.routes) app.route({ method: route.method, url: route.url, config: { surface }, handler });
+  }
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: registry.routeList.flatMap((route) =>
+      [route.name, ...route.config.aliases].map((id) => modelObject(id, created, route.config.ownedBy)),
+    ),
+  }));
+
+  app.get('/v1/models/*', async (request) => {
+    const id = (request.params as { '*': string })['*'];
+    const route = registry.resolve(id);
+    if (!route) {
+      throw gatewayError('SWY_ERR_MODEL_NOT_FOUND', { param: 'model', message: `The model \`${id.slice(0, 200)}\` does not exist on this gateway.` });
+    }
+    return modelObject(id, created, route.config.ownedBy);
+  });
+}
+
+/** The API surfaces and the model list. */
+export const surfacesPlugin = fastifyPlugin(surfaceRoutes, { name: 'switchyard-surfaces' });

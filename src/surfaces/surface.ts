@@ -1,0 +1,85 @@
+/**
+ * The surface seam: one API surface (OpenAI chat, completions, embeddings,
+ * ...) is one object that the generic pipeline (pipeline.ts) drives. A
+ * surface declares its routes, reads a body into the common view the
+ * pipeline needs, and plans the upstream call for a target. Auth, limits,
+ * budgets, cache, single flight, affinity, admission, failover, metrics and
+ * logging then work from the view alone, with no per-surface branch.
+ *
+ * Modelled on Envoy AI Gateway's endpointspec (`ParseBody`, `GetTranslator`)
+ * and the Vercel AI SDK's folder per surface: each surface lives in its own
+ * folder under src/surfaces/ and is listed once in surfaces/index.ts.
+ */
+import type { Target } from '../backends/registry.ts';
+import type { Endpoint } from '../wire/types.ts';
+
+/** One route a surface answers. */
+export interface SurfaceRoute {
+  method: 'POST';
+  url: string;
+}
+
+/** What the pipeline reads from a request, whatever its surface. */
+export interface RequestView {
+  /** The model name exactly as the client sent it (public name or alias). */
+  model: string;
+  /** The client asked for an SSE stream. */
+  stream: boolean;
+  /** A streaming client asked for usage at the end of the stream (OpenAI `stream_options.include_usage`). */
+  streamUsage: boolean;
+  /**
+   * The request in OpenAI shape that estimates, affinity, cacheability, token limits, budgets and cost read:
+   * the body itself on the OpenAI surfaces, the chat request it maps to on a translated surface. So a request
+   * is counted the same whichever surface it came in on.
+   */
+  accounting: Readonly<Record<string, unknown>>;
+  /** The request field holding the prompt: the `param` of a context-length error. */
+  promptParam: string;
+}
+
+/** The request as the pipeline hands it to `plan`. */
+export interface PlannedRequest {
+  view: RequestView;
+  /** The client's body text (after the gateway's own edits, e.g. a key's max-tokens cap). */
+  raw: string;
+  json: Record<string, unknown>;
+}
+
+/** One upstream call for one target. */
+export interface UpstreamCall {
+  /** Path on the backend, after its base path (e.g. `/v1/chat/completions`). */
+  path: string;
+  body: string;
+  /** The OpenAI endpoint the upstream answers in: its JSON and SSE are relayed by the OpenAI wire helpers. */
+  wire: Endpoint;
+}
+
+/** How the response cache treats a surface's requests. */
+export interface SurfaceCache {
+  /** Entry kind (and cache key component): the shape of the stored answer. */
+  kind: Endpoint;
+  /** Answers are sampled, so only deterministic requests are cacheable (see cache/policy.ts). */
+  sampled: boolean;
+}
+
+/** An API surface. */
+export interface Surface {
+  /** Its name: the `endpoint` label of the request metrics and the log field (one value per surface). */
+  readonly name: string;
+  readonly routes: readonly SurfaceRoute[];
+  /** Validates what the gateway needs and reads the common view; throws a 400 GatewayError naming the field. */
+  parse(json: Record<string, unknown>): RequestView;
+  /**
+   * The body member that caps output tokens at `cap` (an API key's maxTokensCap), or undefined when the
+   * request is within it or the surface produces no tokens.
+   */
+  capOutput(json: Record<string, unknown>, cap: number | undefined): { field: string; value: number } | undefined;
+  /**
+   * An answer can be streamed from the runtime for a non-streaming client and assembled back (so a client that
+   * leaves cancels the generation at once, see backends[].streamUpstream).
+   */
+  readonly assembles: boolean;
+  /** Plans the upstream call for `target`; `upstreamStream`: ask the runtime for a stream. */
+  plan(request: PlannedRequest, target: Target, upstreamStream: boolean): UpstreamCall;
+  readonly cache: SurfaceCache;
+}
