@@ -4,8 +4,9 @@
  */
 import type { Distribution, Failures } from './driver.ts';
 
-export type TargetName = 'direct' | 'limit' | 'switchyard';
-export const targetNames: readonly TargetName[] = ['direct', 'limit', 'switchyard'];
+export type TargetName = 'direct' | 'limit' | 'switchyard' | 'baseline';
+/** `baseline`: the gateway from another checkout (--baseline-root), to compare two versions within one run. */
+export const targetNames: readonly TargetName[] = ['direct', 'limit', 'switchyard', 'baseline'];
 
 export interface ScenarioSpec {
   id: string;
@@ -158,7 +159,7 @@ export function summarise(scenarios: readonly ScenarioSpec[], cells: Cell[]): Sc
     const direct = reps.get('direct');
     const minus = (a: number, b: number) => a - b;
     const ratio = (a: number, b: number) => a / b;
-    for (const target of ['limit', 'switchyard'] as const) {
+    for (const target of ['limit', 'switchyard', 'baseline'] as const) {
       const own = reps.get(target);
       if (!own) continue;
       if (direct && scenario.kind === 'paced') {
@@ -172,6 +173,12 @@ export function summarise(scenarios: readonly ScenarioSpec[], cells: Cell[]): Sc
     }
     const limit = reps.get('limit');
     const switchyard = reps.get('switchyard');
+    const baseline = reps.get('baseline');
+    if (limit && baseline) compare.baselineCpuVsLimit = paired(baseline, limit, metrics.proxyCpuUsPerReq as Metric, ratio);
+    if (baseline && switchyard) {
+      compare.switchyardCpuVsBaseline = paired(switchyard, baseline, metrics.proxyCpuUsPerReq as Metric, ratio);
+      if (scenario.kind === 'closed') compare.switchyardThroughputVsBaseline = paired(switchyard, baseline, metrics.throughput as Metric, ratio);
+    }
     if (limit && switchyard) {
       compare.switchyardCpuVsLimit = paired(switchyard, limit, metrics.proxyCpuUsPerReq as Metric, ratio);
       if (scenario.kind === 'closed') compare.switchyardThroughputVsLimit = paired(switchyard, limit, metrics.throughput as Metric, ratio);
@@ -319,11 +326,21 @@ export function markdown(context: ReportContext): string {
         if (!own) continue;
         const m = own.metrics;
         const vsDirect = target === 'direct' ? '1' : fmt(summary.compare[`${target}ThroughputVsDirect`], { fixed: 2 });
-        const cpuVsLimit = target === 'switchyard' ? fmt(summary.compare.switchyardCpuVsLimit, { fixed: 2, suffix: '×' }) : '–';
+        const cpuVsLimit = target === 'switchyard' || target === 'baseline' ? fmt(summary.compare[`${target}CpuVsLimit`], { fixed: 2, suffix: '×' }) : '–';
         lines.push(
           `| ${summary.scenario} | ${target} | ${kReq(m.throughput)} | ${vsDirect} | ${target === 'direct' ? '–' : fmt(m.proxyCpuUsPerReq, { fixed: 0 })} | ${cpuVsLimit} | ${fmt(m.p50, { fixed: 2 })} | ${fmt(m.p99, { fixed: 2 })} | ${fmt(m.cpu0Share, { fixed: 2 })} | ${fmt(m.cpu1OtherShare, { fixed: 2 })} | ${errorsText(own)} |`,
         );
       }
+    }
+    lines.push('');
+  }
+  const versus = context.summaries.filter((summary) => summary.compare.switchyardCpuVsBaseline?.n);
+  if (versus.length > 0) {
+    lines.push('### This checkout against the baseline checkout', '');
+    lines.push('Paired by repetition (the two gateways ran alternately in every repetition, same load and machine).', '');
+    lines.push('| scenario | proxy CPU µs/req, switchyard / baseline | req/s, switchyard / baseline |', '| --- | --- | --- |');
+    for (const summary of versus) {
+      lines.push(`| ${summary.scenario} | ${fmt(summary.compare.switchyardCpuVsBaseline, { fixed: 3, suffix: '×' })} | ${fmt(summary.compare.switchyardThroughputVsBaseline, { fixed: 3, suffix: '×' })} |`);
     }
     lines.push('');
   }
@@ -346,7 +363,7 @@ export function markdown(context: ReportContext): string {
     }
     lines.push('');
   }
-  const rssRows = (['limit', 'switchyard'] as const).filter((target) => context.rss[target]);
+  const rssRows = (['limit', 'switchyard', 'baseline'] as const).filter((target) => context.rss[target]);
   if (rssRows.length > 0) {
     lines.push('### Memory (VmRSS, MiB)', '');
     const heap = (figures: MemoryFigures['heapIdle']) => (figures ? `${num(figures.heapUsedMiB, 0)} / ${num(figures.heapTotalMiB, 0)}` : '–');

@@ -9,7 +9,7 @@
  *
  *   npm run bench -- [--quick] [--duration S] [--reps N] [--warmup S]
  *                    [--scenarios paced-500,saturation-32] [--targets direct,limit,switchyard]
- *                    [--gateway-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
+ *                    [--gateway-root DIR] [--baseline-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +40,7 @@ const { values: flags } = parseArgs({
     scenarios: { type: 'string' },
     targets: { type: 'string' },
     'gateway-root': { type: 'string' },
+    'baseline-root': { type: 'string' },
     'log-level': { type: 'string' },
     connections: { type: 'string' },
     nice: { type: 'string' },
@@ -88,6 +89,9 @@ const logLevel = flags['log-level'] ?? process.env.BENCH_LOG_LEVEL ?? 'info';
 /** Node options for both proxies (experiments with V8 flags); space-separated. */
 const proxyNodeArgs = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
 const gatewayRoot = resolve(flags['gateway-root'] ?? process.env.SWITCHYARD_ROOT ?? repoRoot);
+/** A second gateway checkout measured as target `baseline`, alternating with `switchyard` in every repetition. */
+const baselineRootFlag = flags['baseline-root'] ?? process.env.BENCH_BASELINE_ROOT;
+const baselineRoot = baselineRootFlag ? resolve(baselineRootFlag) : undefined;
 const niceRaw = flags.nice ?? process.env.BENCH_NICE;
 const nice = niceRaw === undefined || niceRaw === '' ? undefined : Number(niceRaw);
 if (nice !== undefined && (!Number.isInteger(nice) || nice < -20 || nice > 19)) {
@@ -110,6 +114,14 @@ for (const name of wantedTargets) {
     console.error(`unknown target "${name}"; known: ${targetNames.join(', ')}`);
     process.exit(2);
   }
+}
+if (baselineRoot && !wantedTargets.includes('baseline')) wantedTargets.push('baseline');
+if (!baselineRoot && wantedTargets.includes('baseline')) {
+  if (flags.targets ?? process.env.BENCH_TARGETS) {
+    console.error('target "baseline" needs --baseline-root DIR');
+    process.exit(2);
+  }
+  wantedTargets.splice(wantedTargets.indexOf('baseline'), 1);
 }
 const activeTargets = targetNames.filter((name) => wantedTargets.includes(name));
 
@@ -287,7 +299,7 @@ async function startRedisServer(dir: string): Promise<string> {
   throw new Error('redis-server did not start (apt-get install redis-server)');
 }
 
-async function startSwitchyard(upstream: string, dir: string): Promise<{ service: Service; url: string; config: string }> {
+async function startSwitchyard(upstream: string, dir: string, root = gatewayRoot, name = 'switchyard'): Promise<{ service: Service; url: string; config: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // JSON is YAML: the loader reads it as is.
@@ -302,16 +314,16 @@ async function startSwitchyard(upstream: string, dir: string): Promise<{ service
     const hash = createHash('sha256').update(benchApiKey).digest('hex');
     config.auth = { mode: 'keys', keys: [{ id: 'bench', hash, tenant: 'bench', rpm: 100_000_000, tpm: 1_000_000_000 }] };
   }
-  const file = join(dir, 'switchyard.yaml');
+  const file = join(dir, `${name}.yaml`);
   writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
   const service = await startService({
-    name: 'switchyard',
-    script: join(gatewayRoot, 'src', 'main.ts'),
+    name,
+    script: join(root, 'src', 'main.ts'),
     args: ['serve', '--config', file],
     nodeArgs: proxyNodeArgs,
     cpu: proxyCpu,
     nice,
-    cwd: gatewayRoot,
+    cwd: root,
     readyUrl: `${url}/readyz`,
     readyTimeoutMs: 30_000,
   });
@@ -347,7 +359,7 @@ async function heapOf(target: Target): Promise<{ heapUsedMiB: number; heapTotalM
       const memory = (await response.body.json()) as { heapUsed: number; heapTotal: number };
       return { heapUsedMiB: mib(memory.heapUsed), heapTotalMiB: mib(memory.heapTotal) };
     }
-    if (target.name === 'switchyard') {
+    if (target.name === 'switchyard' || target.name === 'baseline') {
       const response = await request(`${target.url}/metrics`);
       const text = await response.body.text();
       const used = /^\w*nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1];
@@ -550,6 +562,11 @@ async function main(): Promise<void> {
       log(`switchyard pid ${gateway.service.pid} on CPUs ${gateway.service.cpus} at ${gateway.url} (logging ${logLevel} to /dev/null)`);
       targets.push({ name: 'switchyard', url: gateway.url, model: publicModel, service: gateway.service });
     }
+    if (baselineRoot && activeTargets.includes('baseline')) {
+      const baseline = await startSwitchyard(upstream, tmp, baselineRoot, 'baseline');
+      log(`baseline gateway from ${baselineRoot}: pid ${baseline.service.pid} on CPUs ${baseline.service.cpus} at ${baseline.url}`);
+      targets.push({ name: 'baseline', url: baseline.url, model: publicModel, service: baseline.service });
+    }
     log(`load generator pid ${process.pid} on CPUs ${allowedCpus()}`);
 
     for (const target of targets) await sanityCheck(target);
@@ -608,7 +625,7 @@ async function main(): Promise<void> {
     }
     for (const summary of summaries) {
       if (scenarios.find((scenario) => scenario.id === summary.scenario)?.cache !== undefined) continue;
-      for (const name of ['limit', 'switchyard'] as const) {
+      for (const name of ['limit', 'switchyard', 'baseline'] as const) {
         const share = summary.targets[name]?.metrics.upstreamPerReq?.median;
         if (share !== undefined && Number.isFinite(share) && share < 0.95) {
           const warning = `${name} called the upstream for only ${(share * 100).toFixed(0)}% of the requests in ${summary.scenario} (a cache?): that row does not measure the proxy path.`;
@@ -645,6 +662,7 @@ async function main(): Promise<void> {
       root: gatewayRoot,
       commit: gitCommit ?? null,
       srcDirty: dirty === undefined ? null : dirty !== '',
+      baselineRoot: baselineRoot ?? null,
       logLevel,
       config: gatewayConfig ? JSON.parse(gatewayConfig) : null,
     };
