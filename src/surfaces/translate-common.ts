@@ -4,7 +4,7 @@
  * message, and writing one SSE event. No I/O, no state.
  */
 import { gatewayError, type GatewayError } from '../errors.ts';
-import type { Usage } from '../proxy/chunk-edit.ts';
+import type { Usage } from '../wire/types.ts';
 
 /** A parsed JSON object. */
 export type JsonObject = Record<string, unknown>;

@@ -3,7 +3,7 @@
  * from the request as the Responses API does, plus status, usage and the chat <-> Responses
  * usage mappings. Shared by the JSON answer and the stream translators.
  */
-import type { Usage } from '../../proxy/chunk-edit.ts';
+import type { Usage } from '../../wire/types.ts';
 import { count, idSuffix, isRecord, type ChatUsage, type JsonObject } from '../translate-common.ts';
 
 /** What the translators need to know about the request they answer. */

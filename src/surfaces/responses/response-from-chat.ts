@@ -7,7 +7,7 @@
  * `function_call` per chat tool call (`call_id` = the chat tool call id).
  * finish_reason `length` -> status `incomplete`, incomplete_details.reason `max_output_tokens`.
  */
-import type { Usage } from '../../proxy/chunk-edit.ts';
+import type { Usage } from '../../wire/types.ts';
 import {
   chatText,
   chatToolCalls,

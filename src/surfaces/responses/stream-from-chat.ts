@@ -15,7 +15,7 @@
  * until the end (chat streams may interleave them by index). A tool call whose name has not come
  * yet is held back until it does, since its output_item.added must carry the name.
  */
-import type { Usage } from '../../proxy/chunk-edit.ts';
+import type { Usage } from '../../wire/types.ts';
 import {
   chatUsage,
   firstChoice,
