@@ -14,14 +14,14 @@ import { defaultCompletionBudget, estimatePromptTokens, requestedCompletionToken
 import { forward } from '../proxy/forward.ts';
 import { priorityOf } from '../routing/admission.ts';
 import { affinityKeyFor } from '../routing/affinity.ts';
-import type { PolicyName } from '../routing/types.ts';
+import { policyNames, type PolicyName } from '../routing/types.ts';
 import type { SwitchyardState } from '../state.ts';
 import { spliceTopLevel } from '../wire/json-splice.ts';
 import { planCache } from './cached.ts';
 import { costOf, meter, type Settle } from './metered.ts';
 import type { Surface } from './surface.ts';
 
-const policies = new Set<PolicyName>(['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted']);
+const policies = new Set<PolicyName>(policyNames);
 
 /** The policy for this request: the route's, or the one `x-switchyard-policy` picks among those allowed. */
 function policyFor(request: FastifyRequest, route: Route): PolicyName {
