@@ -3,7 +3,9 @@
  * error rate over recent attempts, stays open for a cooldown, then lets one
  * probe request through (half-open); its outcome closes or reopens it.
  */
-import type { CircuitState } from '../routing/types.ts';
+
+/** Circuit-breaker state of a backend. */
+export type CircuitState = 'closed' | 'open' | 'half-open';
 
 /** Breaker settings (`backends[].circuit`). */
 export interface CircuitSettings {

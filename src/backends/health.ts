@@ -10,17 +10,18 @@ export async function probeBackend(backend: Backend): Promise<{ verdict: 'up' | 
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), backend.config.health.timeoutMs);
   try {
+    const probe = backend.kind.health;
     const headers: Record<string, string> = {};
-    if (backend.kind.name === 'openai' && backend.authorization) headers.authorization = backend.authorization;
+    if (probe.sendsKey && backend.authorization) headers.authorization = backend.authorization;
     const response = await backend.dispatcher.request({
       origin: backend.origin,
-      path: backend.basePath + backend.kind.healthPath,
+      path: backend.basePath + probe.path,
       method: 'GET',
       headers,
       signal: controller.signal,
     });
     const body = await response.body.text();
-    const verdict = backend.kind.interpretHealth(response.statusCode, body);
+    const verdict = probe.interpret(response.statusCode, body);
     return { verdict, detail: `HTTP ${response.statusCode}` };
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -19,9 +19,9 @@ export interface LiveSignals {
   /** Clock time of the last successful scrape or load report (0 = never). */
   scrapedAt: number;
   scrapeError: string | undefined;
-  /** Parallel slots (llama.cpp /props, or config). */
+  /** Parallel slots (from config, else as the kind's discovery reports them). */
   slots: number | undefined;
-  /** Served model ids and their context length, from /v1/models. */
+  /** Served model ids and their context length, from the kind's discovery. */
   models: Map<string, number | undefined>;
   modelsDiscoveredAt: number;
 }
@@ -40,8 +40,8 @@ export interface Backend {
   readonly authorization: string | undefined;
   /** Stream upstream for non-streaming clients (prompt cancellation on llama.cpp). */
   readonly streamUpstream: boolean;
-  /** Extra request headers asking vLLM for its per-response load report, when enabled. */
-  readonly loadReportHeaders: Record<string, string> | undefined;
+  /** Extra request headers asking for the kind's per-response load report, when enabled and the kind has one. */
+  readonly loadReportHeaders: Readonly<Record<string, string>> | undefined;
   inflight: number;
   health: BackendHealth;
   healthCheckedAt: number;
@@ -113,7 +113,7 @@ export class Registry {
         dispatcher: dispatcherFactory(origin, backendConfig),
         authorization: backendConfig.apiKey ? `Bearer ${backendConfig.apiKey}` : undefined,
         streamUpstream,
-        loadReportHeaders: backendConfig.loadReport ? { 'endpoint-load-metrics-format': 'TEXT' } : undefined,
+        loadReportHeaders: backendConfig.loadReport ? kind.loadReport?.requestHeaders : undefined,
         inflight: 0,
         health: 'unknown',
         healthCheckedAt: 0,

@@ -3,6 +3,7 @@
  * live here; `config/switchyard.example.yaml` documents every field.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { backendKindNames } from '../backends/kinds/index.ts';
 import { CacheConfigSchema, ModelCacheSchema } from '../cache/config.ts';
 import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
 import { RedisConfigSchema } from '../redis/config.ts';
@@ -71,7 +72,8 @@ export const CostSchema = Type.Object(
 export const BackendSchema = Type.Object(
   {
     id: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
-    kind: Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('openai')]),
+    // One literal per registered backend kind (src/backends/kinds/index.ts).
+    kind: Type.Union(backendKindNames.map((name) => Type.Literal(name))),
     url: Type.String({ pattern: '^https?://' }),
     apiKey: Type.Optional(Type.String()),
     maxConcurrency: Type.Integer({ minimum: 1, default: 256 }),
@@ -85,7 +87,7 @@ export const BackendSchema = Type.Object(
     circuit: CircuitSchema,
     queue: QueueSchema,
     discoveryIntervalMs: Milliseconds(60_000, 'time between /v1/models discoveries'),
-    loadReport: Type.Boolean({ default: false, description: "vLLM: ask for the per-response endpoint-load-metrics header" }),
+    loadReport: Type.Boolean({ default: false, description: "ask for the runtime's per-response load report (vLLM's endpoint-load-metrics); ignored by kinds without one" }),
     contextLength: Type.Optional(Type.Integer({ minimum: 1, description: 'context window, when the runtime does not report it' })),
     slots: Type.Optional(Type.Integer({ minimum: 1, description: 'parallel slots, when the runtime does not report them' })),
     cost: CostSchema,

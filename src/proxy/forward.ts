@@ -134,7 +134,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       let text: string | undefined;
       if (upstreamStream) await attempt.head();
       else text = await attempt.text();
-      if (backend.config.loadReport) applyLoadReport(backend, attempt.headers['endpoint-load-metrics'], Date.now());
+      if (backend.loadReportHeaders) applyLoadReport(backend, attempt.headers, Date.now());
       if (attempt.statusCode !== 200) {
         text ??= await attempt.text();
         const retryAfter = attempt.headers['retry-after'];

@@ -3,12 +3,14 @@
  * are pure functions of a snapshot of candidates and a request description.
  */
 
+import type { CircuitState } from '../backends/circuit.ts';
+
+// The breaker (backends/) owns its state type; routing only reads it.
+export type { CircuitState };
+
 /** Routing policies a route may use (`models[].policy`): the one list the schema, the policy header and the rankers follow. */
 export const policyNames = ['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted'] as const;
 export type PolicyName = (typeof policyNames)[number];
-
-/** Circuit-breaker state of a backend. */
-export type CircuitState = 'closed' | 'open' | 'half-open';
 
 /** Cost of a backend: per token, or per hour of the machine. */
 export interface CostModel {

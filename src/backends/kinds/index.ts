@@ -1,12 +1,22 @@
+/**
+ * The registry of backend kinds: the config schema's `kind` list derives from
+ * it, so a new runtime is its file plus one entry here.
+ */
 import type { BackendKind } from './kind.ts';
 import { llamacppKind } from './llamacpp.ts';
 import { openaiKind } from './openai.ts';
 import { vllmKind } from './vllm.ts';
 
-const kinds: Record<BackendKind['name'], BackendKind> = { vllm: vllmKind, llamacpp: llamacppKind, openai: openaiKind };
+const kinds = { vllm: vllmKind, llamacpp: llamacppKind, openai: openaiKind } as const satisfies Record<string, BackendKind>;
+
+/** A config `kind` value. */
+export type BackendKindName = keyof typeof kinds;
+
+/** Every kind name, in the order the config documentation lists them. */
+export const backendKindNames = Object.keys(kinds) as BackendKindName[];
 
 /** The kind implementation for a config `kind` value. */
-export function backendKind(name: BackendKind['name']): BackendKind {
+export function backendKind(name: BackendKindName): BackendKind {
   return kinds[name];
 }
-export type { BackendKind, DiscoveredModel, HealthVerdict, RuntimeLoad } from './kind.ts';
+export type { BackendKind, DiscoveredModel, Discovery, HealthVerdict, KindGet, RuntimeLoad } from './kind.ts';

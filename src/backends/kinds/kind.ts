@@ -1,45 +1,88 @@
-/** What differs between runtimes, behind one small interface per backend kind. */
+/**
+ * What differs between runtimes, behind one small interface per backend kind.
+ * Core code (health probes, scrapes, discovery, the proxy) asks the kind and
+ * never a kind's name; each runtime's file opens with the list of its quirks.
+ * Adding a runtime is one file here plus its entry in index.ts.
+ */
 export type HealthVerdict = 'up' | 'loading' | 'down';
 
-/** Load figures read from a runtime's /metrics. */
+/** Load figures read from a runtime's /metrics (or from a per-response load report). */
 export interface RuntimeLoad {
   queued: number | undefined;
   running: number | undefined;
   kvCacheUsage: number | undefined;
 }
 
-/** A served model as discovered from the runtime's /v1/models. */
+/** A served model as discovered from the runtime (with its context window where it says). */
 export interface DiscoveredModel {
   id: string;
   contextLength: number | undefined;
 }
 
-/** The per-runtime facts the gateway needs (from each runtime's docs and server code; llama.cpp's are recorded in test/fixtures/llamacpp). */
+/** What one discovery round learned; absent fields mean "the runtime did not say". */
+export interface Discovery {
+  /** Undefined when the model list could not be read (the previous list is kept). */
+  models: DiscoveredModel[] | undefined;
+  /** Parallel slots the runtime reports (llama.cpp). */
+  slots?: number;
+}
+
+/** A GET against the backend, bounded in time by the caller; `withKey` sends the backend's API key. */
+export type KindGet = (path: string, withKey: boolean) => Promise<{ status: number; body: string }>;
+
+/** How the runtime's health endpoint is probed and read. */
+export interface HealthProbe {
+  path: string;
+  /** Send the backend's API key with the probe (the path is guarded by it). */
+  sendsKey: boolean;
+  /** Reads a probe answer. Connection refused and timeouts are handled by the caller as `down`. */
+  interpret(status: number, body: string): HealthVerdict;
+}
+
+/** The load gauges a runtime publishes on /metrics. */
+export interface MetricsReader {
+  /** Exact metric names to read (samples are summed across label sets). */
+  names: readonly string[];
+  /** Turns the summed gauges into load figures. */
+  read(gauges: ReadonlyMap<string, number>): RuntimeLoad;
+  /** A hint for a scrape answered with this status (how the runtime enables /metrics). */
+  failureHint?(status: number): string | undefined;
+}
+
+/** A per-response load report the runtime can attach to every answer (vLLM's `endpoint-load-metrics`). */
+export interface LoadReport {
+  /** Request headers asking for the report. */
+  requestHeaders: Readonly<Record<string, string>>;
+  /** Response header carrying it (lower case). */
+  responseHeader: string;
+  /** Reads the header; undefined when it holds nothing usable. */
+  read(value: string): { queued?: number; kvCacheUsage?: number } | undefined;
+}
+
+/** The per-runtime facts the gateway needs. */
 export interface BackendKind {
-  name: 'vllm' | 'llamacpp' | 'openai';
-  /** Path probed for health. */
-  healthPath: string;
-  /** Reads a probe answer. Connection refused is handled by the caller as `down`. */
-  interpretHealth(status: number, body: string): HealthVerdict;
+  /** The config `kind` value. */
+  readonly name: string;
+  readonly health: HealthProbe;
   /** Stream from the runtime even when the client did not ask, so a client leaving cancels at once. */
-  streamUpstreamByDefault: boolean;
+  readonly streamUpstreamByDefault: boolean;
   /**
    * The runtime closes a connection shortly after a streamed answer while still advertising keep-alive
    * (llama-server): streamed requests then go on a connection of their own (undici `reset`), or a request
    * sent on a pooled one as it closes fails before any answer.
    */
-  closesAfterStream: boolean;
+  readonly closesAfterStream: boolean;
   /**
    * Usage can be read from the runtime's `timings` on the last chunk (llama.cpp), so a stream need not ask
    * for the extra usage chunk — which would move `timings` off the chunk the client sees.
    */
-  usageFromTimings: boolean;
-  /** Metric names to read from /metrics (empty: the kind publishes none we use). */
-  metricNames: readonly string[];
-  /** Turns the summed gauges into load figures. */
-  readLoad(gauges: ReadonlyMap<string, number>): RuntimeLoad;
-  /** Reads /v1/models entries (with the context length where the runtime reports it). */
-  readModels(body: unknown): DiscoveredModel[];
+  readonly usageFromTimings: boolean;
+  /** Undefined: the kind publishes no load metrics we use (no scrape). */
+  readonly metrics: MetricsReader | undefined;
+  /** Undefined: the runtime has no per-response load report (`backends[].loadReport` does nothing). */
+  readonly loadReport: LoadReport | undefined;
+  /** Reads the served models (and whatever else the runtime tells about its capacity). */
+  discover(get: KindGet, options: { wantSlots: boolean }): Promise<Discovery>;
 }
 
 /** Shared reader for the OpenAI list shape; `contextOf` picks the runtime's context field. */
@@ -52,4 +95,10 @@ export function readModelList(body: unknown, contextOf: (entry: Record<string, u
       const context = Number(contextOf(entry));
       return { id: entry.id as string, contextLength: Number.isFinite(context) && context > 0 ? context : undefined };
     });
+}
+
+/** Discovery from `/v1/models` alone, for runtimes that say everything there. */
+export async function discoverFromModelList(get: KindGet, contextOf: (entry: Record<string, unknown>) => unknown): Promise<DiscoveredModel[] | undefined> {
+  const { status, body } = await get('/v1/models', true);
+  return status === 200 ? readModelList(JSON.parse(body), contextOf) : undefined;
 }

@@ -1,28 +1,55 @@
-import { readModelList, type BackendKind } from './kind.ts';
+/**
+ * llama.cpp `llama-server`. Quirks:
+ * - `GET /health` answers 503 `{"error":{"code":503,"message":"Loading model",...}}` while loading, then
+ *   200 `{"status":"ok"}`; it skips the API key, so the probe goes without it.
+ * - `/metrics` exists only with `--metrics` (501 otherwise) and needs the API key when one is set. No
+ *   labels. Only the two load gauges are read (`llamacpp:requests_processing`, `llamacpp:requests_deferred`):
+ *   the throughput gauges (`llamacpp:*_tokens_seconds`) are averages since the previous scrape and are
+ *   reset by every scrape, so reading them would disturb other scrapers and give the router numbers that
+ *   depend on who scraped last. No KV-cache gauge in current builds.
+ * - `/v1/models` entries carry the context window as `meta.n_ctx`; `GET /props` reports `total_slots`.
+ * - A non-streaming request whose client leaves is noticed only after about a second without results
+ *   (and never while something polls /metrics), so the gateway streams from it by default.
+ * - It closes a connection a few ms after a streamed answer while still sending keep-alive.
+ * - A streamed answer's last chunk carries `timings` (prompt_n, cache_n, predicted_n): usage without
+ *   asking for the extra usage chunk.
+ * - Refuses only a prompt that does not fit `n_ctx` (400 `exceed_context_size_error`); max_tokens past the
+ *   window is served, generation stops when the window is full.
+ */
+import { discoverFromModelList, type BackendKind, type Discovery } from './kind.ts';
 
 const processing = 'llamacpp:requests_processing';
 const deferred = 'llamacpp:requests_deferred';
 
-/**
- * llama.cpp `llama-server`: `/health` answers 503 "Loading model" until ready, then 200 `{"status":"ok"}`.
- * A non-streaming request whose client leaves is noticed only after about a second without results
- * (and never while something polls /metrics), so the gateway streams from it by default.
- * Only the two load gauges are read: the throughput gauges (`llamacpp:*_tokens_seconds`) are averages
- * since the previous scrape and are reset by every scrape, so reading them would disturb other scrapers
- * and give the router numbers that depend on who scraped last.
- */
 export const llamacppKind: BackendKind = {
   name: 'llamacpp',
-  healthPath: '/health',
-  interpretHealth: (status, body) => {
-    if (status === 200) return 'up';
-    if (status === 503 && body.includes('Loading')) return 'loading';
-    return 'down';
+  health: {
+    path: '/health',
+    sendsKey: false,
+    interpret: (status, body) => {
+      if (status === 200) return 'up';
+      if (status === 503 && body.includes('Loading')) return 'loading';
+      return 'down';
+    },
   },
   streamUpstreamByDefault: true,
   closesAfterStream: true,
   usageFromTimings: true,
-  metricNames: [processing, deferred],
-  readLoad: (gauges) => ({ queued: gauges.get(deferred), running: gauges.get(processing), kvCacheUsage: undefined }),
-  readModels: (body) => readModelList(body, (entry) => (entry.meta as { n_ctx?: unknown } | undefined)?.n_ctx),
+  metrics: {
+    names: [processing, deferred],
+    read: (gauges) => ({ queued: gauges.get(deferred), running: gauges.get(processing), kvCacheUsage: undefined }),
+    failureHint: (status) => (status === 501 ? 'llama-server needs --metrics' : undefined),
+  },
+  loadReport: undefined,
+  async discover(get, { wantSlots }) {
+    const discovery: Discovery = {
+      models: await discoverFromModelList(get, (entry) => (entry.meta as { n_ctx?: unknown } | undefined)?.n_ctx),
+    };
+    if (wantSlots) {
+      const props = await get('/props', true);
+      const slots = Number((JSON.parse(props.body) as { total_slots?: unknown }).total_slots);
+      if (props.status === 200 && Number.isInteger(slots) && slots > 0) discovery.slots = slots;
+    }
+    return discovery;
+  },
 };

@@ -1,14 +1,20 @@
-import { readModelList, type BackendKind } from './kind.ts';
+/**
+ * A generic OpenAI-compatible server (a hosted API, another gateway). Quirks:
+ * - No health endpoint of its own: healthy when `GET /v1/models` answers 200, which needs the API key.
+ * - No load metrics; the router relies on its own in-flight counts and latency.
+ * - The context window may appear in `/v1/models` as `context_length` (OpenRouter-style) or
+ *   `max_model_len` (vLLM-style proxies).
+ * - OpenAI semantics: prompt + max_tokens must fit the window.
+ */
+import { discoverFromModelList, type BackendKind } from './kind.ts';
 
-/** A generic OpenAI-compatible server: healthy when `/v1/models` answers 200; no load metrics. */
 export const openaiKind: BackendKind = {
   name: 'openai',
-  healthPath: '/v1/models',
-  interpretHealth: (status) => (status === 200 ? 'up' : 'down'),
+  health: { path: '/v1/models', sendsKey: true, interpret: (status) => (status === 200 ? 'up' : 'down') },
   streamUpstreamByDefault: false,
   closesAfterStream: false,
   usageFromTimings: false,
-  metricNames: [],
-  readLoad: () => ({ queued: undefined, running: undefined, kvCacheUsage: undefined }),
-  readModels: (body) => readModelList(body, (entry) => entry.context_length ?? entry.max_model_len),
+  metrics: undefined,
+  loadReport: undefined,
+  discover: async (get) => ({ models: await discoverFromModelList(get, (entry) => entry.context_length ?? entry.max_model_len) }),
 };
