@@ -1,89 +1,20 @@
 // Record real llama-server responses into test/fixtures/llamacpp/, so the
 // simulator can be checked against the real thing.
 //
-//   npm run e2e:setup && node test/e2e/tools/record-llamacpp-fixtures.ts
+//   npm run e2e:setup && node bin/node24.js test/e2e/tools/record-llamacpp-fixtures.ts [--only base|surfaces]
+//
+// `--only surfaces` re-records just the Responses / Messages / rerank / chat-option
+// fixtures (recordSurfaces below), leaving the others as they are.
 //
 // Each fixture NAME.json holds { request, status, headers, body | bodyText };
 // streamed bodies are also written raw as NAME.sse.txt, /metrics as metrics*.txt.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { resolveLlamaBuild, startLlamaServer, type LlamaServer } from '../helpers/llama-server.ts';
-
-const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/llamacpp');
-
-interface Req {
-  method: 'GET' | 'POST';
-  path: string;
-  headers?: Record<string, string>;
-  /** JSON body (serialised) or a raw string sent as-is. */
-  json?: unknown;
-  raw?: string;
-}
-
-interface Recorded {
-  request: Req;
-  status: number;
-  headers: Record<string, string>;
-  body?: unknown;
-  bodyText?: string;
-}
-
-async function call(base: string, req: Req): Promise<Recorded> {
-  const headers: Record<string, string> = { ...(req.headers ?? {}) };
-  let body: string | undefined;
-  if (req.json !== undefined) {
-    body = JSON.stringify(req.json);
-    headers['content-type'] ??= 'application/json';
-  } else if (req.raw !== undefined) {
-    body = req.raw;
-    headers['content-type'] ??= 'application/json';
-  }
-  const res = await fetch(base + req.path, { method: req.method, headers, body, signal: AbortSignal.timeout(60_000) });
-  const text = await res.text();
-  const hdrs: Record<string, string> = {};
-  res.headers.forEach((v, k) => {
-    hdrs[k] = v;
-  });
-  const rec: Recorded = { request: req, status: res.status, headers: hdrs };
-  const ct = res.headers.get('content-type') ?? '';
-  if (ct.includes('json')) {
-    try {
-      rec.body = JSON.parse(text);
-    } catch {
-      rec.bodyText = text;
-    }
-  } else {
-    rec.bodyText = text;
-  }
-  return rec;
-}
-
-/** The cache path is machine-specific: fixtures say <cache> instead. */
-let cachePrefix = '\u0000';
-function clean(text: string): string {
-  return text.split(cachePrefix).join('<cache>');
-}
-function write(name: string, text: string): void {
-  writeFileSync(path.join(OUT, name), clean(text));
-}
-
-function save(name: string, rec: Recorded): void {
-  // long prompts would bloat the fixture: shorten them in the stored request
-  const request = JSON.parse(
-    JSON.stringify(rec.request, (_k, v: unknown) =>
-      typeof v === 'string' && v.length > 300 ? `${v.slice(0, 60)}… [${v.length} chars]` : v,
-    ),
-  ) as Req;
-  write(`${name}.json`, JSON.stringify({ ...rec, request }, null, 2) + '\n');
-  if (rec.headers['content-type']?.includes('text/event-stream') && rec.bodyText !== undefined) {
-    write(`${name}.sse.txt`, rec.bodyText);
-  }
-  console.log(`  ${name}: ${rec.status} ${rec.headers['content-type'] ?? ''}`);
-}
+import { type LlamaBuild, resolveLlamaBuild, startLlamaServer, type LlamaServer } from '../helpers/llama-server.ts';
+import { call, OUT, type Recorded, save, setCachePrefix, write } from './fixture-recording.ts';
+import { recordSurfaces } from './record-llamacpp-surfaces.ts';
 
 const chatMessages = [
   { role: 'system', content: 'You are a helpful assistant.' },
@@ -117,12 +48,8 @@ async function openStream(base: string, maxTokens: number): Promise<{ abort(): v
   return { abort: () => ac.abort(), done, firstByteMs };
 }
 
-async function main(): Promise<void> {
-  const build = await resolveLlamaBuild();
-  cachePrefix = build.cacheDir;
-  mkdirSync(OUT, { recursive: true });
-  console.log(`recording into ${OUT}`);
-
+/** The fixtures of the OpenAI chat / completions / native endpoints (the first recording). */
+async function recordBase(build: LlamaBuild): Promise<void> {
   // ------------------------------------------------------------ startup probe
   // Poll /health from the moment of spawn to catch the "loading" answer.
   {
@@ -319,6 +246,18 @@ async function main(): Promise<void> {
     await nojinja.close();
   }
 
+}
+
+async function main(): Promise<void> {
+  const build = await resolveLlamaBuild();
+  setCachePrefix(build.cacheDir);
+  mkdirSync(OUT, { recursive: true });
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
+  if (only !== undefined && only !== 'base' && only !== 'surfaces') throw new Error('--only takes base or surfaces');
+  console.log(`recording into ${OUT}`);
+  if (only !== 'surfaces') await recordBase(build);
+  if (only !== 'base') await recordSurfaces(build);
   console.log('done');
 }
 
