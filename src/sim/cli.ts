@@ -30,6 +30,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   '--seed': { key: 'seed', kind: 'int', help: 'seed of generated text and injected failures (default 0)' },
   '--default-max-tokens': { key: 'defaultMaxTokens', kind: 'int', help: 'completion length without max_tokens (default 16)' },
   '--no-metrics': { key: 'metrics', kind: 'boolean', help: 'llamacpp: answer /metrics with 501 (like running without --metrics)' },
+  '--no-reranking': { key: 'reranking', kind: 'boolean', help: 'answer /v1/rerank like a runtime without a reranker model' },
 };
 
 function parseValue(flag: string, kind: Kind, raw: string): string | number | boolean {
@@ -67,7 +68,7 @@ export function parseSimArgs(argv: string[]): SimulatorOptions {
       i++;
     }
     let value = parseValue(flag, spec.kind, raw);
-    if (flag === '--no-metrics') value = !value;
+    if (flag === '--no-metrics' || flag === '--no-reranking') value = !value;
     values[spec.key] = value;
   }
 

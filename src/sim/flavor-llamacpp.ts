@@ -4,10 +4,11 @@
 // order nlohmann::ordered_json gives them; the model field is always the server's own.
 
 import type { ErrorKind, Flavor, Piece, Plan, PlanChoice, Reply, Route, SimView, Timing } from './flavor.ts';
-import type { IdSource } from './generate.ts';
+import { type IdSource, tokenLogprobs, utf8Bytes } from './generate.ts';
 import { renderLlamacppMetrics } from './metrics-text.ts';
 import type { ResolvedOptions } from './options.ts';
 import { SSE_DONE, sseEvent } from './sse.ts';
+import { createLlamacppSurfaces } from './surfaces-llamacpp.ts';
 
 const BUILD_INFO = 'b1-de3ff81';
 const FTYPE = 'Q4_K - Medium';
@@ -26,6 +27,16 @@ const ROUTES = new Map<string, Partial<Record<string, Route>>>([
   ['/metrics', { GET: 'metrics' }],
   ['/slots', { GET: 'extra' }],
   ['/props', { GET: 'extra' }],
+  ['/v1/responses', { POST: 'responses' }],
+  ['/responses', { POST: 'responses' }],
+  ['/v1/messages', { POST: 'messages' }],
+  ['/v1/messages/count_tokens', { POST: 'count-tokens' }],
+  ['/v1/responses/input_tokens', { POST: 'count-tokens' }],
+  ['/responses/input_tokens', { POST: 'count-tokens' }],
+  ['/rerank', { POST: 'rerank' }],
+  ['/reranking', { POST: 'rerank' }],
+  ['/v1/rerank', { POST: 'rerank' }],
+  ['/v1/reranking', { POST: 'rerank' }],
 ]);
 
 // format_error_response(): one type string per status.
@@ -57,7 +68,7 @@ function usage(choice: { promptTokens: number; cachedTokens: number }, completio
 }
 
 /** result_timings::to_json(); time spent before the first token counts as prompt processing. */
-function timings(choice: { promptTokens: number; cachedTokens: number }, completion: number, timing: Timing): Record<string, number> {
+export function timings(choice: { promptTokens: number; cachedTokens: number }, completion: number, timing: Timing): Record<string, number> {
   const promptN = choice.promptTokens - choice.cachedTokens;
   const promptMs = Math.max(timing.firstTokenAt - timing.startedAt, 0.001);
   const predictedMs = Math.max(timing.endedAt - timing.firstTokenAt, 0.001);
@@ -88,6 +99,35 @@ function pieceDelta(piece: Piece): Record<string, unknown> {
   }
 }
 
+/** Vocabulary size the token ids of logprobs are drawn from (the recorded model's n_vocab). */
+const VOCABULARY_SIZE = 151936;
+
+/** completion_token_output::to_json(): one token with its alternatives. */
+function logprobEntry(text: string, position: number, top: number): Record<string, unknown> {
+  const probs = tokenLogprobs(text, position, top, VOCABULARY_SIZE);
+  return {
+    id: probs.chosen.id,
+    token: probs.chosen.token,
+    bytes: utf8Bytes(probs.chosen.token),
+    logprob: probs.chosen.logprob,
+    top_logprobs: probs.top.map((alternative) => ({
+      id: alternative.id,
+      token: alternative.token,
+      bytes: utf8Bytes(alternative.token),
+      logprob: alternative.logprob,
+    })),
+  };
+}
+
+/** Every generated token with text (tool-call headers are markup, not tokens of their own). */
+function choiceLogprobs(choice: PlanChoice, top: number): unknown[] {
+  const entries: unknown[] = [];
+  choice.pieces.forEach((piece, position) => {
+    if (piece.kind !== 'tool-header') entries.push(logprobEntry(piece.text, position, top));
+  });
+  return entries;
+}
+
 export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): Flavor {
   const error = (kind: ErrorKind, message: string, extra?: Record<string, number>): Reply => {
     const [code, type] = ERROR_TYPES[kind];
@@ -110,15 +150,27 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
     if (pieceIndex === 0) {
       out += sseEvent(chatChunk(plan, [{ finish_reason: null, index: choice.index, delta: { role: 'assistant', content: null } }]));
     }
-    if (piece !== undefined) {
-      out += sseEvent(chatChunk(plan, [{ finish_reason: null, index: choice.index, delta: pieceDelta(piece) }]));
+    // A token cut to nothing by a stop sequence leaves no diff to send.
+    if (piece !== undefined && !(piece.kind === 'content' && piece.text === '')) {
+      const delta: Record<string, unknown> = { finish_reason: null, index: choice.index, delta: pieceDelta(piece) };
+      if (plan.logprobs !== undefined && piece.kind !== 'tool-header') {
+        delta.logprobs = { content: [logprobEntry(piece.text, pieceIndex, plan.logprobs)] };
+      }
+      out += sseEvent(chatChunk(plan, [delta]));
     }
     if (pieceIndex === choice.pieces.length - 1) {
       // The final result: an empty delta with the finish reason; timings go on the
-      // last chunk, which is the usage chunk when one follows.
+      // last chunk, which is the usage chunk when one follows. Each choice is a task of
+      // its own, so with n > 1 every choice ends with its own finish (and usage) chunk.
       const finish = chatChunk(plan, [{ finish_reason: choice.finishReason, index: choice.index, delta: {} }]);
       if (!plan.includeUsage) finish.timings = timings(choice, choice.pieces.length, timing);
       out += sseEvent(finish);
+      if (plan.includeUsage) {
+        const last = chatChunk(plan, []);
+        last.usage = usage(choice, choice.pieces.length);
+        last.timings = timings(choice, choice.pieces.length, timing);
+        out += sseEvent(last);
+      }
     }
     return out;
   };
@@ -144,9 +196,7 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
     return out;
   };
 
-  const chatBody = (plan: Plan, timing: Timing): string => {
-    const choice = plan.choices[0];
-    if (choice === undefined) return '{}';
+  const chatMessage = (choice: PlanChoice): Record<string, unknown> => {
     let content = '';
     let reasoning = '';
     for (const piece of choice.pieces) {
@@ -164,15 +214,27 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
         id: call.id,
       }));
     }
+    return message;
+  };
+
+  const chatBody = (plan: Plan, timing: Timing): string => {
+    const first = plan.choices[0];
+    if (first === undefined) return '{}';
+    // n > 1: every choice is a task; their choices are merged into the first result, whose usage and timings stay.
+    const choices = plan.choices.map((choice) => {
+      const entry: Record<string, unknown> = { finish_reason: choice.finishReason, index: choice.index, message: chatMessage(choice) };
+      if (plan.logprobs !== undefined) entry.logprobs = { content: choiceLogprobs(choice, plan.logprobs) };
+      return entry;
+    });
     return JSON.stringify({
-      choices: [{ finish_reason: choice.finishReason, index: 0, message }],
+      choices,
       created: plan.created,
       model: plan.model,
       system_fingerprint: BUILD_INFO,
       object: 'chat.completion',
-      usage: usage(choice, plan.completionTokens),
+      usage: usage(first, first.pieces.length),
       id: plan.id,
-      timings: timings(choice, plan.completionTokens, timing),
+      timings: timings(first, first.pieces.length, timing),
     });
   };
 
@@ -277,8 +339,9 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
         const reply = error('context', message, { n_prompt_tokens: promptTokens, n_ctx: nCtx });
         return { error: reply, completionTokens: 0, finishReason: 'length' };
       }
-      // Without context shift, generation stops once the context is full; it is never an error.
-      const room = Math.max(1, nCtx - promptTokens - 1);
+      // Without context shift, generation stops once the context is full (prompt + completion = n_ctx,
+      // fixture chat-completion-max-tokens-past-context); it is never an error.
+      const room = Math.max(1, nCtx - promptTokens);
       const wanted = maxTokens ?? opts.defaultMaxTokens;
       if (wanted > room) return { completionTokens: room, finishReason: 'length' };
       return { completionTokens: wanted, finishReason: maxTokens === undefined ? 'stop' : 'length' };
@@ -298,14 +361,8 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
     renderBody: (plan, timing) => (plan.kind === 'chat' ? chatBody(plan, timing) : completionBody(plan, timing)),
     renderTick: (plan, choice, pieceIndex, timing) =>
       plan.kind === 'chat' ? chatTick(plan, choice, pieceIndex, timing) : completionTick(plan, choice, pieceIndex, timing),
-    renderEnd(plan, timing) {
-      const choice = plan.choices[0];
-      if (plan.kind !== 'chat' || !plan.includeUsage || choice === undefined) return SSE_DONE;
-      const last = chatChunk(plan, []);
-      last.usage = usage(choice, plan.completionTokens);
-      last.timings = timings(choice, plan.completionTokens, timing);
-      return sseEvent(last) + SSE_DONE;
-    },
+    // Usage chunks, when asked for, follow each choice's finish chunk (chatTick).
+    renderEnd: () => SSE_DONE,
     renderEmbeddings(requestedModel, _id, embeddings, promptTokens) {
       // The embeddings answer echoes the request's model, unlike completions.
       return JSON.stringify({
@@ -391,5 +448,6 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
       return { status: 200, body: renderLlamacppMetrics(state, view), contentType: 'text/plain; version=0.0.4' };
     },
     loadReport: () => undefined,
+    surfaces: createLlamacppSurfaces(options, ids, (kind, message) => error(kind, message)),
   };
 }

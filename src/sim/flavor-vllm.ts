@@ -4,10 +4,11 @@
 // bodies carry the vLLM extension fields as null, stream chunks omit unset fields.
 
 import type { ErrorKind, Flavor, Piece, Plan, PlanChoice, Reply, Route, SimView, Timing } from './flavor.ts';
-import type { IdSource } from './generate.ts';
+import { type IdSource, tokenLogprobs, utf8Bytes } from './generate.ts';
 import { pythonFloat, renderVllmMetrics } from './metrics-text.ts';
 import type { ResolvedOptions } from './options.ts';
 import { SSE_DONE, sseEvent } from './sse.ts';
+import { createVllmSurfaces } from './surfaces-vllm.ts';
 
 const VLLM_VERSION = '0.11.2';
 
@@ -21,7 +22,16 @@ const ROUTES = new Map<string, Partial<Record<string, Route>>>([
   ['/ping', { GET: 'extra', POST: 'extra' }],
   ['/version', { GET: 'extra' }],
   ['/load', { GET: 'extra' }],
+  ['/v1/responses', { POST: 'responses' }],
+  ['/v1/messages', { POST: 'messages' }],
+  ['/v1/messages/count_tokens', { POST: 'count-tokens' }],
+  ['/rerank', { POST: 'rerank' }],
+  ['/v1/rerank', { POST: 'rerank' }],
+  ['/v2/rerank', { POST: 'rerank' }],
 ]);
+
+/** `GET /v1/responses/{id}`: nothing is ever stored (VLLM_ENABLE_RESPONSES_API_STORE off). */
+const STORED_RESPONSE = /^\/v1\/responses\/[^/]+$/;
 
 // Error `type` values: the exception class names vLLM puts in ErrorInfo.type, or,
 // for HTTPException and request validation, the HTTP status phrase.
@@ -73,6 +83,28 @@ function pieceDelta(piece: Piece): Record<string, unknown> {
   }
 }
 
+/** ChatCompletionLogProbsContent: token, logprob, bytes and the top alternatives. */
+function logprobEntry(text: string, position: number, top: number): Record<string, unknown> {
+  const probs = tokenLogprobs(text, position, top, VOCABULARY_SIZE);
+  return {
+    token: probs.chosen.token,
+    logprob: probs.chosen.logprob,
+    bytes: utf8Bytes(probs.chosen.token),
+    top_logprobs: probs.top.map((alternative) => ({ token: alternative.token, logprob: alternative.logprob, bytes: utf8Bytes(alternative.token) })),
+  };
+}
+
+/** Every generated token with text (tool-call headers are markup, not tokens of their own). */
+function choiceLogprobs(choice: PlanChoice, top: number): unknown[] {
+  const entries: unknown[] = [];
+  choice.pieces.forEach((piece, position) => {
+    if (piece.kind !== 'tool-header') entries.push(logprobEntry(piece.text, position, top));
+  });
+  return entries;
+}
+
+const VOCABULARY_SIZE = 151936;
+
 export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavor {
   // With a reasoning parser configured, vLLM reports completion_tokens_details.reasoning_tokens.
   const reasoningOf = (tokens: number): number | undefined => (options.reasoning ? tokens : undefined);
@@ -101,21 +133,23 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
     }
     if (piece === undefined) return out;
     const delta = pieceDelta(piece);
+    const logprobs = plan.logprobs !== undefined && piece.kind !== 'tool-header' ? { content: [logprobEntry(piece.text, pieceIndex, plan.logprobs)] } : null;
     // The finish reason rides on the chunk of the last token; after a tool call the
     // closing tag produces no delta, so the finish comes in a chunk of its own.
     const merged = last && (piece.kind === 'content' || piece.kind === 'reasoning');
+    const stopReason = choice.stopSequence ?? null;
     out += sseEvent({
       ...chunkBase(plan),
       choices: [
         merged
-          ? { index: choice.index, delta, logprobs: null, finish_reason: choice.finishReason, stop_reason: null }
-          : { index: choice.index, delta, logprobs: null, finish_reason: null },
+          ? { index: choice.index, delta, logprobs, finish_reason: choice.finishReason, stop_reason: stopReason }
+          : { index: choice.index, delta, logprobs, finish_reason: null },
       ],
     });
     if (last && !merged) {
       out += sseEvent({
         ...chunkBase(plan),
-        choices: [{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finishReason, stop_reason: null }],
+        choices: [{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finishReason, stop_reason: stopReason }],
       });
     }
     return out;
@@ -163,7 +197,9 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
         }));
       }
       message.reasoning = reasoning === '' ? null : reasoning;
-      return { index: choice.index, message, logprobs: null, finish_reason: choice.finishReason, stop_reason: null, token_ids: null };
+      const logprobs = plan.logprobs !== undefined ? { content: choiceLogprobs(choice, plan.logprobs) } : null;
+      // stop_reason: the stop string that ended the choice (None for EOS or length).
+      return { index: choice.index, message, logprobs, finish_reason: choice.finishReason, stop_reason: choice.stopSequence ?? null, token_ids: null };
     });
     return JSON.stringify({
       id: plan.id,
@@ -215,7 +251,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
 
     route(method, path) {
       const methods = ROUTES.get(path);
-      if (methods === undefined) return 'not-found';
+      if (methods === undefined) return method === 'GET' && STORED_RESPONSE.test(path) ? 'extra' : 'not-found';
       return methods[method] ?? 'method-not-allowed';
     },
     // AuthenticationMiddleware: only paths under /v1 need the key.
@@ -362,6 +398,11 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
       if (path === '/ping') return { status: 200, body: '', contentType: '' };
       if (path === '/version') return { status: 200, body: JSON.stringify({ version: VLLM_VERSION }) };
       if (path === '/load') return { status: 200, body: JSON.stringify({ server_load: view.running + view.waiting }) };
+      if (STORED_RESPONSE.test(path)) {
+        const id = decodeURIComponent(path.slice('/v1/responses/'.length));
+        const message = `Response with id '${id}' not found.`;
+        return { status: 404, body: JSON.stringify({ error: { message, type: 'invalid_request_error', param: 'response_id', code: 404 } }) };
+      }
       return undefined;
     },
     renderMetrics: (state, view) => ({
@@ -369,6 +410,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
       body: renderVllmMetrics(state, view),
       contentType: 'text/plain; version=0.0.4; charset=utf-8',
     }),
+    surfaces: createVllmSurfaces(options, ids),
     loadReport(format, view) {
       const kv = Math.min(1, view.liveTokens / view.options.kvCacheTokens);
       const lower = format.toLowerCase();

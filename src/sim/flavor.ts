@@ -4,6 +4,7 @@
 
 import type { MetricsState } from './metrics-state.ts';
 import type { ResolvedOptions } from './options.ts';
+import type { RerankFields } from './request.ts';
 import type { SimFlavor } from './types.ts';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
@@ -28,11 +29,37 @@ export interface PlanChoice {
   cachedTokens: number;
   reasoningTokens: number;
   toolCalls: ToolCall[];
+  /** The stop sequence that ended this choice, when one did. */
+  stopSequence?: string;
+}
+
+/** The API a completion plan answers: OpenAI chat / completions, OpenAI Responses, Anthropic Messages. */
+export type PlanKind = 'chat' | 'completions' | 'responses' | 'messages';
+
+/** What a Responses or Messages plan carries beyond a chat plan. */
+export interface SurfacePlan {
+  /** The request body as sent, for answers that echo it (vLLM's Responses object). */
+  request: Readonly<Record<string, unknown>>;
+  /** Ids fixed for the whole answer: the response, its message item and its reasoning item. */
+  responseId: string;
+  messageId: string;
+  reasoningId: string;
+  /** The output budget the runtime settled on (vLLM echoes it as max_output_tokens). */
+  maxOutputTokens: number;
+  /** Stream state: next `sequence_number` (vLLM numbers every Responses event). */
+  sequence: number;
+  /** Stream state: index of the current output item or content block. */
+  index: number;
+  /** Stream state: the kind of item or block open now, if any. */
+  open: 'reasoning' | 'text' | 'tool' | undefined;
+  /** Stream state: whether a reasoning / a text item was opened at some point. */
+  hadReasoning: boolean;
+  hadText: boolean;
 }
 
 /** Everything a flavour needs to render one completion, decided before generation starts. */
 export interface Plan {
-  kind: 'chat' | 'completions';
+  kind: PlanKind;
   id: string;
   created: number;
   /** Value of the `model` field in responses. */
@@ -43,6 +70,10 @@ export interface Plan {
   completionTokens: number;
   reasoningTokens: number;
   includeUsage: boolean;
+  /** Alternatives per token when the request asked for logprobs (chat); undefined = none. */
+  logprobs?: number;
+  /** Set for the Responses and Messages surfaces. */
+  surface?: SurfacePlan;
 }
 
 /** performance.now() milestones of one request, in ms. */
@@ -64,6 +95,10 @@ export type Route =
   | 'chat'
   | 'completions'
   | 'embeddings'
+  | 'responses'
+  | 'messages'
+  | 'count-tokens'
+  | 'rerank'
   | 'models'
   | 'health'
   | 'metrics'
@@ -99,6 +134,38 @@ export interface SimView {
   /** Tokens (prompt + generated so far) held by running requests, for KV-cache usage. */
   liveTokens: number;
   slots(): SlotView[];
+}
+
+/** Renders one surface's answers (non-streamed body, stream events) from a plan. */
+export interface SurfaceRenderer {
+  body(plan: Plan, timing: Timing): string;
+  /** Stream text sent with the headers, before the first token (runtimes that answer at once). */
+  start?(plan: Plan): string;
+  tick(plan: Plan, choice: PlanChoice, pieceIndex: number, timing: Timing): string;
+  end(plan: Plan, timing: Timing): string;
+}
+
+export interface RerankScore {
+  index: number;
+  score: number;
+}
+
+/** The Responses / Messages / rerank side of a flavour. */
+export interface FlavorSurfaces {
+  /** Ids and echo data of a new Responses / Messages answer; `maxOutputTokens` is the budget settled on. */
+  newSurface(kind: 'responses' | 'messages', request: Readonly<Record<string, unknown>>, maxOutputTokens: number, requestIdHeader: string | undefined): SurfacePlan;
+  responses: SurfaceRenderer;
+  messages: SurfaceRenderer;
+  /** An error of the chat machinery as the Messages surface answers it (vLLM: Anthropic's shape). */
+  messagesError(reply: Reply): Reply;
+  /** vLLM checks a Responses prompt its own way; undefined = the chat rule. */
+  responsesContext?(promptTokens: number, maxTokens: number | undefined, options: ResolvedOptions): ContextVerdict;
+  countTokens(surface: 'responses' | 'messages', tokens: number): Reply;
+  /** `scores` come sorted best first and already cut to top_n. */
+  renderRerank(fields: RerankFields, scores: readonly RerankScore[], promptTokens: number, id: string): string;
+  /** A rerank score from a relevance in 0..1 (llama.cpp: a raw logit, vLLM: a probability). */
+  rerankScore(relevance: number): number;
+  rerankDisabled(): Reply;
 }
 
 export interface Flavor {
@@ -172,4 +239,6 @@ export interface Flavor {
   renderMetrics(state: MetricsState, view: SimView): Reply;
   /** vLLM's per-response load report (`endpoint-load-metrics` header) for a requested format. */
   loadReport(format: string, view: SimView): string | undefined;
+  /** Responses, Messages and rerank; a flavour without them answers those paths 404. */
+  readonly surfaces?: FlavorSurfaces;
 }

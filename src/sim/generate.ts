@@ -3,7 +3,9 @@
 // answer and tests can assert on it. Everything here is cheap on purpose: it runs
 // on every request of a benchmark.
 
-export { hashString } from '../hash.ts';
+import { hashString } from '../hash.ts';
+
+export { hashString };
 
 /** Mixes a number (seed, count) into a hash. */
 export function hashNumber(hash: number, value: number): number {
@@ -90,44 +92,93 @@ export function messageText(message: unknown): string {
 
 /** JSON-schema-driven, deterministic tool arguments: strings are words, numbers small ints. */
 export function generateToolArguments(parameters: unknown, seed: number): string {
-  const rng = createRng(seed);
-  const properties =
-    typeof parameters === 'object' && parameters !== null
-      ? (parameters as Record<string, unknown>).properties
-      : undefined;
-  const result: Record<string, unknown> = {};
-  if (typeof properties === 'object' && properties !== null) {
-    let count = 0;
-    for (const [name, schema] of Object.entries(properties as Record<string, unknown>)) {
-      if (count++ >= 8) break;
-      result[name] = sampleSchemaValue(schema, rng);
-    }
-  }
-  return JSON.stringify(result);
+  return JSON.stringify(sampleSchemaValue(isSchemaObject(parameters) ? parameters : { type: 'object' }, createRng(seed), 0));
 }
 
-function sampleSchemaValue(schema: unknown, rng: () => number): unknown {
-  const record = typeof schema === 'object' && schema !== null ? (schema as Record<string, unknown>) : {};
+/**
+ * A JSON document for `response_format`: an instance of the schema (every property, so
+ * required ones are there, with their types and enums), or `{"answer": "..."}` for
+ * json_object without a schema.
+ */
+export function generateJsonDocument(schema: unknown, seed: number): string {
+  const rng = createRng(seed);
+  if (!isSchemaObject(schema)) return JSON.stringify({ answer: sentence(rng, 3) });
+  return JSON.stringify(sampleSchemaValue(schema, rng, 0));
+}
+
+type Schema = Record<string, unknown>;
+
+function isSchemaObject(value: unknown): value is Schema {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function sentence(rng: () => number, words: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < words; i++) parts.push(VOCABULARY[Math.floor(rng() * VOCABULARY.length)] ?? 'value');
+  return parts.join(' ');
+}
+
+/** The first type of a `type` that may be a list (["string", "null"]). */
+function schemaType(schema: Schema): unknown {
+  const type = schema.type;
+  if (Array.isArray(type)) return type.find((item) => item !== 'null') ?? type[0];
+  if (type === undefined && isSchemaObject(schema.properties)) return 'object';
+  return type;
+}
+
+/** One value for a schema; deep or odd schemas bottom out in a word, never in an endless walk. */
+function sampleSchemaValue(schema: unknown, rng: () => number, depth: number): unknown {
+  const record = isSchemaObject(schema) ? schema : {};
+  if (record.const !== undefined) return record.const;
   if (Array.isArray(record.enum) && record.enum.length > 0) {
     return record.enum[Math.floor(rng() * record.enum.length)];
   }
-  const word = VOCABULARY[Math.floor(rng() * VOCABULARY.length)] ?? 'value';
-  switch (record.type) {
+  const variants = record.anyOf ?? record.oneOf;
+  if (Array.isArray(variants) && variants.length > 0) return sampleSchemaValue(variants[0], rng, depth + 1);
+  switch (schemaType(record)) {
     case 'integer':
+      return clampNumber(Math.floor(rng() * 100), record, true);
     case 'number':
-      return Math.floor(rng() * 100);
+      return clampNumber(Math.floor(rng() * 1000) / 10, record, false);
     case 'boolean':
       return rng() < 0.5;
-    case 'array':
-      return [word];
-    case 'object':
-      return {};
-    default:
-      return word;
+    case 'null':
+      return null;
+    case 'array': {
+      if (depth >= 4) return [];
+      const count = Math.max(1, typeof record.minItems === 'number' ? record.minItems : 1);
+      const items: unknown[] = [];
+      for (let i = 0; i < Math.min(count, 4); i++) items.push(sampleSchemaValue(record.items, rng, depth + 1));
+      return items;
+    }
+    case 'object': {
+      const result: Record<string, unknown> = {};
+      const properties = isSchemaObject(record.properties) ? record.properties : {};
+      if (depth >= 4) return result;
+      // Required properties first, then the others, at most eight in all.
+      const required = Array.isArray(record.required) ? record.required.filter((name): name is string => typeof name === 'string') : [];
+      const names = [...new Set([...required, ...Object.keys(properties)])].slice(0, Math.max(8, required.length));
+      for (const name of names) result[name] = sampleSchemaValue(properties[name], rng, depth + 1);
+      return result;
+    }
+    default: {
+      const text = sentence(rng, 1 + Math.floor(rng() * 3));
+      const max = typeof record.maxLength === 'number' ? record.maxLength : undefined;
+      return max !== undefined ? text.slice(0, Math.max(max, 0)) : text;
+    }
   }
 }
 
-/** Splits tool arguments into stream fragments the way parsers emit them: a few characters each. */
+function clampNumber(value: number, schema: Schema, integer: boolean): number {
+  const min = typeof schema.minimum === 'number' ? schema.minimum : undefined;
+  const max = typeof schema.maximum === 'number' ? schema.maximum : undefined;
+  let result = value;
+  if (min !== undefined && result < min) result = integer ? Math.ceil(min) : min;
+  if (max !== undefined && result > max) result = integer ? Math.floor(max) : max;
+  return result;
+}
+
+/** Splits tool arguments (or a JSON answer) into stream fragments the way parsers emit them: a few characters each. */
 export function splitArguments(text: string, size = 8): string[] {
   const pieces: string[] = [];
   for (let i = 0; i < text.length; i += size) pieces.push(text.slice(i, i + size));
@@ -187,4 +238,34 @@ export class IdSource {
     this.counter++;
     return this.alnumPrefix + this.counter.toString(36).padStart(12, '0');
   }
+}
+
+/** One alternative in a token's logprobs: text, a negative log probability and a token id. */
+export interface TokenAlternative {
+  id: number;
+  token: string;
+  logprob: number;
+}
+
+/**
+ * The log probability of a generated token and its `top` alternatives, derived from the
+ * token's text and position: the chosen token leads, alternatives follow less likely.
+ */
+export function tokenLogprobs(text: string, position: number, top: number, vocabularySize: number): { chosen: TokenAlternative; top: TokenAlternative[] } {
+  const hash = hashNumber(hashString(text), position);
+  const rng = createRng(hash);
+  const chosen: TokenAlternative = { id: hashString(text) % vocabularySize, token: text, logprob: -rng() * 2 };
+  const alternatives: TokenAlternative[] = [chosen];
+  let logprob = chosen.logprob;
+  for (let i = 1; i < top; i++) {
+    const word = ' ' + (VOCABULARY[Math.floor(rng() * VOCABULARY.length)] ?? 'the');
+    logprob -= 0.5 + rng() * 2;
+    alternatives.push({ id: hashString(word) % vocabularySize, token: word, logprob });
+  }
+  return { chosen, top: top > 0 ? alternatives : [] };
+}
+
+/** UTF-8 bytes of a token, as both runtimes list them. */
+export function utf8Bytes(text: string): number[] {
+  return [...Buffer.from(text, 'utf8')];
 }

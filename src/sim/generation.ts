@@ -6,7 +6,7 @@
 
 import type { Socket } from 'node:net';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Flavor, Plan, SimView, Timing } from './flavor.ts';
+import type { Flavor, Plan, SimView, SurfaceRenderer, Timing } from './flavor.ts';
 import type { EngineFinish, MetricsState } from './metrics-state.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { SlotScheduler, SlotWaiter } from './scheduler.ts';
@@ -38,6 +38,30 @@ export type JobOutput = { plan: Plan; stream: boolean } | { body: () => string; 
 
 const now = (): number => performance.now();
 
+/**
+ * The order in which the tokens of several choices are streamed: round robin, as the
+ * runtimes decode the choices of one request side by side. Pairs of (choice, piece).
+ */
+function interleave(plan: Plan): Int32Array {
+  const order = new Int32Array(plan.completionTokens * 2);
+  let at = 0;
+  for (let piece = 0; at < order.length; piece++) {
+    for (let choice = 0; choice < plan.choices.length; choice++) {
+      if (piece < (plan.choices[choice]?.pieces.length ?? 0)) {
+        order[at++] = choice;
+        order[at++] = piece;
+      }
+    }
+  }
+  return order;
+}
+
+/** The renderer of a Responses / Messages plan; chat and completions render through the flavour itself. */
+function surfaceRenderer(flavor: Flavor, plan: Plan | undefined): SurfaceRenderer | undefined {
+  if (plan === undefined || plan.kind === 'chat' || plan.kind === 'completions') return undefined;
+  return flavor.surfaces?.[plan.kind];
+}
+
 export class Job implements SlotWaiter {
   queued = false;
   slotId = -1;
@@ -49,6 +73,8 @@ export class Job implements SlotWaiter {
   private readonly headers: OutgoingHttpHeaders;
   private readonly dieMidStream: boolean;
   private readonly timing: Timing;
+  private readonly surface: SurfaceRenderer | undefined;
+  private schedule: Int32Array | undefined;
   private state: 'new' | 'queued' | 'running' | 'done' = 'new';
   private timer: NodeJS.Timeout | undefined;
   private emitted = 0;
@@ -73,6 +99,7 @@ export class Job implements SlotWaiter {
     this.headers = headers;
     this.dieMidStream = dieMidStream;
     this.taskId = ctx.nextTaskId();
+    this.surface = surfaceRenderer(ctx.flavor, 'plan' in output ? output.plan : undefined);
     const arrived = now();
     this.timing = { arrivedAt: arrived, startedAt: arrived, firstTokenAt: arrived, endedAt: arrived };
   }
@@ -115,7 +142,11 @@ export class Job implements SlotWaiter {
     this.response.on('close', this.onClose);
     if (this.streaming && this.ctx.flavor.headersBeforeFirstToken) {
       this.response.writeHead(200, this.sseHeaders());
-      this.response.flushHeaders();
+      const plan = this.plan;
+      const opening = plan !== undefined ? this.surface?.start?.(plan) : undefined;
+      // vLLM's Responses stream announces the response before generation starts.
+      if (opening !== undefined && opening !== '') this.response.write(opening);
+      else this.response.flushHeaders();
     }
     this.state = 'queued';
     this.ctx.scheduler.acquire(this);
@@ -180,25 +211,26 @@ export class Job implements SlotWaiter {
     }
     const total = plan.completionTokens;
     const dieAt = this.dieMidStream ? Math.max(1, Math.floor(total / 2)) : -1;
-    let choiceIndex = 0;
-    let offset = 0;
+    const single = plan.choices.length === 1;
     while (this.emitted < total) {
       const t = now();
       if (this.dueAt > t) {
         this.timer = setTimeout(this.pump, this.dueAt - t);
         return;
       }
-      // Locate the choice of this token (several only for multi-prompt completions).
-      while (choiceIndex < plan.choices.length) {
-        const length = plan.choices[choiceIndex]?.pieces.length ?? 0;
-        if (this.emitted - offset < length) break;
-        offset += length;
-        choiceIndex++;
+      let choice = plan.choices[0];
+      let pieceIndex = this.emitted;
+      if (!single) {
+        this.schedule ??= interleave(plan);
+        choice = plan.choices[this.schedule[this.emitted * 2] ?? 0];
+        pieceIndex = this.schedule[this.emitted * 2 + 1] ?? 0;
       }
-      const choice = plan.choices[choiceIndex];
       if (choice === undefined) break;
       this.timing.endedAt = t;
-      const text = this.ctx.flavor.renderTick(plan, choice, this.emitted - offset, this.timing);
+      const text =
+        this.surface !== undefined
+          ? this.surface.tick(plan, choice, pieceIndex, this.timing)
+          : this.ctx.flavor.renderTick(plan, choice, pieceIndex, this.timing);
       this.emitted++;
       this.dueAt += this.interval();
       if (this.emitted === dieAt) {
@@ -211,7 +243,7 @@ export class Job implements SlotWaiter {
       }
     }
     this.timing.endedAt = now();
-    this.complete(this.ctx.flavor.renderEnd(plan, this.timing));
+    this.complete(this.surface !== undefined ? this.surface.end(plan, this.timing) : this.ctx.flavor.renderEnd(plan, this.timing));
   };
 
   private finishBody(): void {
@@ -222,7 +254,9 @@ export class Job implements SlotWaiter {
     }
     this.timing.endedAt = now();
     const plan = this.plan;
-    const body = plan !== undefined ? this.ctx.flavor.renderBody(plan, this.timing) : 'body' in this.output ? this.output.body() : '';
+    let body = '';
+    if (plan === undefined) body = 'body' in this.output ? this.output.body() : '';
+    else body = this.surface !== undefined ? this.surface.body(plan, this.timing) : this.ctx.flavor.renderBody(plan, this.timing);
     const headers: OutgoingHttpHeaders = {
       ...this.headers,
       'content-type': this.ctx.flavor.jsonType,

@@ -2,12 +2,14 @@
 // the answer, inject the configured failures, and hand over to a Job.
 
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Reply, Route } from './flavor.ts';
+import type { Flavor, Reply, Route } from './flavor.ts';
 import type { EngineContext, JobOutput } from './generation.ts';
 import { Job } from './generation.ts';
 import { embeddingToBase64, generateEmbedding, hashNumber } from './generate.ts';
-import { buildChatPlan, buildCompletionPlan, type PrefixCache, textPromptStats } from './plan.ts';
-import { type EmbeddingFields, isReply, parseInference } from './request.ts';
+import { buildChatPlan, buildCompletionPlan, chatPromptStats, type PrefixCache, textPromptStats } from './plan.ts';
+import { rerankOutput } from './rerank.ts';
+import { type EmbeddingFields, type InferenceFields, isReply, parseInference } from './request.ts';
+import { parseCountTokens, parseMessages, parseRerank, parseResponses } from './request-surfaces.ts';
 import type { SimulatedRequest } from './types.ts';
 
 export interface InferenceContext extends EngineContext {
@@ -61,6 +63,21 @@ function embeddingOutput(ctx: InferenceContext, fields: EmbeddingFields, request
   };
 }
 
+function parseFields(route: Route, path: string, body: unknown, flavor: Flavor): InferenceFields | Reply {
+  switch (route) {
+    case 'responses':
+      return parseResponses(body, flavor);
+    case 'messages':
+      return parseMessages(body, flavor);
+    case 'count-tokens':
+      return parseCountTokens(path.startsWith('/v1/messages') ? 'messages' : 'responses', body, flavor);
+    case 'rerank':
+      return parseRerank(body, flavor);
+    default:
+      return parseInference(route, body, flavor);
+  }
+}
+
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
   try {
     return { ok: true, value: JSON.parse(text) };
@@ -83,27 +100,42 @@ function handleBody(
   ctx.recordRequest({ path, headers: request.headers, body: parsed.ok ? parsed.value : text });
   if (!parsed.ok) return fail(ctx, response, flavor.malformedJson(text, parsed.error), headers);
 
-  const fields = parseInference(route, parsed.value, flavor);
+  const surfaces = flavor.surfaces;
+  if (route === 'rerank' && !options.reranking && surfaces !== undefined) return fail(ctx, response, surfaces.rerankDisabled(), headers);
+  const fields = parseFields(route, path, parsed.value, flavor);
   if (isReply(fields)) return fail(ctx, response, fields, headers);
+  // Past parsing, vLLM answers the Messages surface's errors in Anthropic's shape (llama.cpp keeps its own).
+  const failWith = (reply: Reply): void =>
+    fail(ctx, response, route === 'messages' && surfaces !== undefined ? surfaces.messagesError(reply) : reply, headers);
   const wrongModel = flavor.checkModel(fields.model, options);
-  if (wrongModel !== undefined) return fail(ctx, response, wrongModel, headers);
+  if (wrongModel !== undefined) return failWith(wrongModel);
+
+  if (fields.endpoint === 'count-tokens') {
+    // Rendering the prompt only: no slot, no prefix cache.
+    const tokens = chatPromptStats(fields.chat, undefined, flavor.cacheBlockTokens).tokens;
+    if (surfaces === undefined) return fail(ctx, response, flavor.notFound(), headers);
+    ctx.counters.completed++;
+    sendReply(ctx, response, surfaces.countTokens(fields.surface, tokens), headers);
+    return;
+  }
 
   const requestId = typeof request.headers['x-request-id'] === 'string' ? request.headers['x-request-id'] : undefined;
   let output: JobOutput | Reply;
   if (fields.endpoint === 'embeddings') output = embeddingOutput(ctx, fields, requestId);
+  else if (fields.endpoint === 'rerank') output = surfaces !== undefined ? rerankOutput(surfaces, fields, requestId) : flavor.notFound();
   else {
     const planContext = { flavor, options, cache: ctx.cache, requestIdHeader: requestId };
-    const plan = fields.endpoint === 'chat' ? buildChatPlan(fields, planContext) : buildCompletionPlan(fields, planContext);
+    const plan = fields.endpoint === 'completions' ? buildCompletionPlan(fields, planContext) : buildChatPlan(fields, planContext);
     output = isReply(plan) ? plan : { plan, stream: fields.stream };
   }
-  if (isReply(output)) return fail(ctx, response, output, headers);
+  if (isReply(output)) return failWith(output);
 
   let dieMidStream = false;
   if (options.failRate > 0 && ctx.failRandom() < options.failRate) {
     switch (options.failMode) {
       case '500':
       case '429':
-        return fail(ctx, response, flavor.injectedFailure(options.failMode === '429' ? 429 : 500), headers);
+        return failWith(flavor.injectedFailure(options.failMode === '429' ? 429 : 500));
       case 'reset':
         ctx.counters.failed++;
         request.socket.resetAndDestroy();
@@ -124,7 +156,7 @@ function handleBody(
   new Job(ctx, request, response, output, headers, dieMidStream).start();
 }
 
-/** Entry point for chat, completions and embeddings requests. */
+/** Entry point for every POST route with a JSON body: chat, completions, embeddings, Responses, Messages, count_tokens, rerank. */
 export function handleInference(
   ctx: InferenceContext,
   route: Route,

@@ -20,6 +20,7 @@ export interface ResolvedOptions {
   seed: number;
   metrics: boolean;
   kvCacheTokens: number;
+  reranking: boolean;
 }
 
 const FLAVORS: readonly SimFlavor[] = ['vllm', 'llamacpp'];
@@ -60,6 +61,9 @@ export function validateOptions(options: Partial<SimulatorOptions>): void {
   checkNumber('defaultMaxTokens', options.defaultMaxTokens, 1, 1_000_000, true);
   checkNumber('seed', options.seed, -(2 ** 53), 2 ** 53, true);
   checkNumber('kvCacheTokens', options.kvCacheTokens, 1, 1e12, true);
+  if (options.reranking !== undefined && typeof options.reranking !== 'boolean') {
+    throw new Error('simulator option reranking must be a boolean');
+  }
   if (options.apiKey !== undefined && typeof options.apiKey !== 'string') {
     throw new Error('simulator option apiKey must be a string');
   }
@@ -90,5 +94,6 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     seed: options.seed ?? 0,
     metrics: options.metrics ?? true,
     kvCacheTokens: options.kvCacheTokens ?? maxModelLen * 8,
+    reranking: options.reranking ?? true,
   };
 }

@@ -13,19 +13,35 @@ export interface ToolSpec {
 
 export type ToolChoice = 'none' | 'auto' | 'required' | { name: string };
 
+/** Structured output asked for: a JSON schema, or any JSON object when `schema` is undefined. */
+export interface JsonFormat {
+  schema: unknown;
+}
+
 interface Common {
   model: string | undefined;
   seed: number | undefined;
 }
 
+/** Chat completions, and the Responses / Messages surfaces once converted to chat (as both runtimes do). */
 export interface ChatFields extends Common {
-  endpoint: 'chat';
+  endpoint: 'chat' | 'responses' | 'messages';
   stream: boolean;
   streamOptions: unknown;
   maxTokens: number | undefined;
   messages: readonly unknown[];
   tools: ToolSpec[];
   toolChoice: ToolChoice;
+  /** Choices to generate (`n`), 1 unless asked. */
+  n: number;
+  /** Stop sequences; undefined when none. */
+  stop: readonly string[] | undefined;
+  /** Alternatives per token when `logprobs` is on (0 = the token alone); undefined = off. */
+  logprobs: number | undefined;
+  /** `response_format` json_object / json_schema; undefined = free text. */
+  json: JsonFormat | undefined;
+  /** The original body of a Responses / Messages request (answers echo parts of it). */
+  request?: Body;
 }
 
 export interface CompletionFields extends Common {
@@ -42,11 +58,30 @@ export interface EmbeddingFields extends Common {
   base64: boolean;
 }
 
-export type InferenceFields = ChatFields | CompletionFields | EmbeddingFields;
+/** `/v1/messages/count_tokens` and llama.cpp's `/v1/responses/input_tokens`: the prompt of a converted request. */
+export interface CountTokensFields {
+  endpoint: 'count-tokens';
+  surface: 'responses' | 'messages';
+  model: string | undefined;
+  chat: ChatFields;
+}
 
-type Body = Record<string, unknown>;
+export interface RerankFields extends Common {
+  endpoint: 'rerank';
+  query: string;
+  documents: string[];
+  /** Results to keep; undefined = all. */
+  topN: number | undefined;
+  /** llama.cpp's TEI-style request (`texts`): a bare array of `{index, score, text?}`. */
+  tei: boolean;
+  returnText: boolean;
+}
 
-function isRecord(value: unknown): value is Body {
+export type InferenceFields = ChatFields | CompletionFields | EmbeddingFields | CountTokensFields | RerankFields;
+
+export type Body = Record<string, unknown>;
+
+export function isRecord(value: unknown): value is Body {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -55,7 +90,7 @@ function isTokenArray(value: unknown): value is number[] {
 }
 
 /** A scalar of the wrong type: vLLM (pydantic) rejects it, llama.cpp logs and uses the default. */
-function scalar<T>(
+export function scalar<T>(
   body: Body,
   key: string,
   check: (value: unknown) => value is T,
@@ -69,9 +104,9 @@ function scalar<T>(
   return flavor.invalidField(key, `Input should be ${expected}`, value);
 }
 
-const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean';
-const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
-const isString = (value: unknown): value is string => typeof value === 'string';
+export const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean';
+export const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
+export const isString = (value: unknown): value is string => typeof value === 'string';
 
 /** Distinguishes a flavour's error reply from parsed values (never a plain request field). */
 export function isReply(value: unknown): value is Reply {
@@ -94,7 +129,7 @@ function promptList(value: unknown): PromptInput[] | undefined {
   return undefined;
 }
 
-function parseTools(body: Body, flavor: Flavor): ToolSpec[] | Reply {
+export function parseTools(body: Body, flavor: Flavor): ToolSpec[] | Reply {
   const raw = body.tools;
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) return flavor.invalidField('tools', 'Input should be a valid list', raw);
@@ -109,7 +144,7 @@ function parseTools(body: Body, flavor: Flavor): ToolSpec[] | Reply {
   return tools;
 }
 
-function parseToolChoice(body: Body, tools: ToolSpec[], flavor: Flavor): ToolChoice | Reply {
+export function parseToolChoice(body: Body, tools: ToolSpec[], flavor: Flavor): ToolChoice | Reply {
   const raw = body.tool_choice;
   // Both runtimes default to "auto" when tools are given (vLLM's model validator does so explicitly).
   if (raw === undefined || raw === null) return tools.length > 0 ? 'auto' : 'none';
@@ -123,6 +158,84 @@ function parseToolChoice(body: Body, tools: ToolSpec[], flavor: Flavor): ToolCho
     return { name };
   }
   return flavor.invalidField('tool_choice', "Input should be 'none', 'auto', 'required' or a named tool", raw);
+}
+
+/** `stop`: a string or a list of strings (empty strings are dropped, as both runtimes do). */
+export function parseStop(value: unknown, field: string, flavor: Flavor): readonly string[] | undefined | Reply {
+  if (value === undefined || value === null) return undefined;
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) {
+    return flavor.invalidField(field, 'Input should be a valid string or list of strings', value);
+  }
+  const stops = list.filter((item) => item !== '');
+  return stops.length > 0 ? stops : undefined;
+}
+
+/** `response_format` of chat completions. */
+function parseResponseFormat(value: unknown, flavor: Flavor): JsonFormat | undefined | Reply {
+  if (value === undefined || value === null) return undefined;
+  const type = isRecord(value) ? value.type : undefined;
+  if (type === 'text') return undefined;
+  if (type === 'json_object') return { schema: undefined };
+  if (type === 'json_schema' && isRecord(value)) {
+    const spec = value.json_schema;
+    return { schema: isRecord(spec) ? spec.schema : undefined };
+  }
+  return flavor.invalidField('response_format', "Input should be 'text', 'json_object' or 'json_schema'", value);
+}
+
+/** `logprobs` + `top_logprobs`, with each runtime's rule for a top_logprobs without logprobs. */
+function parseLogprobs(body: Body, flavor: Flavor): number | undefined | Reply {
+  const top = body.top_logprobs;
+  const on = body.logprobs === true;
+  if (!on) {
+    if (top === undefined || top === null) return undefined;
+    return flavor.lenientScalars
+      ? flavor.error('invalid', 'top_logprobs requires logprobs to be set to true')
+      : flavor.invalidField('top_logprobs', 'Value error, when using `top_logprobs`, `logprobs` must be set to true.', top);
+  }
+  if (top === undefined || top === null) return flavor.lenientScalars ? 20 : 0;
+  if (!isInteger(top) || top < 0 || top > 20) {
+    return flavor.invalidField('top_logprobs', 'Input should be an integer between 0 and 20', top);
+  }
+  return top;
+}
+
+/** `n`: how many choices; both runtimes cap it far above what a simulator needs. */
+function parseChoices(body: Body, flavor: Flavor): number | Reply {
+  const value = body.n;
+  if (value === undefined || value === null) return 1;
+  if (isInteger(value) && value >= 1 && value <= 128) return value;
+  if (flavor.lenientScalars && !isInteger(value)) return 1;
+  return flavor.invalidField('n', 'Input should be an integer between 1 and 128', value);
+}
+
+const NO_OPTIONS: Pick<ChatFields, 'n' | 'stop' | 'logprobs' | 'json'> = Object.freeze({ n: 1, stop: undefined, logprobs: undefined, json: undefined });
+
+/** The chat options beyond messages and tools. */
+export function parseChatOptions(
+  body: Body,
+  flavor: Flavor,
+): Pick<ChatFields, 'n' | 'stop' | 'logprobs' | 'json'> | Reply {
+  // The plain chat request sets none of them: no work beyond five property reads.
+  if (
+    body.n === undefined &&
+    body.stop === undefined &&
+    body.logprobs === undefined &&
+    body.top_logprobs === undefined &&
+    body.response_format === undefined
+  ) {
+    return NO_OPTIONS;
+  }
+  const n = parseChoices(body, flavor);
+  if (isReply(n)) return n;
+  const stop = parseStop(body.stop, 'stop', flavor);
+  if (isReply(stop)) return stop;
+  const logprobs = parseLogprobs(body, flavor);
+  if (isReply(logprobs)) return logprobs;
+  const json = parseResponseFormat(body.response_format, flavor);
+  if (isReply(json)) return json;
+  return { n, stop, logprobs, json };
 }
 
 /** Parses the body of an inference route; returns the flavour's error reply for what it rejects. */
@@ -173,6 +286,18 @@ export function parseInference(route: Route, body: unknown, flavor: Flavor): Inf
   if (isReply(tools)) return tools;
   const toolChoice = parseToolChoice(body, tools, flavor);
   if (isReply(toolChoice)) return toolChoice;
-  return { endpoint: 'chat', ...common, messages: body.messages, tools, toolChoice };
+  const options = parseChatOptions(body, flavor);
+  if (isReply(options)) return options;
+  return {
+    endpoint: 'chat',
+    ...common,
+    messages: body.messages,
+    tools,
+    toolChoice,
+    n: options.n,
+    stop: options.stop,
+    logprobs: options.logprobs,
+    json: options.json,
+  };
 }
 

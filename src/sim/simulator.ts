@@ -10,12 +10,18 @@
 // - with max_tokens (or max_completion_tokens) it writes exactly that many tokens and
 //   finishes "length"; without, it writes defaultMaxTokens and finishes "stop" (both
 //   cut to the context, with the runtime's own rule for what does not fit);
-// - tools (unless tool_choice is "none") give one call to the named or first function;
-// - `n`, `stop`, `logprobs` and sampling parameters are accepted and ignored.
+// - tools give one call to the named or first function, unless tool_choice is "none" or
+//   (with "auto") the last message is a tool result: then the answer is text;
+// - `n` gives n choices (each its own seed), `stop` cuts the text before the first stop
+//   string (finish "stop"), `logprobs` adds made-up but well-formed log probabilities,
+//   `response_format` json_object / json_schema gives a JSON document (an instance of the
+//   schema) that finishes "stop" when it fits; other sampling parameters are ignored;
+// - /v1/responses and /v1/messages are chat underneath (as in both runtimes), rendered in
+//   each surface's shape; /v1/rerank scores documents by the query words they contain.
 
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Flavor, SimView, SlotView } from './flavor.ts';
+import type { Flavor, Route, SimView, SlotView } from './flavor.ts';
 import { createLlamacppFlavor } from './flavor-llamacpp.ts';
 import { createVllmFlavor } from './flavor-vllm.ts';
 import type { Counters, Job } from './generation.ts';
@@ -41,6 +47,22 @@ function publicView(resolved: ResolvedOptions, target: SimulatorOptions): void {
   Object.assign(target, rest);
   if (apiKey !== undefined) target.apiKey = apiKey;
   else delete target.apiKey;
+}
+
+/** The POST routes with a JSON body that the engine answers (counted in stats().requests). */
+function isInferenceRoute(route: Route): boolean {
+  switch (route) {
+    case 'chat':
+    case 'completions':
+    case 'embeddings':
+    case 'responses':
+    case 'messages':
+    case 'count-tokens':
+    case 'rerank':
+      return true;
+    default:
+      return false;
+  }
 }
 
 function urlHost(host: string): string {
@@ -134,7 +156,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     const path = queryAt < 0 ? url : url.slice(0, queryAt);
     const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
     const route = flavor.route(request.method ?? 'GET', path);
-    const inference = route === 'chat' || route === 'completions' || route === 'embeddings';
+    const inference = isInferenceRoute(route);
     if (loading) {
       // vLLM is not listening while it loads; llama-server answers every path with 503.
       if (flavor.loadingResetsConnections) {
@@ -159,6 +181,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       case 'chat':
       case 'completions':
       case 'embeddings':
+      case 'responses':
+      case 'messages':
+      case 'count-tokens':
+      case 'rerank':
         handleInference(context, route, path, request, response, headers);
         return;
       case 'models':
@@ -261,6 +287,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       if (partial.defaultMaxTokens !== undefined) resolved.defaultMaxTokens = partial.defaultMaxTokens;
       if (partial.metrics !== undefined) resolved.metrics = partial.metrics;
       if (partial.kvCacheTokens !== undefined) resolved.kvCacheTokens = partial.kvCacheTokens;
+      if (partial.reranking !== undefined) resolved.reranking = partial.reranking;
       if (partial.seed !== undefined) {
         resolved.seed = partial.seed;
         failRandom = createRng(partial.seed);

@@ -47,6 +47,11 @@ export interface SimulatorOptions {
    * vllm:kv_cache_usage_perc (default maxModelLen * 8). Extension beyond the brief.
    */
   kvCacheTokens?: number;
+  /**
+   * Serve /v1/rerank (default true). False answers it as a runtime started without a reranker:
+   * llama.cpp 501 "Start it with `--reranking`", vLLM 400 "does not support Rerank".
+   */
+  reranking?: boolean;
 }
 
 /** Last inference request seen, so tests can check what a gateway forwarded. */
@@ -58,7 +63,7 @@ export interface SimulatedRequest {
 
 /** Counters of one simulator instance. */
 export interface SimulatorStats {
-  /** Inference requests received (chat, completions, embeddings), valid or not. */
+  /** Inference requests received (chat, completions, embeddings, responses, messages, count_tokens, rerank), valid or not. */
   requests: number;
   /** Requests holding a slot now. */
   running: number;

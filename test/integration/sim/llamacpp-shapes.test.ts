@@ -92,7 +92,8 @@ describe('llama.cpp flavour: response and stream shapes', () => {
     const sim = await useSimulator({ flavor: 'llamacpp', maxModelLen: 40 });
     const body = (await (await postJson(sim, '/v1/chat/completions', chatBody({ max_tokens: 1000 }))).json()) as Record<string, any>;
     expect(body.choices[0].finish_reason).toBe('length');
-    expect(body.usage.prompt_tokens + body.usage.completion_tokens).toBe(39);
+    // The recorded server fills the slot exactly: prompt + completion = n_ctx.
+    expect(body.usage.prompt_tokens + body.usage.completion_tokens).toBe(40);
   });
 
   it('rejects like llama-server: malformed JSON 500, missing messages 400', async () => {
