@@ -2,23 +2,11 @@
  * Cheap edits on one JSON document from upstream (a response body or one SSE
  * chunk): put the public model name in, read usage out. No full parse.
  */
-import { findTopLevel, onlyMember } from './json-splice.ts';
+import { findTopLevel, onlyMember, stringEnd } from './json-splice.ts';
 import type { Usage } from './types.ts';
 
 
 const modelKey = '"model":';
-
-function stringEnd(text: string, quote: number): number {
-  let position = quote + 1;
-  for (;;) {
-    const next = text.indexOf('"', position);
-    if (next === -1) return -1;
-    let backslashes = 0;
-    for (let back = next - 1; text.charCodeAt(back) === 92; back--) backslashes++;
-    if (backslashes % 2 === 0) return next + 1;
-    position = next + 1;
-  }
-}
 
 /**
  * Replaces the value of the first `"model":"…"` member. In OpenAI response

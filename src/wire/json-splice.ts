@@ -19,17 +19,26 @@ function skipWhitespace(text: string, index: number): number {
   return index;
 }
 
-/** `index` is at an opening quote; returns the index just past the closing one. */
-function skipString(text: string, index: number): number {
+/**
+ * `index` is at an opening quote; returns the index just past the closing one (the first `"` not escaped by an
+ * odd number of backslashes), or -1 when the string never ends.
+ */
+export function stringEnd(text: string, index: number): number {
   let position = index + 1;
   for (;;) {
     const quote = text.indexOf('"', position);
-    if (quote === -1) return text.length;
+    if (quote === -1) return -1;
     let backslashes = 0;
     for (let back = quote - 1; text.charCodeAt(back) === 92; back--) backslashes++;
     if (backslashes % 2 === 0) return quote + 1;
     position = quote + 1;
   }
+}
+
+/** stringEnd for the valid JSON this module is given: an unterminated string runs to the end of the text. */
+function skipString(text: string, index: number): number {
+  const end = stringEnd(text, index);
+  return end === -1 ? text.length : end;
 }
 
 function skipValue(text: string, index: number): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findTopLevel, spliceTopLevel } from '../../../src/wire/json-splice.ts';
+import { findTopLevel, spliceTopLevel, stringEnd } from '../../../src/wire/json-splice.ts';
 import { extractUsage, isUsageOnlyChunk, rewriteModel } from '../../../src/wire/chunk-edit.ts';
 
 describe('top-level JSON splicing', () => {
@@ -63,6 +63,17 @@ describe('chunk edits', () => {
     expect(JSON.parse(rewriteModel(vllm, '"demo-chat"')).choices[0].delta.content).toBe('"model":"x"');
     const llama = '{"choices":[{"delta":{"content":"hi"},"index":0}],"created":1,"id":"c","model":"alias","object":"chat.completion.chunk"}';
     expect(JSON.parse(rewriteModel(llama, '"demo-chat"')).model).toBe('demo-chat');
+  });
+
+  it('finds the end of a string past escaped quotes, and leaves a chunk whose model never ends as it was', () => {
+    // `"a\\"b"`: two backslashes escape nothing, so it ends after the second quote; `"a\\\"b"` after the third.
+    expect(stringEnd('"a\\\\"b"', 0)).toBe(5);
+    expect(stringEnd('"a\\\\\\"b"', 0)).toBe(8);
+    expect(stringEnd('x"plain"', 1)).toBe(8);
+    expect(stringEnd('"never ends', 0)).toBe(-1);
+    expect(stringEnd('"escaped at the end\\"', 0)).toBe(-1);
+    const cut = '{"model":"Qwen/Qw';
+    expect(rewriteModel(cut, '"demo-chat"')).toBe(cut);
   });
 
   it('reads usage and recognises the usage-only chunk', () => {
