@@ -6,7 +6,7 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import type { SimFlavor } from '../../../src/sim/simulator.ts';
-import { chatBody, postJson, sseEvents, useSimulator } from './sim-helpers.ts';
+import { afterStream, chatBody, postJson, sseEvents, useSimulator } from './sim-helpers.ts';
 
 function client(url: string): OpenAI {
   return new OpenAI({ baseURL: url + '/v1', apiKey: 'unused', maxRetries: 0 });
@@ -93,6 +93,7 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('chat options on the %s flavour',
       return choice?.logprobs?.content?.length === 1;
     });
     expect(withLogprobs).toHaveLength(4);
+    await afterStream();
 
     // Without logprobs, no logprobs: vLLM says null, llama.cpp has no key.
     const plain = (await (await postJson(sim, '/v1/chat/completions', chatBody())).json()) as { choices: Array<Record<string, unknown>> };
@@ -140,6 +141,7 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('chat options on the %s flavour',
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe(object.choices[0]?.message.content);
+    await afterStream();
 
     // A max_tokens too small for the document cuts it, like a real model: finish length.
     const short = await openai.chat.completions.create({ model: 'sim-model', messages, max_tokens: 2, response_format: { type: 'json_schema', json_schema: { name: 'person', schema } } });

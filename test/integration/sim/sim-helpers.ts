@@ -32,6 +32,14 @@ export const chatBody = (extra: Record<string, unknown> = {}): Record<string, un
 
 export { readUntil, sseEvents } from '../../helpers/sse.ts';
 
+/**
+ * llama-server (and the llama.cpp flavour, like it) closes a keep-alive connection a few ms after a
+ * streamed answer unless the next request is already on it: wait that out before reusing the connection.
+ */
+export function afterStream(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 40));
+}
+
 /** Polls until `check` passes (it throws or returns false otherwise), for at most `timeoutMs`. */
 export async function eventually(check: () => boolean, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import type { SimFlavor } from '../../../src/sim/simulator.ts';
 import { namedEvents } from './fixture-replay.ts';
-import { postJson, useSimulator } from './sim-helpers.ts';
+import { afterStream, postJson, useSimulator } from './sim-helpers.ts';
 
 function client(url: string): OpenAI {
   return new OpenAI({ baseURL: url + '/v1', apiKey: 'unused', maxRetries: 0 });
@@ -34,6 +34,7 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('the openai SDK Responses API aga
     let deltas = '';
     for await (const event of raw) if (event.type === 'response.output_text.delta') deltas += event.delta;
     expect(deltas).toBe(created.output_text);
+    await afterStream();
 
     const stream = openai.responses.stream({ model: 'sim-model', instructions: 'Be brief.', input: 'Hello there', max_output_tokens: 6 });
     if (flavor === 'llamacpp') {
@@ -65,6 +66,7 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('the openai SDK Responses API aga
     }
     expect(doneArguments).toBe(argumentDeltas);
     expect(JSON.parse(argumentDeltas)).toEqual({ city: expect.any(String) });
+    await afterStream();
 
     if (call?.type !== 'function_call') throw new Error('no function call');
     const second = await openai.responses.create({
