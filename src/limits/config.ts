@@ -52,7 +52,7 @@ export const LimitsConfigSchema = Type.Object(
     reserveCompletionTokens: Type.Integer({
       minimum: 0,
       default: 512,
-      description: 'tokens reserved for the answer when a request sets no max_tokens (settled to the real usage afterwards)',
+      description: 'tokens reserved for the answer when a request sets no max_tokens, for tokens per minute and (at its price) for budgets; settled to the real usage afterwards',
     }),
     tenants: Type.Record(Type.String({ minLength: 1 }), TenantLimitsSchema, { default: {}, description: 'per-tenant budgets' }),
   },

@@ -1,15 +1,16 @@
 /**
- * Tokens per minute and budgets around one request: reserve the estimated
- * prompt plus max_tokens before the call, settle with the real usage after
- * (streams and cancelled requests are charged what they used), charge the
- * cost to the key's and tenant's budgets.
+ * Tokens per minute and budgets around one request: before the call reserve
+ * the estimated prompt plus max_tokens (tokens) and its worst-case cost
+ * (budgets), in one Redis round trip; after it settle both with the real usage
+ * and cost (streams and cancelled requests are charged what they used; a
+ * request no backend worked on releases everything).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SwitchyardState } from '../state.ts';
-import { budgetError } from '../limits/budget.ts';
+import { budgetError, budgetSpent, type BudgetReservation } from '../limits/budget.ts';
 import { rateLimitHeaders, retryAfterHeaders } from '../limits/headers.ts';
-import { tokenLimitError } from '../limits/token-window.ts';
-import { estimatePromptTokens, reservationTokens } from '../proxy/estimate.ts';
+import { tokenLimitError, type Reservation } from '../limits/token-window.ts';
+import { estimatePromptTokens, requestedCompletionTokens } from '../proxy/estimate.ts';
 import type { RequestRecord } from '../proxy/record.ts';
 import type { Route } from '../backends/registry.ts';
 import { requestCost } from '../routing/predict.ts';
@@ -36,7 +37,7 @@ function usedTokens(record: RequestRecord, json: Record<string, unknown>): numbe
   return estimate ? estimate.prompt + estimate.completion : 0;
 }
 
-/** Reserves tokens and checks budgets; throws 429 when either refuses. No promise when nothing is metered. */
+/** Reserves tokens and budgets; throws 429 when either refuses. No promise when nothing is metered. */
 export function meter(state: SwitchyardState, request: FastifyRequest, reply: FastifyReply, route: Route, json: Record<string, unknown>): Settle | Promise<Settle> {
   const subject = request.limitSubject;
   if (!subject || (subject.tpm === undefined && subject.budgets.length === 0)) return nothing;
@@ -52,36 +53,86 @@ async function reserve(
   subject: NonNullable<FastifyRequest['limitSubject']>,
 ): Promise<Settle> {
   const { limits, config } = state;
-  const needed = reservationTokens(json, config.limits.reserveCompletionTokens);
-  const [tokens, budget] = await Promise.all([
+  const { prompt, completion } = requestSize(json, config.limits.reserveCompletionTokens);
+  const needed = prompt + completion;
+  // Both go to Redis in the same round trip.
+  const [tokenResult, budgetResult] = await Promise.allSettled([
     subject.tpm === undefined ? undefined : limits.tokens.reserve(subject.id, subject.tpm, needed),
-    subject.budgets.length > 0 ? limits.budgets.check(subject.budgets) : undefined,
+    subject.budgets.length === 0 ? undefined : limits.budgets.reserve(subject.budgets, worstCaseCost(route, prompt, completion), leaseMs(route, config)),
   ]);
+  const tokens = tokenResult.status === 'fulfilled' ? tokenResult.value : undefined;
+  const budget = budgetResult.status === 'fulfilled' ? budgetResult.value : undefined;
+  if (tokenResult.status === 'rejected' || budgetResult.status === 'rejected' || tokens?.allowed === false || budget?.allowed === false) {
+    // Refused: give back whatever the other one took.
+    await Promise.all([limits.tokens.settle(tokens?.reservation, 0), limits.budgets.settle(budget?.reservation, 0)]);
+  }
+  if (tokenResult.status === 'rejected') throw tokenResult.reason;
+  if (budgetResult.status === 'rejected') throw budgetResult.reason;
   if (tokens && !tokens.allowed) {
     reply.headers(rateLimitHeaders({ tokens })).headers(retryAfterHeaders(tokens.retryAfterMs, !tokens.tooLarge));
     throw tokenLimitError(tokens, needed);
   }
   if (tokens && !tokens.degraded) reply.headers(rateLimitHeaders({ tokens }));
   if (budget && !budget.allowed) {
-    await limits.tokens.settle(tokens?.reservation, 0);
-    reply.headers(retryAfterHeaders(budget.exhausted?.resetMs ?? 1000, false));
+    const spent = budgetSpent(budget);
+    reply.headers(retryAfterHeaders(spent ? (budget.exhausted?.resetMs ?? 1000) : 1000, !spent));
     throw budgetError(budget);
   }
-  return settleCost(state, request, route, json, tokens?.reservation);
+  return settleCost(state, request, json, tokens?.reservation, budget?.reservation);
+}
+
+/** Estimated prompt and completion budget (none for an embedding: `input` alone), as reservationTokens counts them. */
+function requestSize(json: Readonly<Record<string, unknown>>, fallbackCompletion: number): { prompt: number; completion: number } {
+  const prompt = estimatePromptTokens(json);
+  const embedding = json.input !== undefined && json.messages === undefined && json.prompt === undefined;
+  return { prompt, completion: embedding ? 0 : requestedCompletionTokens(json, fallbackCompletion) };
+}
+
+/**
+ * The most a request can cost: its prompt estimate and completion budget at the price of the route's most
+ * expensive target (failover may land on any of them).
+ */
+function worstCaseCost(route: Route, promptTokens: number, completionTokens: number): number {
+  let worst = 0;
+  for (const target of route.targets) {
+    const backend = target.backend;
+    const cost = requestCost({ cost: backend.config.cost, throughputTokensPerSecond: backend.latency.throughput() }, promptTokens, completionTokens);
+    if (cost > worst) worst = cost;
+  }
+  return worst;
+}
+
+const unboundedLeaseMs = 24 * 3_600_000;
+const leases = new WeakMap<Route, number>();
+
+/**
+ * The longest a request on this route can hold a budget reservation: every attempt (retries + 1) may queue and
+ * run to its total timeout, then shutdown may wait out its grace. Only a replica that died mid-request needs it.
+ */
+function leaseMs(route: Route, config: SwitchyardState['config']): number {
+  let lease = leases.get(route);
+  if (lease === undefined) {
+    let attempt = 0;
+    for (const target of route.targets) {
+      const { timeouts, queue } = target.backend.config;
+      attempt = Math.max(attempt, timeouts.totalMs > 0 ? timeouts.totalMs + queue.timeoutMs : unboundedLeaseMs);
+    }
+    lease = Math.min(unboundedLeaseMs, attempt * (route.config.retries + 1)) + config.server.shutdownGraceMs + 60_000;
+    leases.set(route, lease);
+  }
+  return lease;
 }
 
 function settleCost(
   state: SwitchyardState,
   request: FastifyRequest,
-  route: Route,
   json: Record<string, unknown>,
-  reservation: Parameters<SwitchyardState['limits']['tokens']['settle']>[0],
+  tokens: Reservation | undefined,
+  budget: BudgetReservation | undefined,
 ): Settle {
   return async () => {
     const record = request.record;
-    await state.limits.tokens.settle(reservation, usedTokens(record, json));
-    const budgets = request.limitSubject?.budgets ?? [];
-    if (record.cost > 0 && budgets.length > 0) await state.limits.budgets.charge(budgets, record.cost);
+    await Promise.all([state.limits.tokens.settle(tokens, usedTokens(record, json)), state.limits.budgets.settle(budget, record.cost)]);
   };
 }
 

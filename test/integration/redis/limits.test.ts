@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../src/errors.ts';
 import { authenticate } from '../../../src/limits/authenticate.ts';
-import { budgetSubjects } from '../../../src/limits/budget.ts';
+import { budgetError, budgetSpent, budgetSubjects } from '../../../src/limits/budget.ts';
 import type { AuthConfig, LimitsConfig } from '../../../src/limits/config.ts';
 import { createLimits } from '../../../src/limits/create.ts';
 import { createKey, listKeys, revokeKey } from '../../../src/limits/key-admin.ts';
@@ -103,15 +103,67 @@ describe('limits on Redis', () => {
     const subjects = budgetSubjects({ id: 'key-1', tenant: 'team-a' }, { tenants: { 'team-a': { budget: { amount: 0.01, period: 'month' } } } });
     await a.charge(subjects, 0.004);
     await b.charge(subjects, 0.005);
-    expect((await a.check(subjects)).allowed).toBe(true);
+    expect((await a.reserve(subjects, 0, 60_000)).allowed).toBe(true);
     expect(await b.spent(subjects[0]!)).toBeCloseTo(0.009, 9);
     await b.charge(subjects, 0.001);
-    const refused = await a.check(subjects);
+    const refused = await a.reserve(subjects, 0, 60_000);
     expect(refused.allowed).toBe(false);
     expect(refused.exhausted?.subject).toMatchObject({ scope: 'tenant', id: 'team-a' });
     const raw = new Redis(server.url);
     expect(await raw.keys('*')).toEqual(['swy:budget:{tenant%3Ateam-a}:m202601']);
     raw.disconnect();
+  });
+
+  it('budget reservations: atomic across replicas (40 concurrent holds of 0.1 on a budget of 1 admit exactly 10), settled and released', async () => {
+    const now = () => Date.UTC(2026, 0, 15, 12);
+    const a = new RedisBudgetStore(replicaA, { keyPrefix: 'swy', policy: open, now });
+    const b = new RedisBudgetStore(replicaB, { keyPrefix: 'swy', policy: open, now });
+    const subjects = budgetSubjects({ id: 'racer', tenant: 't', budget: { amount: 1, period: 'day' } }, { tenants: {} });
+    const decisions = await Promise.all(Array.from({ length: 40 }, (_, index) => (index % 2 ? a : b).reserve(subjects, 0.1, 60_000)));
+    const granted = decisions.filter((decision) => decision.allowed);
+    expect(granted).toHaveLength(10); // admitted while spent + held < 1: 0, 0.1, … 0.9
+    expect(await a.held(subjects[0]!)).toBeCloseTo(1, 9);
+    const refused = decisions.find((decision) => !decision.allowed);
+    expect(refused?.exhausted).toMatchObject({ spent: 0 });
+    expect(budgetSpent(refused!)).toBe(false); // held by calls in flight, not used up
+    expect(budgetError(refused!).message).toContain('held by requests in flight');
+    // Settle: half cost 0.05 each, half nothing (failed calls).
+    await Promise.all(granted.map((decision, index) => (index % 2 ? a : b).settle(decision.reservation, index % 2 ? 0.05 : 0)));
+    expect(await b.held(subjects[0]!)).toBe(0);
+    expect(await b.spent(subjects[0]!)).toBeCloseTo(0.25, 9);
+    const raw = new Redis(server.url);
+    expect((await raw.keys('*')).sort()).toEqual(['swy:budget:{key%3Aracer}:d20260115']); // no hold keys left
+    raw.disconnect();
+  });
+
+  it('budget reservations: a hold a dead replica never settles lapses when its lease ends', async () => {
+    let clock = Date.UTC(2026, 0, 15, 12);
+    const now = () => clock;
+    const crashed = new RedisBudgetStore(replicaA, { keyPrefix: 'swy', policy: open, now });
+    const alive = new RedisBudgetStore(replicaB, { keyPrefix: 'swy', policy: open, now });
+    const subjects = budgetSubjects({ id: 'k', tenant: 't', budget: { amount: 1, period: 'day' } }, { tenants: {} });
+    expect((await crashed.reserve(subjects, 0.7, 30_000)).allowed).toBe(true); // its replica dies: never settled
+    const kept = await alive.reserve(subjects, 0.3, 10 * 60_000);
+    expect(kept.allowed).toBe(true);
+    expect((await alive.reserve(subjects, 0.01, 60_000)).exhausted).toMatchObject({ spent: 0, held: 1 });
+    clock += 31_000; // the dead replica's lease is over: the next reservation sweeps its hold
+    const later = await alive.reserve(subjects, 0.01, 60_000);
+    expect(later.allowed).toBe(true);
+    expect(await alive.held(subjects[0]!)).toBeCloseTo(0.31, 9);
+    await alive.settle(kept.reservation, 0.2);
+    await alive.settle(later.reservation, 0.01);
+    expect(await alive.held(subjects[0]!)).toBe(0);
+    expect(await alive.spent(subjects[0]!)).toBeCloseTo(0.21, 9);
+    // A settle that comes after its lease lapsed charges the cost without releasing anything twice.
+    const late = await alive.reserve(subjects, 0.4, 1_000);
+    const other = await alive.reserve(subjects, 0.1, 60_000);
+    clock += 2_000;
+    await alive.reserve(subjects, 0, 60_000); // sweeps the lapsed 0.4
+    await alive.settle(late.reservation, 0.3);
+    expect(await alive.held(subjects[0]!)).toBeCloseTo(0.1, 9);
+    expect(await alive.spent(subjects[0]!)).toBeCloseTo(0.51, 9);
+    await alive.settle(other.reservation, 0);
+    expect(await alive.held(subjects[0]!)).toBe(0);
   });
 
   it('keys: create, list, authenticate from another replica, revoke', async () => {
@@ -145,14 +197,14 @@ describe('limits on Redis', () => {
       const tokens = await openLimits.tokens.reserve('k', 100, 10);
       expect(tokens).toMatchObject({ allowed: true, degraded: true, reservation: undefined });
       await openLimits.tokens.settle(tokens.reservation, 10);
-      expect(await openLimits.budgets.check(subjects)).toMatchObject({ allowed: true, degraded: true });
+      expect(await openLimits.budgets.reserve(subjects, 0, 60_000)).toMatchObject({ allowed: true, degraded: true });
       await openLimits.budgets.charge(subjects, 0.5); // never throws
       expect(performance.now() - started).toBeLessThan(200);
       expect(errors).toEqual(['tokens:check', 'budget:check', 'budget:settle']);
 
       const tokenError = await rejection(closedLimits.tokens.reserve('k', 100, 10));
       expect(tokenError).toMatchObject({ status: 503, code: 'limits_unavailable', type: 'server_error' });
-      expect((await rejection(closedLimits.budgets.check(subjects))).status).toBe(503);
+      expect((await rejection(closedLimits.budgets.reserve(subjects, 0, 60_000))).status).toBe(503);
 
       // auth never fails open: a key this replica saw still works (stale), an unknown one gets 503
       expect((await authenticate(openLimits.keys, { authorization: `Bearer ${secret}` })).tenant).toBe('t');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { budgetError, budgetSubjects, currentPeriod } from '../../../src/limits/budget.ts';
+import { budgetError, budgetSpent, budgetSubjects, currentPeriod } from '../../../src/limits/budget.ts';
 import { estimatePromptTokens, reservationTokens } from '../../../src/proxy/estimate.ts';
 import { formatResetDuration, rateLimitHeaders, retryAfterHeaders } from '../../../src/limits/headers.ts';
 import { MemoryBudgetStore } from '../../../src/limits/memory-budget.ts';
@@ -70,11 +70,11 @@ describe('budgets (memory)', () => {
       { tenants: { 'team-a': { budget: { amount: 1.5, period: 'month' } } } },
     );
     expect(subjects.map((subject) => subject.scope)).toEqual(['key', 'tenant']);
-    expect((await store.check(subjects)).allowed).toBe(true);
+    expect((await store.reserve(subjects, 0, 60_000)).allowed).toBe(true);
     await store.charge(subjects, 0.6);
-    expect((await store.check(subjects)).allowed).toBe(true);
+    expect((await store.reserve(subjects, 0, 60_000)).allowed).toBe(true);
     await store.charge(subjects, 0.4);
-    const refused = await store.check(subjects);
+    const refused = await store.reserve(subjects, 0, 60_000);
     expect(refused.allowed).toBe(false);
     expect(refused.exhausted?.subject.scope).toBe('key');
     expect(refused.exhausted?.resetMs).toBe(12 * 3600_000);
@@ -83,9 +83,38 @@ describe('budgets (memory)', () => {
     expect(error.code).toBe('insufficient_quota');
     expect(error.type).toBe('insufficient_quota');
     now = Date.UTC(2026, 0, 16, 1); // new day: the key budget resets, the tenant's month goes on
-    expect((await store.check(subjects)).allowed).toBe(true);
+    expect((await store.reserve(subjects, 0, 60_000)).allowed).toBe(true);
     await store.charge(subjects, 0.5);
-    expect((await store.check(subjects)).exhausted?.subject.scope).toBe('tenant');
+    expect((await store.reserve(subjects, 0, 60_000)).exhausted?.subject.scope).toBe('tenant');
+  });
+
+  it('holds worst cases while calls are in flight: admits while spent + held < amount, settles the real cost, releases on failure', async () => {
+    let now = Date.UTC(2026, 0, 15, 23, 59);
+    const store = new MemoryBudgetStore({ now: () => now });
+    const subjects = budgetSubjects({ id: 'k', tenant: 't', budget: { amount: 1, period: 'day' } }, { tenants: {} });
+    const [key] = subjects;
+    const holds = await Promise.all(Array.from({ length: 5 }, () => store.reserve(subjects, 0.4, 60_000)));
+    expect(holds.map((decision) => decision.allowed)).toEqual([true, true, true, false, false]); // 0, 0.4, 0.8 had room
+    expect(await store.held(key!)).toBeCloseTo(1.2, 12);
+    const refused = holds[3]!;
+    expect(refused.exhausted).toMatchObject({ spent: 0, held: expect.closeTo(1.2, 9) });
+    expect(budgetSpent(refused)).toBe(false);
+    expect(budgetError(refused).message).toContain('held by requests in flight');
+    await store.settle(holds[0]!.reservation, 0.1); // served: the real cost replaces the hold
+    await store.settle(holds[1]!.reservation, 0); // failed: released
+    await store.settle(holds[1]!.reservation, 5); // settled once only
+    expect(await store.held(key!)).toBeCloseTo(0.4, 12);
+    expect(await store.spent(key!)).toBeCloseTo(0.1, 12);
+    now = Date.UTC(2026, 0, 16, 0, 1); // settled in the next period: charged there; the old hold ends with its day
+    await store.settle(holds[2]!.reservation, 0.3);
+    expect(await store.spent(key!)).toBeCloseTo(0.3, 12);
+    expect(await store.held(key!)).toBe(0);
+    const used = await store.reserve(subjects, 0.8, 60_000);
+    await store.settle(used.reservation, 0.8);
+    const spentUp = await store.reserve(subjects, 0.01, 60_000);
+    expect(spentUp.allowed).toBe(false);
+    expect(budgetSpent(spentUp)).toBe(true);
+    expect(budgetError(spentUp).message).toContain('used up');
   });
 
   it('names periods in UTC', () => {
