@@ -295,11 +295,11 @@ if (typeof decideModule !== 'string' && typeof decideModule.decide === 'function
 
 // The whole Router.plan (snapshot of live state + decide) over a 16-backend route.
 const configModule = await tryImport<{ validateConfig?: (raw: unknown) => unknown }>('../src/config/load.ts');
-const registryModule = await tryImport<{ Registry?: new (config: unknown) => { routes: Map<string, unknown>; close(): Promise<void> } }>('../src/backends/registry.ts');
+const registryModule = await tryImport<{ BackendRegistry?: new (config: unknown) => { routes: Map<string, unknown>; close(): Promise<void> } }>('../src/backends/registry.ts');
 const routerModule = await tryImport<{ Router?: new (registry: unknown) => { plan(route: unknown, input: Record<string, unknown>): unknown } }>('../src/routing/router.ts');
 if (
   typeof configModule !== 'string' && configModule.validateConfig &&
-  typeof registryModule !== 'string' && registryModule.Registry &&
+  typeof registryModule !== 'string' && registryModule.BackendRegistry &&
   typeof routerModule !== 'string' && routerModule.Router
 ) {
   try {
@@ -308,7 +308,7 @@ if (
       backends,
       models: [{ name: 'chat', targets: backends.map((backend) => ({ backend: backend.id, model: 'Qwen/Qwen3-8B' })) }],
     });
-    const registry = new registryModule.Registry(config);
+    const registry = new registryModule.BackendRegistry(config);
     const router = new routerModule.Router(registry);
     const route = registry.routes.get('chat');
     const input = { policy: 'least-loaded', promptTokens: 120, maxTokens: 256, affinityKey: undefined };
@@ -351,7 +351,7 @@ if (
   typeof recordModule !== 'string' && recordModule.newRecord
 ) {
   try {
-    const metrics = new metricsModule.GatewayMetrics(new promModule.Registry(), { backends: new Map() }, {});
+    const metrics = new metricsModule.GatewayMetrics(new promModule.Registry(), { byId: new Map() }, {});
     const record = Object.assign(recordModule.newRecord('bench', 0), {
       endpoint: 'chat',
       model: 'chat',

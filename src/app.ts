@@ -10,7 +10,7 @@ import { bodyPlugin } from './api/body.ts';
 import { healthPlugin } from './api/health.ts';
 import { metricsPlugin } from './api/metrics.ts';
 import { BackendMonitor } from './backends/monitor.ts';
-import { Registry, type DispatcherFactory } from './backends/registry.ts';
+import { BackendRegistry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { gatewayError } from './errors.ts';
 import { installErrorHandlers } from './api/error-reply.ts';
@@ -73,7 +73,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     routerOptions: { ignoreTrailingSlash: true },
   });
 
-  const backends = new Registry(config, deps.dispatcherFactory, deps.circuitClock);
+  const backends = new BackendRegistry(config, deps.dispatcherFactory, deps.circuitClock);
   const router = new Router(backends);
   const promRegistry = deps.promRegistry ?? new PromRegistry();
   const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels);

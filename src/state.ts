@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
-import type { Registry } from './backends/registry.ts';
+import type { BackendRegistry } from './backends/registry.ts';
 import type { CacheEntry } from './cache/entry.ts';
 import type { ResilientCache } from './cache/resilient.ts';
 import type { SingleFlight } from './cache/single-flight.ts';
@@ -19,7 +19,7 @@ import type { Router } from './routing/router.ts';
 /** Gateway state shared by the plugins. */
 export interface SwitchyardState {
   config: SwitchyardConfig;
-  backends: Registry;
+  backends: BackendRegistry;
   router: Router;
   promRegistry: PromRegistry;
   metrics: GatewayMetrics;

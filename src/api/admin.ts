@@ -17,7 +17,7 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
   app.get('/admin/backends', async () => {
     const now = Date.now();
     return {
-      backends: [...backends.backends.values()].map((backend) => {
+      backends: [...backends.byId.values()].map((backend) => {
         const admission = router.admission(backend);
         const live = backend.live;
         return {

@@ -11,7 +11,7 @@ async function healthRoutes(app: FastifyInstance): Promise<void> {
   const state = app.switchyard;
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const backends = [...state.backends.backends.values()].map((backend) => ({
+    const backends = [...state.backends.byId.values()].map((backend) => ({
       id: backend.id,
       kind: backend.kind.name,
       health: backend.health,

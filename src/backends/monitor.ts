@@ -5,17 +5,17 @@
  */
 import type { Logger } from 'pino';
 import { probeBackend, recordHealth } from './health.ts';
-import type { Backend, Registry } from './registry.ts';
+import type { Backend, BackendRegistry } from './registry.ts';
 import { discoverModels, scrapeLoad } from './scrape.ts';
 
 export class BackendMonitor {
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
-  private readonly registry: Registry;
+  private readonly registry: BackendRegistry;
   private readonly logger: Logger;
   private readonly now: () => number;
 
-  constructor(registry: Registry, logger: Logger, now: () => number = Date.now) {
+  constructor(registry: BackendRegistry, logger: Logger, now: () => number = Date.now) {
     this.registry = registry;
     this.logger = logger;
     this.now = now;
@@ -23,7 +23,7 @@ export class BackendMonitor {
 
   /** Runs every loop once (awaited, so the first requests see real state), then keeps them going. */
   async start(): Promise<void> {
-    const backends = [...this.registry.backends.values()];
+    const backends = [...this.registry.byId.values()];
     await Promise.all(
       backends.map((backend) =>
         Promise.all([this.probe(backend), discoverModels(backend, this.now), backend.config.scrape.intervalMs > 0 ? scrapeLoad(backend, this.now) : undefined]),

@@ -90,8 +90,9 @@ function splitUrl(url: string): { origin: string; basePath: string } {
 }
 
 /** Backends and routes, built once from a validated config. */
-export class Registry {
-  readonly backends: ReadonlyMap<string, Backend>;
+export class BackendRegistry {
+  /** Backends by id. */
+  readonly byId: ReadonlyMap<string, Backend>;
   /** Public names and aliases to routes. */
   readonly routes: ReadonlyMap<string, Route>;
   /** Routes in config order, each once. */
@@ -151,7 +152,7 @@ export class Registry {
       routeList.push(route);
       for (const name of [modelConfig.name, ...modelConfig.aliases]) routes.set(name, route);
     }
-    this.backends = backends;
+    this.byId = backends;
     this.routes = routes;
     this.routeList = routeList;
   }
@@ -163,11 +164,11 @@ export class Registry {
 
   /** True when some backend is up (or not yet probed). */
   anyUsable(): boolean {
-    for (const backend of this.backends.values()) if (backend.health === 'up' || backend.health === 'unknown') return true;
+    for (const backend of this.byId.values()) if (backend.health === 'up' || backend.health === 'unknown') return true;
     return false;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.backends.values()].map((backend) => backend.dispatcher.close().catch(() => undefined)));
+    await Promise.all([...this.byId.values()].map((backend) => backend.dispatcher.close().catch(() => undefined)));
   }
 }

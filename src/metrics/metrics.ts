@@ -10,7 +10,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast.ts';
-import type { Backend, Registry as BackendRegistry } from '../backends/registry.ts';
+import type { Backend, BackendRegistry } from '../backends/registry.ts';
 import type { RedisClient } from '../redis/client.ts';
 import type { Router } from '../routing/router.ts';
 import type { RequestRecord } from '../proxy/record.ts';
@@ -193,7 +193,7 @@ export class GatewayMetrics {
         },
       });
     }
-    const list = [...backends.backends.values()];
+    const list = [...backends.byId.values()];
     const gauge = (name: string, help: string, read: (backend: Backend) => number | undefined) =>
       new Gauge({
         name,

@@ -3,7 +3,7 @@
  * policy for an attempt order, takes admission slots, and feeds outcomes back
  * (latency EWMAs, circuit breaker). Backends never decide where to go next.
  */
-import type { Backend, Registry, Route, Target } from '../backends/registry.ts';
+import type { Backend, BackendRegistry, Route, Target } from '../backends/registry.ts';
 import { Admission, type Priority } from './admission.ts';
 import { decide } from './decide.ts';
 import type { CandidateState, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
@@ -37,8 +37,8 @@ export class Router {
   private readonly now: () => number;
   private readonly random: () => number;
 
-  constructor(registry: Registry, now: () => number = Date.now, random: () => number = Math.random) {
-    for (const backend of registry.backends.values()) this.admissions.set(backend.id, new Admission(backend));
+  constructor(registry: BackendRegistry, now: () => number = Date.now, random: () => number = Math.random) {
+    for (const backend of registry.byId.values()) this.admissions.set(backend.id, new Admission(backend));
     this.now = now;
     this.random = random;
   }

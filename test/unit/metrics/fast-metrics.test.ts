@@ -241,7 +241,7 @@ describe('registry behaviour', () => {
 describe('GatewayMetrics on the fast path', () => {
   it('records a successful non-streaming answer as before', async () => {
     const registry = new Registry();
-    const metrics = new GatewayMetrics(registry, { backends: new Map() } as never, {} as never);
+    const metrics = new GatewayMetrics(registry, { byId: new Map() } as never, {} as never);
     const record = Object.assign(newRecord('r1', 0), {
       endpoint: 'chat' as const,
       model: 'chat',
@@ -278,7 +278,7 @@ describe('GatewayMetrics on the fast path', () => {
 
   it('counts failovers before the last attempt, as failures.slice(0, attempts - 1) did', async () => {
     const registry = new Registry();
-    const metrics = new GatewayMetrics(registry, { backends: new Map() } as never, {} as never);
+    const metrics = new GatewayMetrics(registry, { byId: new Map() } as never, {} as never);
     const failures = ['a:timeout', 'b:connect', 'c'];
     for (const attempts of [0, 1, 2, 3, 4, 9]) {
       metrics.observe(Object.assign(newRecord(`r${attempts}`, 0), { model: 'chat', backend: 'sim', status: 200, attempts, failures }), 10);
