@@ -288,6 +288,9 @@ export function parseInference(route: Route, body: unknown, flavor: Flavor): Inf
   if (isReply(toolChoice)) return toolChoice;
   const options = parseChatOptions(body, flavor);
   if (isReply(options)) return options;
+  if (flavor.name === 'llamacpp' && options.logprobs !== undefined && common.stream && tools.length > 0) {
+    return flavor.error('invalid', 'logprobs is not supported with tools + stream');
+  }
   return {
     endpoint: 'chat',
     ...common,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 
 import { startSimulator } from '../../src/sim/simulator.ts';
 import { llamacppConformance, type LlamaTarget } from './conformance/llamacpp-shape.ts';
+import { llamacppSurfaceConformance } from './conformance/llamacpp-surfaces-shape.ts';
 import { afterStreamCloseMs, Cleanup, SERVER_ALIAS } from './helpers/e2e.ts';
 import { startLlamaServer } from './helpers/llama-server.ts';
 
@@ -25,7 +26,8 @@ beforeAll(async () => {
   cleanup.add(() => server.close());
   targets.real.url = server.url;
   // the same alias, slots and per-slot context; a pace like the tiny model's, so long streams last seconds
-  const simulator = await startSimulator({ flavor: 'llamacpp', model: SERVER_ALIAS, maxConcurrency: SLOTS, maxModelLen: CTX, tokensPerSecond: 300 });
+  // no --reranking on the real one, so no reranker on the simulator either
+  const simulator = await startSimulator({ flavor: 'llamacpp', model: SERVER_ALIAS, maxConcurrency: SLOTS, maxModelLen: CTX, tokensPerSecond: 300, reranking: false });
   cleanup.add(() => simulator.close());
   targets.simulator.url = simulator.url;
 });
@@ -33,7 +35,7 @@ beforeAll(async () => {
 afterAll(() => cleanup.run());
 
 describe.each(['real', 'simulator'] as const)('llama.cpp conformance: %s', (which) => {
-  it.each(llamacppConformance.map((check) => [check.name, check] as const))('%s', async (_name, check) => {
+  it.each([...llamacppConformance, ...llamacppSurfaceConformance].map((check) => [check.name, check] as const))('%s', async (_name, check) => {
     // llama-server (and the simulator, like it) drops a keep-alive connection ~5-10 ms after a streamed answer:
     // let the previous check's connection close before this one's client may reuse it.
     await new Promise((resolve) => setTimeout(resolve, afterStreamCloseMs));

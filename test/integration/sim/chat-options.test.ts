@@ -100,6 +100,12 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('chat options on the %s flavour',
     expect(plain.choices[0]?.logprobs ?? null).toBeNull();
     const refused = await postJson(sim, '/v1/chat/completions', chatBody({ top_logprobs: 2 }));
     expect(refused.status).toBe(400);
+    if (flavor === 'llamacpp') {
+      // oaicompat_chat_params_parse refuses logprobs on a streamed request with tools.
+      const withTools = await postJson(sim, '/v1/chat/completions', chatBody({ stream: true, logprobs: true, tools: [weatherTool] }));
+      expect(withTools.status).toBe(400);
+      expect(((await withTools.json()) as { error: { message: string } }).error.message).toBe('logprobs is not supported with tools + stream');
+    }
   });
 
   it('response_format: valid JSON, json_schema instances carry the required keys with their types', async () => {
