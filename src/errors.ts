@@ -48,6 +48,12 @@ export const errorCatalogue = {
     code: 'invalid_request',
     message: 'The backend rejected the request as invalid. Fix the request as the message says.',
   },
+  SWY_ERR_SURFACE_NOT_SERVED: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'unsupported_endpoint',
+    message: 'No backend of this model serves this endpoint. Use another endpoint or model, or ask the operator to enable it (backends[].surfaces).',
+  },
   SWY_ERR_INVALID_API_KEY: {
     status: 401,
     type: 'invalid_request_error',

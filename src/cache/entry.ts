@@ -1,12 +1,12 @@
 /** What the response cache holds for one request: a whole non-streaming answer. */
 import type { Usage } from '../wire/types.ts';
 import { extractUsage } from '../wire/chunk-edit.ts';
-import type { Endpoint } from '../wire/types.ts';
 
 /** A cached answer. */
 export interface CacheEntry {
-  kind: Endpoint;
-  /** JSON text of the non-streaming answer, `model` = the public name. */
+  /** What the body is, as the surface that stored it names it (`chat`, `embedding`, `responses-sse`, ...). */
+  kind: string;
+  /** The answer: JSON text of a non-streaming answer, or a stream's SSE text where the surface keeps that. */
   body: string;
   usage: Usage | undefined;
   /** Epoch ms when the answer was produced (for the `age` header). */
@@ -15,13 +15,13 @@ export interface CacheEntry {
 
 interface SerialisedEntry {
   v: 1;
-  kind: Endpoint;
+  kind: string;
   usage: Usage | null;
   createdAt: number;
   body: string;
 }
 
-const kinds = new Set<string>(['chat', 'completion', 'embedding']);
+const kindPattern = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** Serialises an entry for a store. */
 export function serialiseEntry(entry: CacheEntry): string {
@@ -33,10 +33,10 @@ export function serialiseEntry(entry: CacheEntry): string {
 export function parseEntry(text: string): CacheEntry | undefined {
   try {
     const raw = JSON.parse(text) as Partial<SerialisedEntry> | null;
-    if (!raw || raw.v !== 1 || typeof raw.body !== 'string' || typeof raw.createdAt !== 'number' || !kinds.has(String(raw.kind))) {
+    if (!raw || raw.v !== 1 || typeof raw.body !== 'string' || typeof raw.createdAt !== 'number' || !kindPattern.test(String(raw.kind))) {
       return undefined;
     }
-    return { kind: raw.kind as Endpoint, body: raw.body, usage: raw.usage ?? undefined, createdAt: raw.createdAt };
+    return { kind: raw.kind as string, body: raw.body, usage: raw.usage ?? undefined, createdAt: raw.createdAt };
   } catch {
     return undefined;
   }
@@ -48,7 +48,7 @@ export function entryBytes(entry: CacheEntry): number {
 }
 
 /** An entry from a complete non-streaming answer body (as sent to the client). */
-export function entryFromResponse(kind: Endpoint, body: string, usage?: Usage, now: number = Date.now()): CacheEntry {
+export function entryFromResponse(kind: string, body: string, usage?: Usage, now: number = Date.now()): CacheEntry {
   return { kind, body, usage: usage ?? extractUsage(body), createdAt: now };
 }
 

@@ -4,7 +4,6 @@
  * prompt text ever appears in a Redis key.
  */
 import { createHash } from 'node:crypto';
-import type { Endpoint } from '../wire/types.ts';
 
 /**
  * Fields that do not change the answer: how it is delivered (`stream`,
@@ -32,7 +31,7 @@ export function normaliseRequest(body: Readonly<Record<string, unknown>>): strin
 }
 
 /** The cache key: hex SHA-256 of (version, tenant, public model, endpoint, normalised request). */
-export function cacheKey(tenant: string, publicModel: string, endpoint: Endpoint, body: Readonly<Record<string, unknown>>): string {
+export function cacheKey(tenant: string, publicModel: string, endpoint: string, body: Readonly<Record<string, unknown>>): string {
   return createHash('sha256')
     .update(JSON.stringify(['swy-cache-v1', tenant, publicModel, endpoint]))
     .update('\n')

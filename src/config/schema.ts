@@ -2,12 +2,13 @@
  * The one configuration schema. The TypeScript type derives from it; defaults
  * live here; `config/switchyard.example.yaml` documents every field.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TOptional } from '@sinclair/typebox';
 import { backendKindNames } from '../backends/kinds/index.ts';
 import { CacheConfigSchema, ModelCacheSchema } from '../cache/config.ts';
 import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
 import { RedisConfigSchema } from '../redis/config.ts';
 import { policyNames, type PolicyName } from '../routing/types.ts';
+import { surfaceNames, type SurfaceName } from '../surfaces/names.ts';
 
 const Milliseconds = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 0, default: defaultValue, description });
@@ -69,6 +70,15 @@ export const CostSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+const SurfaceMode = Type.Union([Type.Literal('native'), Type.Literal('translate'), Type.Literal('off')]);
+
+/** `backends[].surfaces`: how this backend serves each API surface, over what its kind serves natively. */
+export const SurfacesSchema = Type.Object(Object.fromEntries(surfaceNames.map((name) => [name, Type.Optional(SurfaceMode)])) as Record<SurfaceName, TOptional<typeof SurfaceMode>>, {
+  additionalProperties: false,
+  default: {},
+  description: 'per surface: native (send it on its own path), translate (onto chat completions, where the surface has a translation), off (never send it here); unset: native where the kind serves it, else translate, learnt from a 404',
+});
+
 export const BackendSchema = Type.Object(
   {
     id: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
@@ -91,6 +101,7 @@ export const BackendSchema = Type.Object(
     contextLength: Type.Optional(Type.Integer({ minimum: 1, description: 'context window, when the runtime does not report it' })),
     slots: Type.Optional(Type.Integer({ minimum: 1, description: 'parallel slots, when the runtime does not report them' })),
     cost: CostSchema,
+    surfaces: SurfacesSchema,
   },
   { additionalProperties: false },
 );

@@ -1,7 +1,8 @@
 /**
- * One proxied OpenAI request: plan the attempts, try them in order (failing
- * over only before anything reached the client), relay the answer, and fill
- * the request record. Aborts the upstream the moment the client leaves.
+ * One proxied request, whatever its surface: plan the attempts, try them in
+ * order (failing over only before anything reached the client), relay the
+ * answer through the call's codec, and fill the request record. Aborts the
+ * upstream the moment the client leaves.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
@@ -13,10 +14,11 @@ import { gatewayError, type GatewayError } from '../errors.ts';
 import type { Priority } from '../routing/admission.ts';
 import type { RoutePlan, Router } from '../routing/router.ts';
 import type { PolicyName } from '../routing/types.ts';
-import type { RequestView, Surface } from '../surfaces/surface.ts';
-import type { Usage } from '../wire/types.ts';
+import type { SurfaceSupport } from '../surfaces/support.ts';
+import type { RequestView, ServeMode, Surface, UpstreamCall } from '../surfaces/surface.ts';
+import type { AnswerCapture, ClientAnswer } from './codec.ts';
 import { noteError, type RequestRecord } from './record.ts';
-import { assembleStreamAnswer, jsonAnswer, type JsonAnswer } from './relay-json.ts';
+import { assembleStreamAnswer } from './relay-json.ts';
 import { abandon, sendRawJson, writeRawHead } from './raw-reply.ts';
 import { relayStream } from './relay-stream.ts';
 import { upstreamFailure } from './upstream-error.ts';
@@ -41,20 +43,14 @@ function clientLinkFor(reply: FastifyReply): ClientLink {
   return link;
 }
 
-function routeHeaders(record: RequestRecord, target: Target): OutgoingHttpHeaders {
-  return {
+function routeHeaders(record: RequestRecord, target: Target, call: UpstreamCall): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {
     'x-switchyard-backend': target.backend.id,
     'x-switchyard-attempts': String(record.attempts),
     'x-switchyard-route-reason': record.routeReason ?? 'default',
   };
-}
-
-/** Sees the answer on its way to the client (the response cache stores it). */
-export interface AnswerCapture {
-  /** A complete non-streaming answer, as sent to the client. */
-  json?(body: string, usage: Usage | undefined): void;
-  /** Every data payload of a relayed stream, as the upstream sent it. */
-  streamData?(data: string): void;
+  if (call.translated !== undefined) headers['x-switchyard-translated'] = call.translated;
+  return headers;
 }
 
 /** Per-request routing inputs taken from headers and the body. */
@@ -66,6 +62,8 @@ export interface ForwardContext {
   promptTokens: number;
   maxTokens: number;
   capture?: AnswerCapture | undefined;
+  /** How each backend serves the surface (native, translated, not at all). */
+  support: SurfaceSupport;
 }
 
 function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
@@ -87,9 +85,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   const { record, route, surface, view } = input;
   const { router } = context;
   const clientStream = view.stream;
-  const clientWantsUsage = view.streamUsage;
   const promptParam = view.promptParam;
-  const publicJson = JSON.stringify(view.model);
   const client = clientLinkFor(reply);
   record.stream = clientStream;
 
@@ -98,7 +94,14 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   if (plan.decision.reject || plan.targets.length === 0) throw rejection(plan.decision, input);
 
   const deadline = route.config.deadlineMs > 0 ? record.startedAt + route.config.deadlineMs : Number.POSITIVE_INFINITY;
-  const remaining = [...plan.targets];
+  const support = context.support;
+  const remaining = plan.targets.filter((target) => support.mode(target.backend, surface) !== undefined);
+  if (remaining.length === 0) {
+    throw gatewayError('SWY_ERR_SURFACE_NOT_SERVED', {
+      message: `No backend of model \`${route.name}\` serves ${surface.routes[0]?.url ?? surface.name}; the operator can enable it with backends[].surfaces.`,
+    });
+  }
+  const planned = { view, raw: input.raw, json: input.json, capture: context.capture, requestId: record.requestId };
   let lastError: AttemptError | undefined;
   while (remaining.length > 0 && !client.left && performance.now() < deadline) {
     let target: Target;
@@ -114,13 +117,15 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     record.attempts++;
     record.backend = backend.id;
     if (record.attempts > 1) record.routeReason = `failover:${lastError?.kind ?? 'error'}`;
-    const upstreamStream = clientStream || (surface.assembles && backend.streamUpstream);
-    record.streamedUpstream = upstreamStream;
+    const mode = support.mode(backend, surface) as ServeMode;
     let attempt: Attempt | undefined;
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;
+    let learnt = false;
     try {
-      const call = surface.plan(input, target, upstreamStream);
+      const call = surface.plan(planned, target, mode);
+      const upstreamStream = call.stream;
+      record.streamedUpstream = upstreamStream;
       attempt = startAttempt(
         backend,
         call.path,
@@ -137,6 +142,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (backend.loadReportHeaders) applyLoadReport(backend, attempt.headers, Date.now());
       if (attempt.statusCode !== 200) {
         text ??= await attempt.text();
+        // A runtime that should serve this surface natively but does not know the path: translate from now on.
+        learnt = attempt.statusCode === 404 && mode === 'native' && support.learnFrom404(backend, surface, text);
         const retryAfter = attempt.headers['retry-after'];
         throw upstreamFailure(attempt.statusCode, text, backend.id, promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
       }
@@ -146,13 +153,11 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           attempt,
           raw: reply.raw,
           client,
-          publicJson,
-          clientWantsUsage,
-          promptParam,
-          onData: context.capture?.streamData?.bind(context.capture),
+          dialect: call.codec.stream(),
+          capture: context.capture,
           commit: () => {
             record.status = 200;
-            const headers = routeHeaders(record, target);
+            const headers = routeHeaders(record, target, call);
             headers['content-type'] = 'text/event-stream; charset=utf-8';
             headers['cache-control'] = 'no-cache';
             headers['x-accel-buffering'] = 'no';
@@ -175,16 +180,15 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         });
         return;
       }
-      const answer: JsonAnswer =
-        text === undefined
-          ? await assembleStreamAnswer(attempt, client, backend, call.wire === 'chat' ? 'chat' : 'completion', view.model, promptParam)
-          : jsonAnswer(text, backend, publicJson, attempt.firstDataMs);
+      const body = text ?? (await assembleStreamAnswer(attempt, client, backend, call.assemble ?? 'chat', view.model, promptParam));
+      const answer: ClientAnswer = call.codec.json(body);
+      const answerFirstByteMs = attempt.firstDataMs;
       const elapsed = performance.now() - attemptStart;
       record.upstreamMs += elapsed;
       record.usage = answer.usage;
-      if (answer.firstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + answer.firstByteMs;
+      if (answerFirstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + answerFirstByteMs;
       record.status = 200;
-      const measuredTtft = upstreamStream ? answer.firstByteMs : ttftFromWhole(elapsed, answer.usage?.completion_tokens, backend.latency.tpotFor(target.model));
+      const measuredTtft = upstreamStream ? answerFirstByteMs : ttftFromWhole(elapsed, answer.usage?.completion_tokens, backend.latency.tpotFor(target.model));
       router.feedback(backend, {
         ok: true,
         backendFault: false,
@@ -192,17 +196,18 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         ttftMs: measuredTtft,
         tpotMs: upstreamStream ? tpot(elapsed, measuredTtft, answer.usage?.completion_tokens) : undefined,
       });
-      sendRawJson(reply, routeHeaders(record, target), answer.body);
+      sendRawJson(reply, routeHeaders(record, target, call), answer.body);
       context.capture?.json?.(answer.body, answer.usage);
       return;
     } catch (error) {
       record.upstreamMs += performance.now() - attemptStart;
       if (!(error instanceof AttemptError)) throw error;
       lastError = error;
-      record.failures.push(`${backend.id}:${error.kind}`);
-      router.feedback(backend, { ok: false, backendFault: error.backendFault, model: target.model, ttftMs: undefined, tpotMs: undefined });
+      record.failures.push(`${backend.id}:${learnt ? 'not-native' : error.kind}`);
+      router.feedback(backend, { ok: false, backendFault: error.backendFault && !learnt, model: target.model, ttftMs: undefined, tpotMs: undefined });
       if (error.kind === 'connect-error') markUnreachable(backend, error.message);
-      if (!error.retryable) break;
+      if (learnt) remaining.unshift(target); // the same backend again at once, translated
+      else if (!error.retryable) break;
     } finally {
       attempt?.close();
       router.release(backend);

@@ -2,16 +2,16 @@
  * Relays an upstream SSE stream to the client chunk by chunk, with
  * backpressure. Headers go to the client only with the first event, so a
  * failure before it can still fail over. After that, any failure ends the
- * stream with an OpenAI-shaped error event, never a clean-looking truncation.
+ * stream with an error event in the client's shape, never a clean-looking
+ * truncation. What each event becomes is the dialect's business (codec.ts).
  */
 import type { ServerResponse } from 'node:http';
 import { AttemptError, classifyFailure, type Attempt, type ClientState } from '../backends/attempt.ts';
 import type { Backend } from '../backends/registry.ts';
-import { gatewayError, renderErrorEvent, type GatewayError } from '../errors.ts';
-import { extractUsage, isUsageOnlyChunk, rewriteModel, usageFromTimings } from '../wire/chunk-edit.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 import type { Usage } from '../wire/types.ts';
-import { dataOf, isErrorPayload, SseSplitter } from '../wire/sse.ts';
-import { streamEventFailure } from './upstream-error.ts';
+import { SseSplitter } from '../wire/sse.ts';
+import type { AnswerCapture, StreamDialect } from './codec.ts';
 
 /** How a relayed stream ended. */
 export interface StreamOutcome {
@@ -33,14 +33,12 @@ export interface StreamRelayOptions {
   attempt: Attempt;
   raw: ServerResponse;
   client: ClientState;
-  /** JSON-serialised public model name. */
-  publicJson: string;
-  clientWantsUsage: boolean;
-  promptParam: string;
+  /** What each upstream event becomes for the client. */
+  dialect: StreamDialect;
   /** Called once, right before the first byte goes to the client: writes the response head. */
   commit: () => void;
-  /** Sees every data payload as the upstream sent it (e.g. to record the answer for the cache). */
-  onData?: ((data: string) => void) | undefined;
+  /** Sees the text sent to the client (e.g. to record the answer for the cache). */
+  capture?: AnswerCapture | undefined;
 }
 
 /**
@@ -48,11 +46,11 @@ export interface StreamRelayOptions {
  * client (so the caller may fail over); afterwards it always resolves.
  */
 export async function relayStream(options: StreamRelayOptions): Promise<StreamOutcome> {
-  const { backend, attempt, raw, client, publicJson, clientWantsUsage, promptParam } = options;
+  const { backend, attempt, raw, client, dialect } = options;
+  const onOutput = options.capture?.streamText?.bind(options.capture);
   const splitter = new SseSplitter();
   const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, backendFault: false, clientClosed: false, chunks: 0 };
   let committed = false;
-  let sawDone = false;
   /** Why the relay stopped reading on its own: an error before the first event (fail over) or a bug. */
   let stoppedBy: unknown;
   let stopped = false;
@@ -68,19 +66,18 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
     try {
       let out = '';
       for (const event of splitter.push(chunk)) {
-        if (sawDone) break; // keep reading to the end so the connection stays reusable
-        const data = dataOf(event);
-        if (data !== undefined && isErrorPayload(data)) {
-          const failure = streamEventFailure(data, backend.id, promptParam);
+        if (dialect.done) break; // keep reading to the end so the connection stays reusable
+        const step = dialect.read(event);
+        if (typeof step !== 'string') {
           if (!committed) {
-            stoppedBy = failure;
+            stoppedBy = step;
             stopped = true;
             attempt.abort();
             return true;
           }
-          outcome.error = failure.clientError;
-          outcome.backendFault = failure.backendFault;
-          out += renderErrorEvent(failure.clientError);
+          outcome.error = step.clientError;
+          outcome.backendFault = step.backendFault;
+          out += dialect.fail(step.clientError);
           break;
         }
         if (!committed) {
@@ -88,22 +85,9 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
           committed = true;
           outcome.firstEventMs = performance.now() - attempt.startedAt;
         }
-        if (data !== undefined) options.onData?.(data);
-        if (data === undefined) {
-          out += `${event}\n\n`; // comments (keep-alive pings) and other fields pass as they are
-        } else if (data === '[DONE]') {
-          sawDone = true;
-          out += 'data: [DONE]\n\n';
-        } else {
-          const usage = extractUsage(data) ?? (outcome.usage === undefined ? usageFromTimings(data) : undefined);
-          if (usage) {
-            outcome.usage = usage;
-            if (!clientWantsUsage && isUsageOnlyChunk(data)) continue;
-          }
-          out += `data: ${rewriteModel(data, publicJson)}\n\n`;
-          outcome.chunks++;
-        }
+        out += step;
       }
+      if (onOutput !== undefined && out.length > 0) onOutput(out);
       const flowing = out.length === 0 || raw.write(out);
       if (outcome.error) {
         stopped = true;
@@ -130,7 +114,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
     if (stoppedBy !== undefined) {
       if (!committed) throw stoppedBy instanceof AttemptError ? stoppedBy : classifyFailure(stoppedBy, attempt.deadlines, client, backend, false);
       outcome.error = gatewayError('SWY_ERR_INTERNAL');
-      if (!raw.destroyed) raw.write(renderErrorEvent(outcome.error));
+      if (!raw.destroyed) raw.write(dialect.fail(outcome.error));
     } else if (!stopped) {
       if (!committed) throw classifyFailure(error, attempt.deadlines, client, backend, false);
       const failure = classifyFailure(error, attempt.deadlines, client, backend, true);
@@ -140,13 +124,15 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
       }
       outcome.error = failure.clientError;
       outcome.backendFault = failure.backendFault;
-      if (!raw.destroyed) raw.write(renderErrorEvent(failure.clientError));
+      if (!raw.destroyed) raw.write(dialect.fail(failure.clientError));
     }
   } finally {
     if (draining) raw.off('drain', onDrain);
+    outcome.usage = dialect.usage;
+    outcome.chunks = dialect.chunks;
   }
   if (client.left || raw.destroyed) {
-    outcome.clientClosed = !sawDone;
+    outcome.clientClosed = !dialect.done;
     return outcome;
   }
   // The upstream may end its body cleanly right after the event that stopped the relay: that event decides.
@@ -157,12 +143,12 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
       gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} closed the stream before sending anything.` }),
     );
   }
-  if (!sawDone && !outcome.error) {
+  if (!dialect.done && !outcome.error) {
     outcome.error = gatewayError('SWY_ERR_UPSTREAM_STREAM', {
-      message: `Backend ${backend.id} ended the stream without [DONE]; the answer is incomplete.`,
+      message: `Backend ${backend.id} ended the stream before its end event; the answer is incomplete.`,
     });
     outcome.backendFault = true;
-    raw.write(renderErrorEvent(outcome.error));
+    raw.write(dialect.fail(outcome.error));
   }
   raw.end();
   return outcome;

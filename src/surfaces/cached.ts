@@ -1,24 +1,21 @@
 /**
  * The response cache around one request: decide whether it is cacheable,
- * answer hits (replayed as SSE for streaming clients), let one of several
- * identical concurrent requests go upstream (single flight), and store what
- * came back. Any cache failure is a miss, never an error.
+ * answer hits (as JSON or a stream, as the surface serves its entries), let
+ * one of several identical concurrent requests go upstream (single flight),
+ * and store what came back. Any cache failure is a miss, never an error.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Route } from '../backends/registry.ts';
 import type { CacheEntry } from '../cache/entry.ts';
-import { entryAgeSeconds, entryFromResponse } from '../cache/entry.ts';
+import { entryAgeSeconds } from '../cache/entry.ts';
 import { cacheKey } from '../cache/key.ts';
 import { cacheDirective, isCacheable, resolveCacheMode } from '../cache/policy.ts';
-import { StreamCacheRecorder } from '../cache/recorder.ts';
-import { replayAsSse } from '../wire/replay.ts';
 import type { Flight } from '../cache/single-flight.ts';
-import type { Route } from '../backends/registry.ts';
-import type { SwitchyardState } from '../state.ts';
+import type { AnswerCapture } from '../proxy/codec.ts';
 import { sendRawJson, writeRawHead } from '../proxy/raw-reply.ts';
-import { rewriteModel } from '../wire/chunk-edit.ts';
+import type { SwitchyardState } from '../state.ts';
 import type { Usage } from '../wire/types.ts';
-import type { AnswerCapture } from '../proxy/forward.ts';
-import type { RequestView, Surface } from './surface.ts';
+import type { AnswerRecorder, RequestView, Surface } from './surface.ts';
 
 /** The cache's part in one request. */
 export interface CachePlan {
@@ -31,22 +28,24 @@ export interface CachePlan {
 }
 
 const noPlan: CachePlan = { served: false, capture: undefined, finish: () => undefined };
+const servedPlan: CachePlan = { served: true, capture: undefined, finish: () => undefined };
 
-/** Sends a cached answer: JSON, or SSE replay for a streaming client. */
-function serveHit(request: FastifyRequest, reply: FastifyReply, entry: CacheEntry, requestedModel: string, stream: boolean, includeUsage: boolean): void {
+/** Sends a cached answer the way the surface serves it to this request. */
+function serveHit(request: FastifyRequest, reply: FastifyReply, surface: Surface, entry: CacheEntry, view: RequestView): void {
   const record = request.record;
   record.cache = 'hit';
   record.backend = 'cache';
   record.usage = entry.usage;
   record.status = 200;
-  record.stream = stream;
+  record.stream = view.stream;
   const headers = { 'x-switchyard-cache': 'HIT', age: String(entryAgeSeconds(entry)) };
-  if (!stream) {
-    sendRawJson(reply, headers, rewriteModel(entry.body, JSON.stringify(requestedModel)));
+  const answer = surface.cache.serve(entry, view);
+  if ('json' in answer) {
+    sendRawJson(reply, headers, answer.json);
     return;
   }
   writeRawHead(reply, 200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-  reply.raw.end(replayAsSse(entry, { includeUsage, publicModel: requestedModel }));
+  reply.raw.end(answer.sse);
 }
 
 /** The request as the cache sees it. */
@@ -79,15 +78,14 @@ export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
 async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDirective>): Promise<CachePlan> {
   const { state, request, reply, surface, route, view, admitted } = input;
   const { config, cache, flights } = state;
-  const { model: requestedModel, stream, streamUsage: includeUsage } = view;
-  const kind = surface.cache.kind;
+  const kind = surface.cache.kind(view);
   const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, kind, view.accounting);
   if (directive === 'use') {
     const entry = await cache.get(key);
-    if (entry) {
+    if (entry && entry.kind === kind) {
       await admitted;
-      serveHit(request, reply, entry, requestedModel, stream, includeUsage);
-      return { served: true, capture: undefined, finish: () => undefined };
+      serveHit(request, reply, surface, entry, view);
+      return servedPlan;
     }
   }
   let flight: Flight<CacheEntry> | undefined;
@@ -97,30 +95,21 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
       const shared = await flight.result;
       if (shared) {
         await admitted;
-        serveHit(request, reply, shared, requestedModel, stream, includeUsage);
-        return { served: true, capture: undefined, finish: () => undefined };
+        serveHit(request, reply, surface, shared, view);
+        return servedPlan;
       }
       flight = undefined; // the leader failed: go upstream ourselves
     }
   }
   request.record.cache = 'miss';
   reply.header('x-switchyard-cache', 'MISS');
-  let entry: CacheEntry | undefined;
-  let recorder: StreamCacheRecorder | undefined;
-  const capture: AnswerCapture = {
-    json(body, usage) {
-      entry = entryFromResponse(kind, body, usage);
-    },
-    streamData(data) {
-      recorder ??= new StreamCacheRecorder(kind === 'chat' ? 'chat' : 'completion', requestedModel, config.cache.maxEntryBytes);
-      recorder.add(data);
-    },
-  };
+  const recorder: AnswerRecorder = surface.cache.recorder(view, config.cache.maxEntryBytes);
   return {
     served: false,
-    capture,
+    capture: recorder,
     finish(usage) {
-      if (!entry && recorder && !request.record.clientClosed && !request.record.errorCode) entry = recorder.entry(usage);
+      const record = request.record;
+      const entry = record.clientClosed || record.errorCode ? undefined : recorder.entry(usage);
       if (flight?.role === 'leader') flight.complete(entry);
       if (entry) void cache.set(key, entry, config.cache.ttlSeconds);
     },

@@ -5,6 +5,7 @@
 import { openaiChat } from './openai-chat/surface.ts';
 import { openaiCompletions } from './openai-completions/surface.ts';
 import { openaiEmbeddings } from './openai-embeddings/surface.ts';
+import { rerank } from './rerank/surface.ts';
 import type { Surface } from './surface.ts';
 
-export const surfaces: readonly Surface[] = [openaiChat, openaiCompletions, openaiEmbeddings];
+export const surfaces: readonly Surface[] = [openaiChat, openaiCompletions, openaiEmbeddings, rerank];

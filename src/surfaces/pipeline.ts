@@ -20,6 +20,7 @@ import { spliceTopLevel } from '../wire/json-splice.ts';
 import { planCache } from './cached.ts';
 import { costOf, meter, type Settle } from './metered.ts';
 import type { Surface } from './surface.ts';
+import type { SurfaceSupport } from './support.ts';
 
 const policies = new Set<PolicyName>(policyNames);
 
@@ -36,7 +37,7 @@ function policyFor(request: FastifyRequest, route: Route): PolicyName {
 }
 
 /** The route handler of every inference route of `surface`. */
-export function inferenceHandler(state: SwitchyardState, surface: Surface) {
+export function inferenceHandler(state: SwitchyardState, surface: Surface, support: SurfaceSupport) {
   const registry = state.backends;
   const router = state.router;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -97,6 +98,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface) {
           promptTokens: estimatePromptTokens(accounting),
           maxTokens: requestedCompletionTokens(accounting, defaultCompletionBudget),
           capture: cache.capture,
+          support,
         },
       );
     } finally {

@@ -11,6 +11,7 @@ import { gatewayError } from '../errors.ts';
 import { surfaces } from './index.ts';
 import { inferenceHandler } from './pipeline.ts';
 import type { Surface } from './surface.ts';
+import { SurfaceSupport } from './support.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -27,9 +28,12 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
   const registry = app.switchyard.backends;
   const created = Math.floor(Date.now() / 1000);
 
+  const support = new SurfaceSupport(registry.backends.values(), surfaces);
   for (const surface of surfaces) {
-    const handler = inferenceHandler(app.switchyard, surface);
-    for (const route of surface.routes) app.route({ method: route.method, url: route.url, config: { surface }, handler });
+    const handler = inferenceHandler(app.switchyard, surface, support);
+    for (const route of surface.routes) {
+      app.route({ method: route.method, url: route.url, config: { surface, errorRenderer: surface.errors }, handler });
+    }
   }
 
   app.get('/v1/models', async () => ({

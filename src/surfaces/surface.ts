@@ -11,7 +11,11 @@
  * folder under src/surfaces/ and is listed once in surfaces/index.ts.
  */
 import type { Target } from '../backends/registry.ts';
-import type { Endpoint } from '../wire/types.ts';
+import type { CacheEntry } from '../cache/entry.ts';
+import type { ErrorRenderer } from '../errors.ts';
+import type { AnswerCapture, AnswerCodec } from '../proxy/codec.ts';
+import type { Usage } from '../wire/types.ts';
+import type { SurfaceName } from './names.ts';
 
 /** One route a surface answers. */
 export interface SurfaceRoute {
@@ -43,29 +47,55 @@ export interface PlannedRequest {
   /** The client's body text (after the gateway's own edits, e.g. a key's max-tokens cap). */
   raw: string;
   json: Record<string, unknown>;
+  /** Sees the answer on its way to the client (the response cache), when it is to be stored. */
+  capture: AnswerCapture | undefined;
+  /** The request id (translations derive response ids from it). */
+  requestId: string;
 }
+
+/** How a backend serves a surface: on the surface's own path, or translated onto chat completions. */
+export type ServeMode = 'native' | 'translate';
 
 /** One upstream call for one target. */
 export interface UpstreamCall {
   /** Path on the backend, after its base path (e.g. `/v1/chat/completions`). */
   path: string;
   body: string;
-  /** The OpenAI endpoint the upstream answers in: its JSON and SSE are relayed by the OpenAI wire helpers. */
-  wire: Endpoint;
+  /** The upstream is asked for an SSE stream. */
+  stream: boolean;
+  /** The stream assembled into a JSON answer for a non-streaming client (OpenAI chunks of this kind). */
+  assemble: 'chat' | 'completion' | undefined;
+  /** Reads the answer into the client's shape. */
+  codec: AnswerCodec;
+  /** `<surface>-><upstream surface>` when the call is translated (header x-switchyard-translated). */
+  translated: string | undefined;
+}
+
+/** A stored answer served to a request (a cache hit): a JSON body, or the SSE text of a stream. */
+export type StoredAnswer = { json: string } | { sse: string };
+
+/** Collects the answer of one request for the cache. */
+export interface AnswerRecorder extends AnswerCapture {
+  /** The entry to store once the request is over; undefined when the answer is incomplete or too large. */
+  entry(usage: Usage | undefined): CacheEntry | undefined;
 }
 
 /** How the response cache treats a surface's requests. */
 export interface SurfaceCache {
-  /** Entry kind (and cache key component): the shape of the stored answer. */
-  kind: Endpoint;
+  /** Entry kind and cache-key component for this request. */
+  kind(view: RequestView): string;
   /** Answers are sampled, so only deterministic requests are cacheable (see cache/policy.ts). */
   sampled: boolean;
+  /** The stored answer as this request wants it. */
+  serve(entry: CacheEntry, view: RequestView): StoredAnswer;
+  /** Collects the answer for storing (`maxBytes`: cache.maxEntryBytes). */
+  recorder(view: RequestView, maxBytes: number): AnswerRecorder;
 }
 
 /** An API surface. */
 export interface Surface {
   /** Its name: the `endpoint` label of the request metrics and the log field (one value per surface). */
-  readonly name: string;
+  readonly name: SurfaceName;
   readonly routes: readonly SurfaceRoute[];
   /** Validates what the gateway needs and reads the common view; throws a 400 GatewayError naming the field. */
   parse(json: Record<string, unknown>): RequestView;
@@ -74,12 +104,11 @@ export interface Surface {
    * request is within it or the surface produces no tokens.
    */
   capOutput(json: Record<string, unknown>, cap: number | undefined): { field: string; value: number } | undefined;
-  /**
-   * An answer can be streamed from the runtime for a non-streaming client and assembled back (so a client that
-   * leaves cancels the generation at once, see backends[].streamUpstream).
-   */
-  readonly assembles: boolean;
-  /** Plans the upstream call for `target`; `upstreamStream`: ask the runtime for a stream. */
-  plan(request: PlannedRequest, target: Target, upstreamStream: boolean): UpstreamCall;
+  /** The surface can be translated onto chat completions for backends that do not serve it natively. */
+  readonly translates: boolean;
+  /** Plans the upstream call for `target`, native or translated. */
+  plan(request: PlannedRequest, target: Target, mode: ServeMode): UpstreamCall;
   readonly cache: SurfaceCache;
+  /** How the surface shows errors, as a response and inside a stream. */
+  readonly errors: ErrorRenderer;
 }

@@ -31,8 +31,9 @@ export function parseUsage(text: string): Usage | undefined {
   try {
     const raw = JSON.parse(text) as Partial<Usage> & { prompt_tokens_details?: { cached_tokens?: number } } | null;
     if (!raw || typeof raw !== 'object') return undefined;
-    const prompt = Number(raw.prompt_tokens ?? 0);
     const completion = Number(raw.completion_tokens ?? 0);
+    // Some answers count only a total (vLLM's rerank in older releases): the rest is prompt.
+    const prompt = Number(raw.prompt_tokens ?? (raw.total_tokens === undefined ? 0 : Number(raw.total_tokens) - completion));
     const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: Number(raw.total_tokens ?? prompt + completion) };
     const cached = raw.prompt_tokens_details?.cached_tokens;
     if (typeof cached === 'number') usage.cached_tokens = cached;

@@ -4,11 +4,10 @@
  * reasoning, refusal, tool-call) deltas in a few pieces, a finish chunk per
  * choice, the usage chunk (`choices: []`) when asked, then `data: [DONE]`.
  */
-import type { Endpoint } from './types.ts';
-
 /** A complete non-streaming answer (a cache entry is one). */
 export interface CompleteAnswer {
-  kind: Endpoint;
+  /** `chat` or `completion` (the endpoints whose answers stream). */
+  kind: string;
   /** JSON text of the answer. */
   body: string;
   usage: unknown;
@@ -77,7 +76,7 @@ function event(payload: unknown): string {
 
 /** The SSE text of the whole replayed stream. Embeddings cannot be streamed. */
 export function replayAsSse(entry: CompleteAnswer, options: ReplayOptions): string {
-  if (entry.kind === 'embedding') throw new Error('replayAsSse: embeddings are never streamed');
+  if (entry.kind !== 'chat' && entry.kind !== 'completion') throw new Error(`replayAsSse: ${entry.kind} answers are never streamed`);
   const answer = JSON.parse(entry.body) as Answer;
   const pieces = options.pieces ?? 4;
   const chat = entry.kind === 'chat';

@@ -13,5 +13,8 @@ export interface Usage {
   cached_tokens?: number;
 }
 
-/** An OpenAI endpoint whose answers the helpers here assemble and replay. */
-export type Endpoint = 'chat' | 'completion' | 'embedding';
+/**
+ * An endpoint in the OpenAI conventions (JSON answers with `model` and a `usage` in OpenAI's names): chat and
+ * completions (also streamed: the helpers here assemble and replay them), embeddings and rerank (JSON only).
+ */
+export type Endpoint = 'chat' | 'completion' | 'embedding' | 'rerank';

@@ -4,6 +4,8 @@
  * never a kind's name; each runtime's file opens with the list of its quirks.
  * Adding a runtime is one file here plus its entry in index.ts.
  */
+import type { SurfaceName } from '../../surfaces/names.ts';
+
 export type HealthVerdict = 'up' | 'loading' | 'down';
 
 /** Load figures read from a runtime's /metrics (or from a per-response load report). */
@@ -83,6 +85,8 @@ export interface BackendKind {
   readonly loadReport: LoadReport | undefined;
   /** Reads the served models (and whatever else the runtime tells about its capacity). */
   discover(get: KindGet, options: { wantSlots: boolean }): Promise<Discovery>;
+  /** API surfaces the runtime serves on their own paths; the others are translated (see src/surfaces/support.ts). */
+  readonly nativeSurfaces: readonly SurfaceName[];
 }
 
 /** Shared reader for the OpenAI list shape; `contextOf` picks the runtime's context field. */

@@ -35,6 +35,7 @@ export const llamacppKind: BackendKind = {
   streamUpstreamByDefault: true,
   closesAfterStream: true,
   usageFromTimings: true,
+  nativeSurfaces: ['chat', 'completion', 'embedding', 'responses', 'messages', 'rerank'],
   metrics: {
     names: [processing, deferred],
     read: (gauges) => ({ queued: gauges.get(deferred), running: gauges.get(processing), kvCacheUsage: undefined }),

@@ -14,6 +14,7 @@ export const openaiKind: BackendKind = {
   streamUpstreamByDefault: false,
   closesAfterStream: false,
   usageFromTimings: false,
+  nativeSurfaces: ['chat', 'completion', 'embedding'],
   metrics: undefined,
   loadReport: undefined,
   discover: async (get) => ({ models: await discoverFromModelList(get, (entry) => entry.context_length ?? entry.max_model_len) }),

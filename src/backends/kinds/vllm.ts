@@ -65,6 +65,7 @@ export const vllmKind: BackendKind = {
   streamUpstreamByDefault: false,
   closesAfterStream: false,
   usageFromTimings: false,
+  nativeSurfaces: ['chat', 'completion', 'embedding', 'responses', 'messages', 'rerank'],
   metrics: {
     names: [running, waiting, kvCache, kvCacheOld],
     read: (gauges) => ({

@@ -6,8 +6,11 @@
 import { gatewayError, type GatewayError } from '../../errors.ts';
 import type { Endpoint } from '../../wire/types.ts';
 
+/** The OpenAI API's own endpoints. */
+export type OpenAIEndpoint = Exclude<Endpoint, 'rerank'>;
+
 /** Which request field carries the prompt, per endpoint. */
-export const promptParams: Record<Endpoint, string> = { chat: 'messages', completion: 'prompt', embedding: 'input' };
+export const promptParams: Record<OpenAIEndpoint, string> = { chat: 'messages', completion: 'prompt', embedding: 'input' };
 
 /** A 400 naming the field at fault. */
 export function invalid(param: string, message: string): GatewayError {
@@ -38,7 +41,7 @@ export function streamFlag(json: Record<string, unknown>): boolean {
 }
 
 /** Throws a 400 with `param` when the request lacks what the gateway needs; returns the model. */
-export function validateBody(endpoint: Endpoint, json: Record<string, unknown>): string {
+export function validateBody(endpoint: OpenAIEndpoint, json: Record<string, unknown>): string {
   const model = requireModel(json);
   streamFlag(json);
   const options = json.stream_options;
