@@ -90,6 +90,12 @@ export const errorCatalogue = {
     code: 'model_not_found',
     message: 'The model does not exist on this gateway. GET /v1/models lists the models you can use.',
   },
+  SWY_ERR_RESPONSE_NOT_FOUND: {
+    status: 404,
+    type: 'invalid_request_error',
+    code: 'response_not_found',
+    message: 'No stored response has this id: it was not stored (send store: true), has expired, or belongs to another tenant.',
+  },
   SWY_ERR_BODY_TOO_LARGE: {
     status: 413,
     type: 'invalid_request_error',

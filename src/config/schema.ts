@@ -196,6 +196,18 @@ export const AdminSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** The OpenAI Responses surface. */
+export const ResponsesSchema = Type.Object(
+  {
+    storeTtlSeconds: Type.Integer({
+      minimum: 1,
+      default: 3600,
+      description: 'how long a response sent with store: true is kept for previous_response_id and GET /v1/responses/{id} (needs redis)',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     server: ServerSchema,
@@ -208,6 +220,7 @@ export const ConfigSchema = Type.Object(
     auth: AuthConfigSchema,
     limits: LimitsConfigSchema,
     admin: AdminSchema,
+    responses: ResponsesSchema,
   },
   { additionalProperties: false },
 );

@@ -31,6 +31,8 @@ export interface ForwardInput {
   raw: string;
   json: Record<string, unknown>;
   record: RequestRecord;
+  /** What the surface read before parsing (see Surface.prepare). */
+  prepared: unknown;
 }
 
 function clientLinkFor(reply: FastifyReply): ClientLink {
@@ -101,7 +103,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       message: `No backend of model \`${route.name}\` serves ${surface.routes[0]?.url ?? surface.name}; the operator can enable it with backends[].surfaces.`,
     });
   }
-  const planned = { view, raw: input.raw, json: input.json, capture: context.capture, requestId: record.requestId };
+  const planned = { view, raw: input.raw, json: input.json, prepared: input.prepared, capture: context.capture, requestId: record.requestId };
   let lastError: AttemptError | undefined;
   while (remaining.length > 0 && !client.left && performance.now() < deadline) {
     let target: Target;

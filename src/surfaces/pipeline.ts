@@ -46,7 +46,9 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
     const record = request.record;
     record.endpoint = surface.name;
     let { raw, json } = body;
-    let view = surface.parse(json);
+    const pending = surface.prepare?.(json, { tenant: request.limitSubject?.tenant ?? 'default' });
+    const prepared = pending instanceof Promise ? await pending : pending;
+    let view = surface.parse(json, prepared);
     const requestedModel = view.model;
     const route = registry.resolve(requestedModel);
     if (!route) {
@@ -63,7 +65,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
       if (cap) {
         raw = spliceTopLevel(raw, [{ key: cap.field, value: String(cap.value), present: json[cap.field] !== undefined }]);
         json = { ...json, [cap.field]: cap.value };
-        view = surface.parse(json);
+        view = surface.parse(json, prepared);
       }
     }
     const accounting = view.accounting;
@@ -89,7 +91,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
       const affinity = route.config.affinity;
       await forward(
         reply,
-        { surface, view, route, raw, json, record },
+        { surface, view, route, raw, json, record, prepared },
         {
           router,
           policy: policyFor(request, route),

@@ -7,8 +7,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
+import type { Logger } from 'pino';
 import { gatewayError } from '../errors.ts';
-import { surfaces } from './index.ts';
+import { createSurfaces } from './index.ts';
 import { inferenceHandler } from './pipeline.ts';
 import type { Surface } from './surface.ts';
 import { SurfaceSupport } from './support.ts';
@@ -28,12 +29,14 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
   const registry = app.switchyard.backends;
   const created = Math.floor(Date.now() / 1000);
 
+  const surfaces = createSurfaces(app.switchyard, app.log as unknown as Logger);
   const support = new SurfaceSupport(registry.backends.values(), surfaces);
   for (const surface of surfaces) {
     const handler = inferenceHandler(app.switchyard, surface, support);
     for (const route of surface.routes) {
       app.route({ method: route.method, url: route.url, config: { surface, errorRenderer: surface.errors }, handler });
     }
+    surface.register?.(app);
   }
 
   app.get('/v1/models', async () => ({

@@ -10,6 +10,7 @@
  * and the Vercel AI SDK's folder per surface: each surface lives in its own
  * folder under src/surfaces/ and is listed once in surfaces/index.ts.
  */
+import type { FastifyInstance } from 'fastify';
 import type { Target } from '../backends/registry.ts';
 import type { CacheEntry } from '../cache/entry.ts';
 import type { ErrorRenderer } from '../errors.ts';
@@ -47,6 +48,8 @@ export interface PlannedRequest {
   /** The client's body text (after the gateway's own edits, e.g. a key's max-tokens cap). */
   raw: string;
   json: Record<string, unknown>;
+  /** What the surface's `prepare` read for this request (undefined for surfaces without one). */
+  prepared: unknown;
   /** Sees the answer on its way to the client (the response cache), when it is to be stored. */
   capture: AnswerCapture | undefined;
   /** The request id (translations derive response ids from it). */
@@ -97,8 +100,13 @@ export interface Surface {
   /** Its name: the `endpoint` label of the request metrics and the log field (one value per surface). */
   readonly name: SurfaceName;
   readonly routes: readonly SurfaceRoute[];
+  /**
+   * Reads what the request needs beyond its body before it can be parsed (the earlier turns of a Responses
+   * `previous_response_id`); its result reaches `parse` and `plan`. Absent: nothing to read.
+   */
+  prepare?(json: Record<string, unknown>, context: PrepareContext): unknown;
   /** Validates what the gateway needs and reads the common view; throws a 400 GatewayError naming the field. */
-  parse(json: Record<string, unknown>): RequestView;
+  parse(json: Record<string, unknown>, prepared: unknown): RequestView;
   /**
    * The body member that caps output tokens at `cap` (an API key's maxTokensCap), or undefined when the
    * request is within it or the surface produces no tokens.
@@ -111,4 +119,12 @@ export interface Surface {
   readonly cache: SurfaceCache;
   /** How the surface shows errors, as a response and inside a stream. */
   readonly errors: ErrorRenderer;
+  /** Registers the surface's routes that are not inference (e.g. `GET /v1/responses/{id}`). */
+  register?(app: FastifyInstance): void;
+}
+
+/** What `prepare` may use. */
+export interface PrepareContext {
+  /** The caller's tenant (`default` without API keys). */
+  tenant: string;
 }

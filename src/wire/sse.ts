@@ -47,3 +47,19 @@ export function dataOf(event: string): string | undefined {
 export function isErrorPayload(data: string): boolean {
   return data.startsWith('{"error"') || (data.includes('"error"') && !data.includes('"choices"') && /^\{\s*"error"\s*:/.test(data));
 }
+
+/**
+ * A named event (`event: <name>` then `data: …`, as Responses and Anthropic streams send them), split into the
+ * lines before its data (kept as they are when the data is edited) and the data; undefined for events without
+ * data (comments).
+ */
+export function namedEventData(event: string): { head: string; data: string } | undefined {
+  if (event.startsWith('data:')) {
+    const data = dataOf(event);
+    return data === undefined ? undefined : { head: '', data };
+  }
+  const at = event.indexOf('\ndata:');
+  if (at === -1) return undefined;
+  const data = dataOf(event.slice(at + 1));
+  return data === undefined ? undefined : { head: event.slice(0, at + 1), data };
+}

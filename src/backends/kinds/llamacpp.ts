@@ -15,6 +15,11 @@
  *   asking for the extra usage chunk.
  * - Refuses only a prompt that does not fit `n_ctx` (400 `exceed_context_size_error`); max_tokens past the
  *   window is served, generation stops when the window is full.
+ * - Serves `/v1/messages` (+ `count_tokens`) and `/v1/rerank` (`--reranking`) natively. Its `/v1/responses` is
+ *   not used natively by default: its stream events lack `sequence_number`, `output_index` and
+ *   `content_index` (the official SDKs' `responses.stream()` accumulator rejects them), it ignores
+ *   `text.format` and reports `completed` for an answer cut by `max_output_tokens`; the gateway's translation
+ *   onto chat does all three right. `backends[].surfaces.responses: native` uses it anyway.
  */
 import { discoverFromModelList, type BackendKind, type Discovery } from './kind.ts';
 
@@ -35,7 +40,7 @@ export const llamacppKind: BackendKind = {
   streamUpstreamByDefault: true,
   closesAfterStream: true,
   usageFromTimings: true,
-  nativeSurfaces: ['chat', 'completion', 'embedding', 'responses', 'messages', 'rerank'],
+  nativeSurfaces: ['chat', 'completion', 'embedding', 'messages', 'rerank'],
   metrics: {
     names: [processing, deferred],
     read: (gauges) => ({ queued: gauges.get(deferred), running: gauges.get(processing), kvCacheUsage: undefined }),
