@@ -30,7 +30,7 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
   const created = Math.floor(Date.now() / 1000);
 
   const surfaces = createSurfaces(app.switchyard, app.log as unknown as Logger);
-  const support = new SurfaceSupport(registry.backends.values(), surfaces);
+  const support = new SurfaceSupport(registry.byId.values(), surfaces);
   for (const surface of surfaces) {
     const handler = inferenceHandler(app.switchyard, surface, support);
     for (const route of surface.routes) {
