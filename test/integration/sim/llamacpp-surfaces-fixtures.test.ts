@@ -2,6 +2,12 @@
 // answers against the ones recorded from a real llama-server (test/fixtures/llamacpp,
 // recorded by test/e2e/tools/record-llamacpp-surfaces.ts): statuses, key headers, body
 // shapes key by key, and streams event type by event type.
+//
+// Not replayed, on purpose: `*-tool-required*`, `messages-tool-any*` (the tiny recorded model has no
+// tool-capable template and answers text; the simulator calls the tool as a real model would - those
+// shapes follow llama.cpp's source, see surfaces-sdk.test.ts) and `chat-completion-json-schema` (the
+// tiny model fails any grammar under jinja with a 400; the simulator answers like the `--no-jinja`
+// recording, which is replayed below).
 
 import { describe, expect, it } from 'vitest';
 import { expectHeaders, namedEvents, replay, shape } from './fixture-replay.ts';

@@ -189,6 +189,11 @@ describe('vLLM flavour: /v1/messages (Anthropic)', () => {
     const missing = await postJson(sim, '/v1/messages', anthropic);
     expect(missing.status).toBe(400);
     expect(((await missing.json()) as Record<string, any>).error).toMatchObject({ type: 'Bad Request', param: 'body.max_tokens', code: 400 });
+    // An engine failure on this surface is Anthropic-shaped too.
+    const failing = await useSimulator({ flavor: 'vllm', failRate: 1, failMode: '500' });
+    const failed = await postJson(failing, '/v1/messages', { ...anthropic, max_tokens: 4 });
+    expect(failed.status).toBe(500);
+    expect(await failed.json()).toEqual({ type: 'error', error: { type: 'InternalServerError', message: expect.any(String) } });
   });
 
   it('count_tokens: input_tokens and context_management, the same count the message reports', async () => {
