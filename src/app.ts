@@ -3,7 +3,7 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
 import { bodyPlugin } from './api/body.ts';
@@ -12,8 +12,9 @@ import { metricsPlugin } from './api/metrics.ts';
 import { BackendMonitor } from './backends/monitor.ts';
 import { BackendRegistry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
-import { gatewayError } from './errors.ts';
-import { installErrorHandlers } from './api/error-reply.ts';
+import { gatewayError, type GatewayError } from './errors.ts';
+import { nonCanonicalPath } from './api/path.ts';
+import { installErrorHandlers, sendError } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
@@ -51,6 +52,19 @@ function selfChild<T>(this: T): T {
   return this;
 }
 
+function invalidPath(reason: string): GatewayError {
+  return gatewayError('SWY_ERR_INVALID_PATH', {
+    message: `The URL path is not in canonical form (it has ${reason}). Send it as documented, e.g. POST /v1/chat/completions.`,
+  });
+}
+
+/** The router's own errors (raised before any hook runs) as catalogue errors. */
+function routerError(error: FastifyError): GatewayError | FastifyError {
+  if (error.code === 'FST_ERR_BAD_URL') return invalidPath('a malformed percent-escape');
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return invalidPath('a path segment longer than the router accepts');
+  return error;
+}
+
 /** Builds the gateway application (not listening). */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
@@ -71,6 +85,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     return503OnClosing: false,
     trustProxy: config.server.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors the router raises before any hook (a malformed escape in the path): our shape, counted and logged.
+    frameworkErrors: (error, request, reply) => {
+      request.record = newRecord(request.id, performance.now());
+      reply.header('x-request-id', request.id);
+      sendError(request, reply, routerError(error));
+    },
   });
 
   const backends = new BackendRegistry(config, deps.dispatcherFactory, deps.circuitClock);
@@ -151,6 +171,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onRequest', (request, reply, done) => {
     request.record = newRecord(request.id, performance.now());
     reply.header('x-request-id', request.id);
+    const unusual = nonCanonicalPath(request.url);
+    if (unusual !== undefined) {
+      done(invalidPath(unusual));
+      return;
+    }
     if (state.shuttingDown && request.method === 'POST') {
       reply.header('connection', 'close');
       done(gatewayError('SWY_ERR_SHUTTING_DOWN', { retryAfterSeconds: 1 }));
@@ -192,14 +217,32 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
  */
 export async function buildAdminApp(main: FastifyInstance, logger: Logger): Promise<FastifyInstance> {
   const state = main.switchyard;
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: (error, request, reply) => {
+      sendError(request, reply, routerError(error), (sent) => state.metrics.errors.series(sent.errorName, sent.origin).inc());
+    },
+  });
   app.decorate('switchyard', state);
-  app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/admin')) checkAdminToken(request, state.config.admin.token, state.config.auth.mode);
+  // By the matched route's access class, never the raw URL (the metrics route is open here: this is the private listener).
+  app.addHook('onRequest', (request, _reply, done) => {
+    const unusual = nonCanonicalPath(request.url);
+    if (unusual !== undefined) {
+      done(invalidPath(unusual));
+      return;
+    }
+    try {
+      if (request.routeOptions.config.access === 'admin') checkAdminToken(request, state.config.admin.token, state.config.auth.mode);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
   });
   // No request record here: errors are counted as they are sent (the gateway counts them when it reports).
   installErrorHandlers(app, (error) => state.metrics.errors.series(error.errorName, error.origin).inc());
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
   await app.register(metricsPlugin);
   await app.register(adminPlugin);
   return app;

@@ -42,6 +42,12 @@ export const errorCatalogue = {
     code: 'context_length_exceeded',
     message: "The prompt plus max_tokens does not fit the model's context window. Shorten the prompt or lower max_tokens.",
   },
+  SWY_ERR_INVALID_PATH: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'invalid_path',
+    message: 'The URL path is not in canonical form. Send it as documented, e.g. POST /v1/chat/completions.',
+  },
   SWY_ERR_UPSTREAM_REJECTED: {
     status: 400,
     type: 'invalid_request_error',

@@ -1,11 +1,12 @@
 /**
  * Who is calling, and may they: API keys (auth.mode keys) and requests per
- * minute on every /v1 request; the admin token on /admin. Runs in onRequest,
- * before the body is read, so refused requests cost little.
+ * minute on client routes; the admin token on admin and metrics routes, by the
+ * access class each route declares. Runs in onRequest, before the body is
+ * read, so refused requests cost little.
  */
 import rateLimit from '@fastify/rate-limit';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyContextConfig, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { gatewayError } from '../errors.ts';
 import { authenticate } from '../limits/authenticate.ts';
@@ -14,7 +15,19 @@ import { rateLimitHeaders, retryAfterHeaders } from '../limits/headers.ts';
 import { checkRequestLimit, rateLimitOptions, requestLimitError } from '../limits/request-limit.ts';
 import { limitSubject, type LimitSubject } from '../limits/subject.ts';
 
+/**
+ * Who may call a route, declared in its route config (`config: { access }`):
+ * `public` anyone (health); `client` an API key when auth.mode is keys
+ * (inference surfaces and the model list; surface routes get it by default);
+ * `admin` the admin token; `metrics` the admin token on the client listener
+ * (open on the separate admin listener, config admin.port).
+ */
+export type AccessClass = 'public' | 'client' | 'admin' | 'metrics';
+
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: AccessClass;
+  }
   interface FastifyRequest {
     apiKey: KeyRecord | undefined;
     limitSubject: LimitSubject | undefined;
@@ -73,28 +86,32 @@ async function access(app: FastifyInstance): Promise<void> {
     countRequest(request, reply).then(() => done(), done);
   };
 
+  // Every route says who may call it; a route without an access class is a bug caught at startup.
+  app.addHook('onRoute', (route) => {
+    const routeConfig = (route.config ??= {}) as FastifyContextConfig;
+    if (routeConfig.access === undefined && routeConfig.surface !== undefined) routeConfig.access = 'client';
+    if (routeConfig.access === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no access class (route config \`access\`)`);
+  });
+
   // Callback style: most requests need no await here, and an async hook costs a promise and a microtask hop.
+  // Authorisation follows the route Fastify matched (its config), never the raw URL: `/%761/...` matches the
+  // same route as `/v1/...` and is checked the same (and refused earlier as non-canonical, see path.ts).
   app.addHook('onRequest', (request, reply, done) => {
-    const url = request.url;
-    if (url.startsWith('/admin')) {
+    const access = request.routeOptions.config.access;
+    if (access === 'client') {
+      if (!keysRequired) identified(request, reply, undefined, done);
+      else authenticate(limits.keys, request.headers).then((key) => identified(request, reply, key, done), done);
+      return;
+    }
+    if (access === 'admin' || access === 'metrics') {
       try {
-        if (config.admin.port === undefined) checkAdminToken(request, config.admin.token, config.auth.mode); // else: served elsewhere, 404 here
+        checkAdminToken(request, config.admin.token, config.auth.mode);
       } catch (error) {
         done(error as FastifyError);
         return;
       }
-      done();
-      return;
     }
-    if (!url.startsWith('/v1/')) {
-      done();
-      return;
-    }
-    if (!keysRequired) {
-      identified(request, reply, undefined, done);
-      return;
-    }
-    authenticate(limits.keys, request.headers).then((key) => identified(request, reply, key, done), done);
+    done(); // public routes, and unknown URLs (the not-found handler serves nothing)
   });
 }
 

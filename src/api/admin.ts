@@ -14,7 +14,7 @@ function rounded(value: number | undefined, digits = 1): number | null {
 
 async function adminRoutes(app: FastifyInstance): Promise<void> {
   const { backends, router } = app.switchyard;
-  app.get('/admin/backends', async () => {
+  app.get('/admin/backends', { config: { access: 'admin' } }, async () => {
     const now = Date.now();
     return {
       backends: [...backends.byId.values()].map((backend) => {

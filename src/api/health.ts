@@ -9,8 +9,8 @@ import { redisHealth } from '../redis/health.ts';
 
 async function healthRoutes(app: FastifyInstance): Promise<void> {
   const state = app.switchyard;
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
     const backends = [...state.backends.byId.values()].map((backend) => ({
       id: backend.id,
       kind: backend.kind.name,

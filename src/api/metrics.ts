@@ -5,7 +5,7 @@ import fastifyPlugin from 'fastify-plugin';
 async function metricsRoute(app: FastifyInstance): Promise<void> {
   const { config, promRegistry } = app.switchyard;
   if (!config.metrics.enabled) return;
-  app.get(config.metrics.path, async (_request, reply) => {
+  app.get(config.metrics.path, { config: { access: 'metrics' } }, async (_request, reply) => {
     reply.header('content-type', promRegistry.contentType);
     return promRegistry.metrics();
   });

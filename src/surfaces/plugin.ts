@@ -39,14 +39,14 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
     surface.register?.(app);
   }
 
-  app.get('/v1/models', async () => ({
+  app.get('/v1/models', { config: { access: 'client' } }, async () => ({
     object: 'list',
     data: registry.routeList.flatMap((route) =>
       [route.name, ...route.config.aliases].map((id) => modelObject(id, created, route.config.ownedBy)),
     ),
   }));
 
-  app.get('/v1/models/*', async (request) => {
+  app.get('/v1/models/*', { config: { access: 'client' } }, async (request) => {
     const id = (request.params as { '*': string })['*'];
     const route = registry.resolve(id);
     if (!route) {

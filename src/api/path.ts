@@ -1,0 +1,48 @@
+/**
+ * Refuses request paths that are not in canonical form before anything is
+ * served: percent-encoded letters, digits and other unreserved characters
+ * (`/%761/...`: RFC 3986 says producers must not encode them, so only a client
+ * probing for a bypass sends them), encoded or literal dot segments, double
+ * and back slashes, malformed or control-character escapes. An encoded `/` is
+ * allowed only where an id may hold one (`/v1/models/Qwen%2FQwen3-8B`, as the
+ * openai SDK sends it). Authorisation never reads the URL (it follows the
+ * matched route), so this is defence in depth and clearer errors, not the
+ * gate itself.
+ */
+
+const hex = /^[0-9A-Fa-f]{2}$/;
+/** Path prefixes whose last segment is an id that may contain an encoded `/`. */
+const idPrefixes = ['/v1/models/', '/models/', '/v1/responses/', '/responses/'];
+
+/** Why the path (query excluded) is refused, or undefined when it is canonical. Fast for ordinary paths. */
+export function nonCanonicalPath(url: string): string | undefined {
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
+  // Ordinary paths have none of these: one scan each, no allocation.
+  if (path.indexOf('%') < 0 && path.indexOf('//') < 0 && path.indexOf('\\') < 0 && path.indexOf('/.') < 0) return undefined;
+  if (path.indexOf('\\') >= 0) return 'a backslash';
+  if (path.indexOf('//') >= 0) return 'an empty path segment (//)';
+  const idPath = idPrefixes.some((prefix) => path.startsWith(prefix));
+  let decoded = '';
+  for (let index = 0; index < path.length; index++) {
+    const char = path[index] as string;
+    if (char !== '%') {
+      decoded += char;
+      continue;
+    }
+    const digits = path.slice(index + 1, index + 3);
+    if (!hex.test(digits)) return 'a malformed percent-escape';
+    const code = Number.parseInt(digits, 16);
+    const character = String.fromCharCode(code);
+    if (code < 0x20 || code === 0x7f) return 'an encoded control character';
+    if (/[A-Za-z0-9\-._~]/.test(character)) return 'a percent-encoded letter, digit or other unreserved character';
+    if (character === '\\') return 'an encoded backslash';
+    if (character === '/' && !idPath) return 'an encoded slash (%2F)';
+    decoded += character === '/' ? '\u0000' : character; // an encoded slash inside an id is not a separator
+    index += 2;
+  }
+  for (const segment of decoded.split('/')) {
+    if (segment === '.' || segment === '..') return 'a dot segment (. or ..)';
+  }
+  return undefined;
+}
