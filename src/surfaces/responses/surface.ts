@@ -153,7 +153,7 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
     errors: responsesErrors,
 
     register(app: FastifyInstance) {
-      app.get('/v1/responses/:id', { config: { errorRenderer: responsesErrors } }, async (request: FastifyRequest) => {
+      app.get('/v1/responses/:id', { config: { access: 'client', errorRenderer: responsesErrors } }, async (request: FastifyRequest) => {
         const id = (request.params as { id: string }).id;
         if (!store.available) throw noStore('get');
         const stored = await store.load(request.limitSubject?.tenant ?? 'default', id);

@@ -40,12 +40,13 @@ describe('error identity', () => {
     const good = await sim({ flavor: 'vllm' });
     const gateway = await gatewayWith({
       auth: { mode: 'keys' },
+      admin: { token: 'admin-token-0123456789' },
       backends: [backendFor('good', good)],
       models: [{ name: 'm', targets: [{ backend: 'good', model: 'Qwen/Qwen3-8B' }] }],
     });
     const response = await post(`${gateway.baseURL}/chat/completions`, JSON.stringify({ model: 'm', messages }), { 'content-type': 'application/json', authorization: 'Bearer sk-swy-nope' });
     expect(response.status).toBe(401);
-    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    const metrics = await (await fetch(`${gateway.url}/metrics`, { headers: { authorization: 'Bearer admin-token-0123456789' } })).text();
     expect(metricLines(metrics, 'switchyard_refused_requests_total{')).toEqual(['switchyard_refused_requests_total{reason="invalid_api_key"} 1']);
     expect(metricLines(metrics, 'switchyard_errors_total{')).toEqual(['switchyard_errors_total{name="SWY_ERR_INVALID_API_KEY",origin="gateway"} 1']);
   });

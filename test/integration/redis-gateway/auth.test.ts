@@ -91,7 +91,7 @@ afterAll(async () => {
 const fresh = (label: string) => `${label} ${randomUUID()}`;
 const v1 = () => gateway.baseURL;
 const sdk = (apiKey: string) => gateway.client({ apiKey });
-const metrics = async () => (await getJson(gateway.url, '/metrics')).text;
+const metrics = async () => (await getJson(gateway.url, '/metrics', { authorization: `Bearer ${adminToken}` })).text;
 
 function expectOpenAiError(answer: { status: number; json: any }, status: number, code: string, type: string, param: string | null = null): void {
   expect(answer.status).toBe(status);
@@ -151,10 +151,12 @@ describe('authentication', () => {
     expect((await getJson(v1(), '/models')).status).toBe(401);
   });
 
-  it('health and metrics need no key', async () => {
+  it('health needs no key; metrics on the client listener need the admin token, not a client key', async () => {
     expect((await getJson(gateway.url, '/healthz')).status).toBe(200);
     expect((await getJson(gateway.url, '/readyz')).status).toBe(200);
-    expect((await getJson(gateway.url, '/metrics')).status).toBe(200);
+    expect((await getJson(gateway.url, '/metrics')).status).toBe(401);
+    expect((await getJson(gateway.url, '/metrics', { authorization: `Bearer ${a1.secret}` })).status).toBe(401);
+    expect((await getJson(gateway.url, '/metrics', { authorization: `Bearer ${adminToken}` })).status).toBe(200);
   });
 
   it('a wrong key is 401, through raw HTTP and the SDK', async () => {

@@ -23,6 +23,8 @@ const keys = {
   closedLimited: generateApiKey(),
   closedFree: generateApiKey(),
 };
+/** /metrics on the client listener needs the admin token once keys are on. */
+const adminToken = 'admin-token-redis-outage-0123';
 let redisKeySecret = '';
 
 let redis: TestRedis;
@@ -42,6 +44,7 @@ beforeAll(async () => {
     // production timeouts here: the outage is what is under test
     redis: redisSection(redis.url, { commandTimeoutMs: 300 }),
     cache: { timeoutMs: 300 },
+    admin: { token: adminToken },
   };
   [open, closed] = await Promise.all([
     startTestGateway({
@@ -151,11 +154,11 @@ describe('Redis killed and restarted under running gateways', () => {
       expect(free.headers.get('x-switchyard-cache')).toBe('MISS');
 
       // counted and logged, but not once per request
-      const openMetrics = (await getJson(open.url, '/metrics')).text;
+      const openMetrics = (await getJson(open.url, '/metrics', { authorization: `Bearer ${adminToken}` })).text;
       expect(metricValue(openMetrics, 'switchyard_redis_errors_total', { limiter: 'requests', operation: 'check' })).toBeGreaterThanOrEqual(5);
       expect(metricValue(openMetrics, 'switchyard_redis_errors_total', { limiter: 'tokens', operation: 'check' })).toBeGreaterThanOrEqual(5);
       expect(metricValue(openMetrics, 'switchyard_cache_errors_total', { operation: 'get' })).toBeGreaterThanOrEqual(1);
-      const closedMetrics = (await getJson(closed.url, '/metrics')).text;
+      const closedMetrics = (await getJson(closed.url, '/metrics', { authorization: `Bearer ${adminToken}` })).text;
       expect(metricValue(closedMetrics, 'switchyard_refused_requests_total', { reason: 'limits_unavailable' })).toBe(3);
       const warnings = open.logs.filter((line) => line.includes('"level":40'));
       expect(warnings.filter((line) => line.includes('limits: Redis failed')).length).toBeLessThanOrEqual(2);
