@@ -18,7 +18,7 @@ Commands:
   serve [--config FILE] [--port N] [--host H]
                           run the gateway (config: --config, else $SWITCHYARD_CONFIG, else config/switchyard.yaml)
   demo [--port N]         run the gateway with two simulated backends (no GPU, no Redis)
-  sim [flags]             run a backend simulator (vLLM or llama.cpp flavour); see \`switchyard sim --help\`
+  sim [flags]             run a backend simulator (vLLM, llama.cpp or SGLang flavour); see \`switchyard sim --help\`
   config check FILE       validate a config file and exit (0 valid, 1 invalid)
   keys create|list|revoke|hash
                           manage API keys (see \`switchyard keys\`)

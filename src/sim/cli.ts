@@ -13,7 +13,7 @@ interface FlagSpec {
 }
 
 const FLAGS: Readonly<Record<string, FlagSpec>> = {
-  '--flavor': { key: 'flavor', kind: 'string', help: 'vllm | llamacpp (default vllm)' },
+  '--flavor': { key: 'flavor', kind: 'string', help: 'vllm | llamacpp | sglang (default vllm)' },
   '--model': { key: 'model', kind: 'string', help: 'served model id (default sim-model)' },
   '--host': { key: 'host', kind: 'string', help: 'listen address (default 127.0.0.1)' },
   '--port': { key: 'port', kind: 'int', help: 'listen port (default 8000 for vllm, 8080 for llamacpp; 0 = free)' },
@@ -32,6 +32,9 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   '--no-metrics': { key: 'metrics', kind: 'boolean', help: 'llamacpp: answer /metrics with 501 (like running without --metrics)' },
   '--no-reranking': { key: 'reranking', kind: 'boolean', help: 'answer /v1/rerank like a runtime without a reranker model' },
 };
+
+/** The runtimes' own default ports, so clients configured for them just work. */
+const defaultPorts: Record<SimFlavor, number> = { vllm: 8000, llamacpp: 8080, sglang: 30000 };
 
 function parseValue(flag: string, kind: Kind, raw: string): string | number | boolean {
   if (kind === 'string') return raw;
@@ -73,14 +76,13 @@ export function parseSimArgs(argv: string[]): SimulatorOptions {
   }
 
   const flavor = (values.flavor ?? 'vllm') as SimFlavor;
-  if (flavor !== 'vllm' && flavor !== 'llamacpp') throw new Error(`--flavor must be vllm or llamacpp, got "${String(flavor)}"`);
+  if (flavor !== 'vllm' && flavor !== 'llamacpp' && flavor !== 'sglang') throw new Error(`--flavor must be vllm, llamacpp or sglang, got "${String(flavor)}"`);
   const failMode = values.failMode as SimFailMode | undefined;
   const options: SimulatorOptions = {
     ...(values as Partial<SimulatorOptions>),
     flavor,
     model: typeof values.model === 'string' ? values.model : 'sim-model',
-    // The runtimes' own default ports, so clients configured for them just work.
-    port: typeof values.port === 'number' ? values.port : flavor === 'vllm' ? 8000 : 8080,
+    port: typeof values.port === 'number' ? values.port : defaultPorts[flavor],
   };
   if (failMode !== undefined) options.failMode = failMode;
   try {
@@ -103,7 +105,7 @@ export function simUsage(): string {
   return [
     'Usage: switchyard sim [flags]',
     '',
-    'Runs an OpenAI-compatible server that impersonates vLLM or llama.cpp (llama-server).',
+    'Runs an OpenAI-compatible server that impersonates vLLM, llama.cpp (llama-server) or SGLang.',
     '',
     'Flags:',
     ...lines,

@@ -241,4 +241,9 @@ export interface Flavor {
   loadReport(format: string, view: SimView): string | undefined;
   /** Responses, Messages and rerank; a flavour without them answers those paths 404. */
   readonly surfaces?: FlavorSurfaces;
+  /**
+   * A request error the runtime raises after a stream's headers went out (SGLang's context checks), as the
+   * streaming client gets it; undefined (or no hook): the error is a plain answer with its status.
+   */
+  errorInStream?(reply: Reply): Reply | undefined;
 }

@@ -126,7 +126,7 @@ function handleBody(
   else {
     const planContext = { flavor, options, cache: ctx.cache, requestIdHeader: requestId };
     const plan = fields.endpoint === 'completions' ? buildCompletionPlan(fields, planContext) : buildChatPlan(fields, planContext);
-    output = isReply(plan) ? plan : { plan, stream: fields.stream };
+    output = isReply(plan) ? (fields.stream ? (flavor.errorInStream?.(plan) ?? plan) : plan) : { plan, stream: fields.stream };
   }
   if (isReply(output)) return failWith(output);
 

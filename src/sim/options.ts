@@ -23,7 +23,7 @@ export interface ResolvedOptions {
   reranking: boolean;
 }
 
-const FLAVORS: readonly SimFlavor[] = ['vllm', 'llamacpp'];
+const FLAVORS: readonly SimFlavor[] = ['vllm', 'llamacpp', 'sglang'];
 const FAIL_MODES: readonly SimFailMode[] = ['500', '429', 'reset', 'hang', 'die-mid-stream'];
 
 /** The runtimes' own defaults: llama-server auto-picks 4 slots, vLLM batches far more. */

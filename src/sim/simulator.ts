@@ -1,7 +1,7 @@
-// The backend simulator: an OpenAI-compatible HTTP server that impersonates vLLM or
-// llama.cpp closely enough to test, demo and benchmark the gateway without a GPU.
+// The backend simulator: an OpenAI-compatible HTTP server that impersonates vLLM,
+// llama.cpp or SGLang closely enough to test, demo and benchmark the gateway without a GPU.
 // Plain node:http keeps the per-request cost tiny; everything that differs between
-// the runtimes lives behind the Flavor interface (flavor-vllm.ts, flavor-llamacpp.ts).
+// the runtimes lives behind the Flavor interface (flavor-vllm.ts, flavor-llamacpp.ts, flavor-sglang.ts).
 //
 // The simulated model, so tests can predict it:
 // - one word is one token; text comes from a fixed vocabulary picked by a hash of the
@@ -23,6 +23,7 @@ import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import type { Socket } from 'node:net';
 import type { Flavor, Route, SimView, SlotView } from './flavor.ts';
 import { createLlamacppFlavor } from './flavor-llamacpp.ts';
+import { createSglangFlavor } from './flavor-sglang.ts';
 import { createVllmFlavor } from './flavor-vllm.ts';
 import type { Counters, Job } from './generation.ts';
 import { createRng, IdSource } from './generate.ts';
@@ -31,14 +32,18 @@ import { MetricsState } from './metrics-state.ts';
 import { defaultConcurrency, type ResolvedOptions, resolveOptions, validateOptions } from './options.ts';
 import { PrefixCache } from './plan.ts';
 import { SlotScheduler } from './scheduler.ts';
-import type { SimulatedRequest, Simulator, SimulatorOptions, SimulatorStats } from './types.ts';
+import type { SimFlavor, SimulatedRequest, Simulator, SimulatorOptions, SimulatorStats } from './types.ts';
 
 export type { SimFailMode, SimFlavor, SimulatedRequest, Simulator, SimulatorOptions, SimulatorStats } from './types.ts';
 
+const flavors: Record<SimFlavor, (options: ResolvedOptions, ids: IdSource) => Flavor> = {
+  vllm: createVllmFlavor,
+  llamacpp: createLlamacppFlavor,
+  sglang: createSglangFlavor,
+};
+
 function createFlavor(context: { options: ResolvedOptions; ids: IdSource }): Flavor {
-  return context.options.flavor === 'vllm'
-    ? createVllmFlavor(context.options, context.ids)
-    : createLlamacppFlavor(context.options, context.ids);
+  return flavors[context.options.flavor](context.options, context.ids);
 }
 
 /** The options as the simulator runs them, defaults included (apiKey only when set). */

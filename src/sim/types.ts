@@ -2,7 +2,7 @@
 // flavour and engine modules can share them without importing the server module.
 
 /** Which runtime the simulator impersonates. */
-export type SimFlavor = 'vllm' | 'llamacpp';
+export type SimFlavor = 'vllm' | 'llamacpp' | 'sglang';
 
 /** How an injected failure (see `failRate`) shows up to the client. */
 export type SimFailMode = '500' | '429' | 'reset' | 'hang' | 'die-mid-stream';

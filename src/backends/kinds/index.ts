@@ -5,9 +5,10 @@
 import type { BackendKind } from './kind.ts';
 import { llamacppKind } from './llamacpp.ts';
 import { openaiKind } from './openai.ts';
+import { sglangKind } from './sglang.ts';
 import { vllmKind } from './vllm.ts';
 
-const kinds = { vllm: vllmKind, llamacpp: llamacppKind, openai: openaiKind } as const satisfies Record<string, BackendKind>;
+const kinds = { vllm: vllmKind, llamacpp: llamacppKind, sglang: sglangKind, openai: openaiKind } as const satisfies Record<string, BackendKind>;
 
 /** A config `kind` value. */
 export type BackendKindName = keyof typeof kinds;

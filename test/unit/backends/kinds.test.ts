@@ -111,6 +111,36 @@ describe('llamacpp kind', () => {
   });
 });
 
+describe('sglang kind', () => {
+  const kind = backendKind('sglang');
+
+  it('health: 200 up; 503 (warming up or shutting down, empty body) loading; the probe goes without the key', () => {
+    expect(kind.health).toMatchObject({ path: '/health', sendsKey: false });
+    expect(kind.health.interpret(200, '')).toBe('up');
+    expect(kind.health.interpret(503, '')).toBe('loading');
+    expect(kind.health.interpret(500, '')).toBe('down');
+  });
+
+  it('KV-cache use is used tokens over the pool, summed across ranks; token_usage only without the pool gauge', () => {
+    const read = (entries: Array<[string, number]>) => kind.metrics?.read(new Map(entries));
+    expect(read([['sglang:num_running_reqs', 3], ['sglang:num_queue_reqs', 4], ['sglang:num_used_tokens', 300], ['sglang:max_total_num_tokens', 1200], ['sglang:token_usage', 0.9]])).toEqual({
+      running: 3,
+      queued: 4,
+      kvCacheUsage: 0.25,
+    });
+    expect(read([['sglang:token_usage', 0.4]])?.kvCacheUsage).toBe(0.4);
+    expect(read([])).toEqual({ running: undefined, queued: undefined, kvCacheUsage: undefined });
+    expect(kind.metrics?.failureHint?.(404)).toBe('sglang needs --enable-metrics');
+  });
+
+  it('discovers max_model_len from /v1/models with the key; no load report', async () => {
+    const { get, asked } = scripted({ '/v1/models': [200, { object: 'list', data: [{ id: 'Qwen/Qwen2.5-7B-Instruct', object: 'model', owned_by: 'sglang', root: 'Qwen/Qwen2.5-7B-Instruct', parent: null, max_model_len: 32768 }] }] });
+    expect(await kind.discover(get, { wantSlots: true })).toEqual({ models: [{ id: 'Qwen/Qwen2.5-7B-Instruct', contextLength: 32768 }] });
+    expect(asked).toEqual(['/v1/models (key)']);
+    expect(kind.loadReport).toBeUndefined();
+  });
+});
+
 describe('openai kind', () => {
   it('reads context_length or max_model_len; a failed list is "unknown", not "none"', async () => {
     const kind = backendKind('openai');

@@ -19,12 +19,13 @@ describe('switchyard sim flags', () => {
   it('defaults to the runtime ports and a model name', () => {
     expect(parseSimArgs([])).toEqual({ flavor: 'vllm', model: 'sim-model', port: 8000 });
     expect(parseSimArgs(['--flavor', 'llamacpp']).port).toBe(8080);
+    expect(parseSimArgs(['--flavor', 'sglang']).port).toBe(30000);
     expect(parseSimArgs(['--reasoning=false']).reasoning).toBe(false);
   });
 
   it('names the bad flag in its error', () => {
     expect(() => parseSimArgs(['--flavour', 'vllm'])).toThrow(/unknown flag --flavour/);
-    expect(() => parseSimArgs(['--flavor', 'tgi'])).toThrow(/--flavor must be vllm or llamacpp/);
+    expect(() => parseSimArgs(['--flavor', 'tgi'])).toThrow(/--flavor must be vllm, llamacpp or sglang/);
     expect(() => parseSimArgs(['--port'])).toThrow(/--port needs a value/);
     expect(() => parseSimArgs(['--port', 'x'])).toThrow(/--port needs an integer/);
     expect(() => parseSimArgs(['--fail-rate', '2'])).toThrow(/--fail-rate: .*failRate must be/);
