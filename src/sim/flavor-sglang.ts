@@ -7,7 +7,7 @@
 // While the model loads the HTTP server is not up yet, so connections are refused.
 
 import type { ErrorKind, Flavor, Piece, Plan, PlanChoice, Reply, Route, SimView, Timing } from './flavor.ts';
-import type { IdSource } from './generate.ts';
+import { type IdSource, tokenLogprobs, utf8Bytes } from './generate.ts';
 import type { MetricsState } from './metrics-state.ts';
 import { CANCELLED_METRIC, pythonFloat } from './metrics-text.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -87,8 +87,28 @@ function pieceDelta(piece: Piece): Record<string, unknown> {
   return delta;
 }
 
-function matchedStop(choice: PlanChoice): number | null {
+/** The stop string that ended the choice, the EOS id for a natural stop, else null. */
+function matchedStop(choice: PlanChoice): number | string | null {
+  if (choice.stopSequence !== undefined) return choice.stopSequence;
   return choice.finishReason === 'stop' ? EOS_TOKEN_ID : null;
+}
+
+const VOCABULARY_SIZE = 151936;
+
+/** ChatCompletionTokenLogprob: token, bytes, logprob and the top alternatives. */
+function logprobEntry(text: string, position: number, top: number): Record<string, unknown> {
+  const probs = tokenLogprobs(text, position, top, VOCABULARY_SIZE);
+  return {
+    token: probs.chosen.token,
+    bytes: utf8Bytes(probs.chosen.token),
+    logprob: probs.chosen.logprob,
+    top_logprobs: probs.top.map((alternative) => ({ token: alternative.token, bytes: utf8Bytes(alternative.token), logprob: alternative.logprob })),
+  };
+}
+
+/** ChoiceLogprobs of a chat choice when the request asked for them, else null. */
+function pieceLogprobs(plan: Plan, piece: Piece, position: number): { content: unknown[] } | null {
+  return plan.logprobs !== undefined && piece.kind !== 'tool-header' ? { content: [logprobEntry(piece.text, position, plan.logprobs)] } : null;
 }
 
 function renderSglangMetrics(state: MetricsState, view: SimView): string {
@@ -148,7 +168,7 @@ export function createSglangFlavor(options: ResolvedOptions, ids: IdSource): Fla
       out += sseEvent(chunk(plan, [{ index: choice.index, delta: role, logprobs: null, finish_reason: null, matched_stop: null }]));
     }
     if (piece !== undefined) {
-      out += sseEvent(chunk(plan, [{ index: choice.index, delta: pieceDelta(piece), logprobs: null, finish_reason: null, matched_stop: null }]));
+      out += sseEvent(chunk(plan, [{ index: choice.index, delta: pieceDelta(piece), logprobs: pieceLogprobs(plan, piece, pieceIndex), finish_reason: null, matched_stop: null }]));
     }
     // The finish reasons go out after generation, one chunk per choice with an empty delta.
     if (pieceIndex === choice.pieces.length - 1) {
@@ -184,10 +204,14 @@ export function createSglangFlavor(options: ResolvedOptions, ids: IdSource): Fla
           choice.toolCalls.length === 0
             ? null
             : choice.toolCalls.map((call, index) => ({ id: call.id, index, type: 'function', function: { name: call.name, arguments: call.arguments } }));
+        const logprobs: unknown[] = [];
+        choice.pieces.forEach((piece, position) => {
+          if (plan.logprobs !== undefined && piece.kind !== 'tool-header') logprobs.push(logprobEntry(piece.text, position, plan.logprobs));
+        });
         return {
           index: choice.index,
           message: { role: 'assistant', content: toolCalls === null ? content : content || null, reasoning_content: reasoning === '' ? null : reasoning, tool_calls: toolCalls },
-          logprobs: null,
+          logprobs: plan.logprobs === undefined ? null : { content: logprobs },
           finish_reason: choice.finishReason,
           matched_stop: matchedStop(choice),
         };

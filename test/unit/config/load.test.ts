@@ -39,7 +39,7 @@ describe('config validation', () => {
     expect(problems).toEqual([
       'server.colour: is not a known option',
       'server.port: expected integer',
-      'backends[0].kind: must be one of vllm, llamacpp, openai (got "tgi")',
+      'backends[0].kind: must be one of vllm, llamacpp, sglang, openai (got "tgi")',
       'backends[0].url: must match ^https?:// (got "ftp://x")',
       'models[0].targets[0].model: is required',
     ]);
