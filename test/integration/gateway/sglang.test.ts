@@ -154,6 +154,19 @@ describe('sglang backend kind through the gateway', () => {
     expect(completion.usage?.completion_tokens).toBe(4);
   });
 
+  it('translates Responses requests onto its chat completions (its own /v1/responses is not used by default)', async () => {
+    const sim = await sglang();
+    const gateway = await startGateway({
+      backends: [backendFor('sg', sim, { apiKey: KEY })],
+      models: [{ name: 'chat', targets: [{ backend: 'sg', model: MODEL }] }],
+    });
+    const { data, response } = await gateway.client().responses.create({ model: 'chat', input: 'Say hello.', max_output_tokens: 5 }).withResponse();
+    expect(response.headers.get('x-switchyard-translated')).toBe('responses->chat');
+    expect(data).toMatchObject({ object: 'response', model: 'chat', status: 'incomplete', usage: { output_tokens: 5 } });
+    expect(data.output_text.length).toBeGreaterThan(0);
+    expect(sim.stats().lastRequest?.path).toBe('/v1/chat/completions');
+  });
+
   it("relays SGLang's flat error bodies in the OpenAI shape", async () => {
     const sim = await sglang();
     const gateway = await startGateway({
