@@ -99,6 +99,38 @@ export function findTopLevel(text: string, keys: readonly string[]): Map<string,
   return found;
 }
 
+/** Does the text write a printable ASCII character as `\u00XX` (`\u0020`–`\u007f`)? indexOf is far cheaper than a regex on long prompts. */
+function escapesAscii(text: string): boolean {
+  for (let at = text.indexOf('\\u00'); at !== -1; at = text.indexOf('\\u00', at + 4)) {
+    const digit = text.charCodeAt(at + 4);
+    if (digit >= 50 && digit <= 55) return true; // '2'..'7'
+  }
+  return false;
+}
+
+/** Every top-level member's value spans, duplicates included (a full scan of the object). */
+function everyTopLevel(text: string): Map<string, ValueSpan[]> {
+  const found = new Map<string, ValueSpan[]>();
+  let index = skipWhitespace(text, 0);
+  if (text.charCodeAt(index) !== 123) return found;
+  index = skipWhitespace(text, index + 1);
+  while (index < text.length && text.charCodeAt(index) === 34) {
+    const keyEnd = skipString(text, index);
+    const rawKey = text.slice(index + 1, keyEnd - 1);
+    const key = rawKey.includes('\\') ? (JSON.parse(text.slice(index, keyEnd)) as string) : rawKey; // "mod\u0065l" is "model"
+    index = skipWhitespace(text, keyEnd);
+    index = skipWhitespace(text, index + 1); // past ':'
+    const end = skipValue(text, index);
+    const spans = found.get(key);
+    if (spans) spans.push({ start: index, end });
+    else found.set(key, [{ start: index, end }]);
+    index = skipWhitespace(text, end);
+    if (text.charCodeAt(index) !== 44) break;
+    index = skipWhitespace(text, index + 1);
+  }
+  return found;
+}
+
 /**
  * The value of a key the caller knows is a top-level member (it parsed the
  * text), found with indexOf alone when `"key":` occurs exactly once: an
@@ -137,20 +169,24 @@ export interface SpliceEdit {
  */
 export function spliceTopLevel(text: string, edits: readonly SpliceEdit[]): string {
   if (edits.length === 0) return text;
-  let spans: Map<string, ValueSpan> | undefined;
+  let spans: Map<string, ValueSpan[]> | undefined;
   // All edits become [start, end) → text pieces, applied in one pass: one copy of a long prompt, not one per edit.
   const pieces: Array<{ start: number; end: number; value: string }> = [];
   const inserts: string[] = [];
+  // A printable ASCII character written as \u00XX could spell a second `model` key; ordinary clients escape only
+  // control and non-ASCII characters, so such a body takes the full scan.
+  const plain = !escapesAscii(text);
   for (const edit of edits) {
-    let span = edit.present ? onlyMember(text, edit.key) : undefined;
-    if (!span) {
-      spans ??= findTopLevel(
-        text,
-        edits.map((each) => each.key),
-      );
-      span = spans.get(edit.key);
+    const only = edit.present && plain ? onlyMember(text, edit.key) : undefined;
+    if (only) {
+      pieces.push({ start: only.start, end: only.end, value: edit.value });
+      continue;
     }
-    if (span) pieces.push({ start: span.start, end: span.end, value: edit.value });
+    // A key written twice (`{"model":"a",…,"model":"b"}`) gets every occurrence replaced: the gateway read the
+    // last (JSON.parse), a runtime might read either, and none may see a value the gateway did not choose.
+    spans ??= everyTopLevel(text);
+    const found = spans.get(edit.key);
+    if (found) for (const span of found) pieces.push({ start: span.start, end: span.end, value: edit.value });
     else inserts.push(`${JSON.stringify(edit.key)}:${edit.value}`);
   }
   if (inserts.length > 0) {

@@ -84,3 +84,17 @@ describe('chunk edits', () => {
     expect(extractUsage('{"choices":[{"delta":{"content":"usage"}}],"usage":null}')).toBeUndefined();
   });
 });
+
+describe('a key written twice or spelled with escapes', () => {
+  it('replaces every occurrence of a duplicated top-level key, so no runtime reads a value the gateway did not choose', () => {
+    for (const text of ['{"model":"a","messages":[],"model":"b"}', '{"model":"a","model":"b","stream":true}', '{"mod\\u0065l":"evil","messages":[],"model":"ok"}', '{"model":"ok","messages":[],"mod\\u0065l":"evil"}']) {
+      for (const present of [true, false]) {
+        const out = spliceTopLevel(text, [{ key: 'model', value: '"target"', present }]);
+        expect(JSON.parse(out).model, `${text} present=${present}`).toBe('target');
+        // Every occurrence now holds the target, so a runtime keeping the first of duplicate keys reads it too.
+        expect(out.split('"target"').length - 1, out).toBe(2);
+        expect(out.includes('evil') || out.includes('"a"') || out.includes('"b"') || out.includes('"ok"'), out).toBe(false);
+      }
+    }
+  });
+});
