@@ -27,6 +27,8 @@ import { createCacheStore } from './cache/create.ts';
 import type { CacheEntry } from './cache/entry.ts';
 import { SingleFlight } from './cache/single-flight.ts';
 import { createLimits } from './limits/create.ts';
+import { settleWaitMs } from './limits/open-reservations.ts';
+import { InFlight } from './proxy/in-flight.ts';
 import type { RedisClient } from './redis/client.ts';
 
 /** What buildApp needs; production passes real parts, tests their own. */
@@ -127,6 +129,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     limits,
     redis: deps.redis,
     shuttingDown: false,
+    inFlight: new InFlight(),
     admitRequest: () => undefined,
     report(request, statusCode) {
       const record = request.record;
@@ -206,6 +209,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.addHook('onClose', async () => {
     monitor.stop();
+    // Requests still unwinding settle their usage before the caller closes Redis (startGateway waits the same way).
+    await limits.open.drained(settleWaitMs(config.redis));
     await backends.close();
   });
   return app;

@@ -9,8 +9,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildAdminApp, buildApp, type AppDependencies } from './app.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
+import { gatewayError } from './errors.ts';
+import { settleWaitMs } from './limits/open-reservations.ts';
 import { createLogger } from './logging.ts';
 import { closeRedis, connectRedis, createRedis } from './redis/client.ts';
+
+const shutdownMessage = 'The gateway is shutting down and ended this request at the end of its grace period. Retry; another replica will answer.';
+/** How long requests ended at the grace deadline get to send their error before their connections are closed. */
+const endedFlushMs = 500;
 
 /** A listening gateway. */
 export interface RunningGateway {
@@ -35,7 +41,13 @@ export async function startGateway(
     logger.warn('Redis is not reachable yet: serving anyway (cache bypassed, limits per limits.onRedisError); reconnecting in the background');
   }
   const app = await buildApp({ ...options, config, logger, redis: options.redis ?? ownRedis });
-  if (ownRedis) app.addHook('onClose', async () => closeRedis(ownRedis));
+  // Runs once the listener has closed (every response ended) and before buildApp's own onClose hooks (Fastify runs
+  // them last-added first): requests still unwinding settle their tokens and budgets while Redis is still there.
+  app.addHook('onClose', async () => {
+    const unsettled = await app.switchyard.limits.open.drained(settleWaitMs(config.redis));
+    if (unsettled > 0) logger.warn({ unsettled }, 'shutdown: reservations still unsettled when Redis closes (held until they lapse)');
+    if (ownRedis) await closeRedis(ownRedis);
+  });
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
   const busy = trackBusySockets(app);
@@ -57,9 +69,15 @@ export async function startGateway(
     closing ??= (async () => {
       logger.info({ reason, graceMs: config.server.shutdownGraceMs }, 'shutting down: draining in-flight requests');
       app.switchyard.shuttingDown = true;
+      // At the end of the grace period every request still running is ended by the gateway: a stream gets an
+      // OpenAI-shaped server_shutting_down event, a request still waiting gets that error as its answer, and each
+      // settles what it used. Connections still open a moment later (a client that stopped reading) are closed.
+      let last: NodeJS.Timeout | undefined;
       const force = setTimeout(() => {
-        logger.warn('grace period over: closing remaining connections');
-        app.server.closeAllConnections();
+        const stopped = app.switchyard.inFlight.stopAll(gatewayError('SWY_ERR_SHUTTING_DOWN', { message: shutdownMessage, retryAfterSeconds: 1 }));
+        logger.warn({ stopped }, 'grace period over: ending requests in flight with server_shutting_down');
+        last = setTimeout(() => app.server.closeAllConnections(), endedFlushMs);
+        last.unref();
       }, config.server.shutdownGraceMs);
       force.unref();
       // Connections with nothing in flight would hold close() open: keep-alive ones whose last response ends
@@ -74,6 +92,7 @@ export async function startGateway(
       await adminApp?.close();
       clearInterval(sweeper);
       clearTimeout(force);
+      clearTimeout(last);
       logger.info('shutdown complete');
     })();
     return closing;

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
-import { gatewayError } from '../errors.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 import { AttemptError } from './failure.ts';
 import type { Backend } from './registry.ts';
 
@@ -86,6 +86,7 @@ export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, cli
   if (client.left) {
     return new AttemptError('client-closed', gatewayError('SWY_ERR_INTERNAL', { message: 'client closed the request' }));
   }
+  if (client.stoppedWith) return new AttemptError('gateway-stopped', client.stoppedWith);
   if (deadlines.fired) {
     const what = deadlines.fired === 'first-byte-timeout' ? 'first byte' : deadlines.fired === 'idle-timeout' ? 'next chunk' : 'complete answer';
     return new AttemptError(
@@ -122,6 +123,8 @@ export interface Abortable {
 export interface ClientState {
   /** The client went away. */
   readonly left: boolean;
+  /** The gateway ended the request itself (shutdown): the error the client gets. */
+  readonly stoppedWith?: GatewayError | undefined;
 }
 
 /**
@@ -131,6 +134,7 @@ export interface ClientState {
  */
 export class ClientLink implements ClientState {
   left = false;
+  stoppedWith: GatewayError | undefined;
   private controller: AbortController | undefined;
   private attempt: Abortable | undefined;
 
@@ -138,7 +142,7 @@ export class ClientLink implements ClientState {
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
-      if (this.left) this.controller.abort();
+      if (this.left || this.stoppedWith) this.controller.abort();
     }
     return this.controller.signal;
   }
@@ -151,10 +155,21 @@ export class ClientLink implements ClientState {
     this.attempt?.abort();
   }
 
+  /**
+   * The gateway ends the request (shutdown past its grace period): aborts what runs on its behalf like a
+   * departure, but the client is still there and gets `error` (an SSE error event, or the error answer).
+   */
+  stop(error: GatewayError): void {
+    if (this.left || this.stoppedWith) return;
+    this.stoppedWith = error;
+    this.controller?.abort();
+    this.attempt?.abort();
+  }
+
   /** Makes `attempt` the one a departure aborts (aborting it at once if the client already left). */
   bind(attempt: Abortable): void {
     this.attempt = attempt;
-    if (this.left) attempt.abort();
+    if (this.left || this.stoppedWith) attempt.abort();
   }
 }
 

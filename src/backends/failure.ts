@@ -19,7 +19,9 @@ export type FailureKind =
   /** The backend answered 200 with something that is not the protocol (a body that is not JSON). */
   | 'invalid-answer'
   | 'stream-interrupted'
-  | 'client-closed';
+  | 'client-closed'
+  /** The gateway ended the request itself (shutdown past its grace period). */
+  | 'gateway-stopped';
 
 /** The decision about one failed attempt. */
 export interface FailureVerdict {
@@ -41,13 +43,14 @@ const clientFailure: FailureVerdict = Object.freeze({ retryable: false, backendF
  * | kind | status | retryable | backendFault |
  * | connect-error, connection-reset, first-byte-timeout, stream-interrupted, invalid-answer | | yes | yes |
  * | idle-timeout, total-timeout (the generation ran long: another backend would start over) | | no | yes |
- * | client-closed | | no | no |
+ * | client-closed, gateway-stopped | | no | no |
  * | upstream-status | 401, 403 (the gateway's credentials), 404 (model not served), 408, 429, 5xx, none | yes | yes |
  * | upstream-status | any other 4xx (the request itself is wrong: every backend would refuse it) | no | no |
  */
 export function judgeFailure(kind: FailureKind, status: number | undefined): FailureVerdict {
   switch (kind) {
     case 'client-closed':
+    case 'gateway-stopped':
       return clientFailure;
     case 'idle-timeout':
     case 'total-timeout':

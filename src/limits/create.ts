@@ -11,6 +11,7 @@ import { RedisBudgetStore } from './redis-budget.ts';
 import { RedisFailurePolicy, type RedisFailurePolicyOptions } from './redis-policy.ts';
 import { RedisTokenLimiter } from './redis-token-limiter.ts';
 import type { TokenLimiter } from './token-window.ts';
+import { OpenReservations } from './open-reservations.ts';
 
 /** The limit stores of one gateway. */
 export interface Limits {
@@ -19,6 +20,8 @@ export interface Limits {
   budgets: BudgetStore;
   /** Shared with checkRequestLimit. */
   policy: RedisFailurePolicy;
+  /** Reservations of requests in flight: shutdown settles them all before Redis closes. */
+  open: OpenReservations;
 }
 
 /** What createLimits needs. */
@@ -50,6 +53,7 @@ export function createLimits(deps: LimitsDependencies): Limits {
       tokens: new MemoryTokenLimiter(clock),
       budgets: new MemoryBudgetStore(clock),
       policy,
+      open: new OpenReservations(),
     };
   }
   return {
@@ -57,5 +61,6 @@ export function createLimits(deps: LimitsDependencies): Limits {
     tokens: new RedisTokenLimiter(deps.redis, { keyPrefix, policy, ...clock }),
     budgets: new RedisBudgetStore(deps.redis, { keyPrefix, policy, ...clock }),
     policy,
+    open: new OpenReservations(),
   };
 }

@@ -17,6 +17,7 @@ import type { PolicyName } from '../routing/types.ts';
 import type { SurfaceSupport } from '../surfaces/support.ts';
 import type { RequestView, ServeMode, Surface, UpstreamCall } from '../surfaces/surface.ts';
 import type { AnswerCapture, ClientAnswer } from './codec.ts';
+import type { InFlight } from './in-flight.ts';
 import { noteError, type RequestRecord } from './record.ts';
 import { assembleStreamAnswer } from './relay-json.ts';
 import { abandon, sendRawJson, writeRawHead } from './raw-reply.ts';
@@ -35,13 +36,17 @@ export interface ForwardInput {
   prepared: unknown;
 }
 
-function clientLinkFor(reply: FastifyReply): ClientLink {
+function clientLinkFor(reply: FastifyReply, inFlight: InFlight | undefined): ClientLink {
   const link = new ClientLink();
   const raw = reply.raw;
   if (raw.destroyed || raw.socket?.destroyed) link.leave();
-  else raw.once('close', () => {
-    if (!raw.writableFinished) link.leave();
-  });
+  else {
+    inFlight?.add(link);
+    raw.once('close', () => {
+      inFlight?.delete(link);
+      if (!raw.writableFinished) link.leave();
+    });
+  }
   return link;
 }
 
@@ -66,6 +71,8 @@ export interface ForwardContext {
   capture?: AnswerCapture | undefined;
   /** How each backend serves the surface (native, translated, not at all). */
   support: SurfaceSupport;
+  /** Where the request is listed while it runs, so a shutdown can end it properly. */
+  inFlight?: InFlight | undefined;
 }
 
 function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
@@ -88,7 +95,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   const { router } = context;
   const clientStream = view.stream;
   const promptParam = view.promptParam;
-  const client = clientLinkFor(reply);
+  const client = clientLinkFor(reply, context.inFlight);
   record.stream = clientStream;
 
   const plan = router.plan(route, { policy: context.policy, promptTokens: context.promptTokens, maxTokens: context.maxTokens, affinityKey: context.affinityKey });
@@ -105,13 +112,13 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   }
   const planned = { view, raw: input.raw, json: input.json, prepared: input.prepared, capture: context.capture, requestId: record.requestId };
   let lastError: AttemptError | undefined;
-  while (remaining.length > 0 && !client.left && performance.now() < deadline) {
+  while (remaining.length > 0 && !client.left && !client.stoppedWith && performance.now() < deadline) {
     let target: Target;
     try {
       const acquired = router.acquire(remaining, context.priority, client);
       target = acquired instanceof Promise ? await acquired : acquired;
     } catch (error) {
-      if (client.left) break;
+      if (client.left || client.stoppedWith) break;
       throw error;
     }
     remaining.splice(remaining.indexOf(target), 1);
@@ -221,6 +228,11 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     record.status = 499;
     abandon(reply);
     return;
+  }
+  if (client.stoppedWith) {
+    // The gateway is shutting down and ended the request before an answer began.
+    noteError(record, client.stoppedWith);
+    throw client.stoppedWith;
   }
   const failure: GatewayError = lastError?.clientError ?? gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE');
   if (lastError?.retryAfter) reply.header('retry-after', lastError.retryAfter);

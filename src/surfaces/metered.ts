@@ -26,7 +26,9 @@ const nothing: Settle = async () => undefined;
  */
 function estimatedUsage(record: RequestRecord, json: Record<string, unknown>): { prompt: number; completion: number } | undefined {
   if (record.attempts === 0) return undefined; // no backend took it
-  if (record.firstByteMs === undefined && !record.clientClosed) return undefined; // every attempt failed
+  // Every attempt failed: no work to charge. A request the client left or the gateway ended (shutdown) while a
+  // backend worked on it is charged its prompt and what was relayed.
+  if (record.firstByteMs === undefined && !record.clientClosed && record.errorName !== 'SWY_ERR_SHUTTING_DOWN') return undefined;
   return { prompt: estimatePromptTokens(json), completion: record.streamedChunks };
 }
 
@@ -41,7 +43,11 @@ function usedTokens(record: RequestRecord, json: Record<string, unknown>): numbe
 export function meter(state: SwitchyardState, request: FastifyRequest, reply: FastifyReply, route: Route, json: Record<string, unknown>): Settle | Promise<Settle> {
   const subject = request.limitSubject;
   if (!subject || (subject.tpm === undefined && subject.budgets.length === 0)) return nothing;
-  return reserve(state, request, reply, route, json, subject);
+  // Open from the first Redis call until settled: shutdown waits for every open one before Redis closes.
+  state.limits.open.add();
+  const reserving = reserve(state, request, reply, route, json, subject);
+  reserving.catch(() => state.limits.open.done()); // refused: nothing stays held
+  return reserving;
 }
 
 async function reserve(
@@ -130,9 +136,16 @@ function settleCost(
   tokens: Reservation | undefined,
   budget: BudgetReservation | undefined,
 ): Settle {
+  let settled = false;
   return async () => {
+    if (settled) return;
+    settled = true;
     const record = request.record;
-    await Promise.all([state.limits.tokens.settle(tokens, usedTokens(record, json)), state.limits.budgets.settle(budget, record.cost)]);
+    try {
+      await Promise.all([state.limits.tokens.settle(tokens, usedTokens(record, json)), state.limits.budgets.settle(budget, record.cost)]);
+    } finally {
+      state.limits.open.done();
+    }
   };
 }
 

@@ -101,6 +101,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
           maxTokens: requestedCompletionTokens(accounting, defaultCompletionBudget),
           capture: cache.capture,
           support,
+          inFlight: state.inFlight,
         },
       );
     } finally {
