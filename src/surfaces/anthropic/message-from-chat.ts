@@ -30,7 +30,8 @@ export interface MessagesContext {
 
 /**
  * The Anthropic stop reason for a chat finish: `length` -> max_tokens, tool calls -> tool_use,
- * a matched stop string (vLLM reports it as the choice's `stop_reason`) -> stop_sequence,
+ * a matched stop string (vLLM reports it as the choice's `stop_reason`, SGLang as `matched_stop`; a stop
+ * token id there is a number) -> stop_sequence,
  * content_filter -> refusal, anything else -> end_turn.
  */
 export function stopReason(finishReason: unknown, matchedStop: unknown, toolCalls: boolean): { reason: string; sequence: string | null } {
@@ -72,7 +73,7 @@ export function chatCompletionToMessage(chat: Record<string, unknown>, context: 
   if (text !== '') content.push({ type: 'text', text });
   const calls = chatToolCalls(message, `toolu_${context.id.slice(context.id.indexOf('_') + 1)}`);
   for (const call of calls) content.push({ type: 'tool_use', id: call.id, name: call.name, input: toolInput(call.arguments) });
-  const stop = stopReason(choice.finish_reason, choice.stop_reason, calls.length > 0);
+  const stop = stopReason(choice.finish_reason, choice.stop_reason ?? choice.matched_stop, calls.length > 0);
   const usage = chatUsage(chat);
   return {
     id: context.id,

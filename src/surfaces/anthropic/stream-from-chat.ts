@@ -94,7 +94,7 @@ export class ChatStreamToMessages {
     }
     if (typeof choice.finish_reason === 'string') {
       this.#finishReason = choice.finish_reason;
-      this.#matchedStop = choice.stop_reason;
+      this.#matchedStop = choice.stop_reason ?? choice.matched_stop;
     }
     return out;
   }

@@ -250,7 +250,20 @@ function chatMessages(body: JsonObject, history: unknown[] | undefined): ChatMes
     if (message.role === 'assistant' && message.content === undefined) message.content = message.tool_calls ? null : '';
   }
   if (messages.length === 0) throw invalidParam('input', 'input has no messages: send at least one input item.');
-  return messages;
+  return mergeLeadingSystem(messages);
+}
+
+/**
+ * `instructions` followed by developer/system input items (as Codex sends them) would give several
+ * system messages in a row; many chat templates (Gemma, Mistral, Llama) accept one system message
+ * only, so the leading ones join into one.
+ */
+function mergeLeadingSystem(messages: ChatMessage[]): ChatMessage[] {
+  let count = 0;
+  while (messages[count]?.role === 'system') count++;
+  if (count < 2) return messages;
+  const content = messages.slice(0, count).map((message) => message.content as string).join('\n\n');
+  return [{ role: 'system', content }, ...messages.slice(count)];
 }
 
 function chatTools(tools: unknown): JsonObject[] {

@@ -72,6 +72,8 @@ describe('chat completion -> Anthropic Message', () => {
     expect(chatCompletionToMessage(chat({ content: 'Once' }, 'length'), context).stop_reason).toBe('max_tokens');
     expect(chatCompletionToMessage(chat({ content: 'a' }, 'stop', { stop_reason: 'END' }), context)).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
     expect(chatCompletionToMessage(chat({ content: 'a' }, 'stop', { stop_reason: 151645 }), context)).toMatchObject({ stop_reason: 'end_turn', stop_sequence: null });
+    expect(chatCompletionToMessage(chat({ content: 'a' }, 'stop', { matched_stop: 'END' }), context)).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+    expect(chatCompletionToMessage(chat({ content: 'a' }, 'stop', { matched_stop: 151645 }), context)).toMatchObject({ stop_reason: 'end_turn', stop_sequence: null });
     expect(chatCompletionToMessage(chat({ content: '' }, 'content_filter'), context).stop_reason).toBe('refusal');
   });
 

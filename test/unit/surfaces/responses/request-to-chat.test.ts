@@ -23,6 +23,23 @@ describe('Responses request -> chat request', () => {
     });
   });
 
+  it('joins instructions and leading developer/system items into one system message, as strict chat templates need', () => {
+    const chat = responsesRequestToChat({
+      model: 'm',
+      instructions: 'Base prompt.',
+      input: [
+        { type: 'message', role: 'developer', content: [{ type: 'input_text', text: 'Sandbox: read-only.' }] },
+        { role: 'user', content: 'hi' },
+        { role: 'system', content: 'Later note.' },
+      ],
+    });
+    expect(chat.messages).toEqual([
+      { role: 'system', content: 'Base prompt.\n\nSandbox: read-only.' },
+      { role: 'user', content: 'hi' },
+      { role: 'system', content: 'Later note.' },
+    ]);
+  });
+
   it('maps sampling, output limit, user, reasoning effort and stream, and keeps Responses-only fields at the gateway', () => {
     const chat = responsesRequestToChat({
       model: 'm',
