@@ -262,6 +262,7 @@ if (typeof decideModule !== 'string' && typeof decideModule.decide === 'function
     policy,
     promptTokens: 120,
     maxTokens: 256,
+    context: { promptFloor: () => 120, maxTokens: 256, minOutput: 1 },
     affinityKey,
     slo: undefined,
     onSloMiss: 'fallback',
@@ -311,7 +312,7 @@ if (
     const registry = new registryModule.BackendRegistry(config);
     const router = new routerModule.Router(registry);
     const route = registry.routes.get('chat');
-    const input = { policy: 'least-loaded', promptTokens: 120, maxTokens: 256, affinityKey: undefined };
+    const input = { policy: 'least-loaded', promptTokens: 120, maxTokens: 256, context: { promptFloor: () => 120, maxTokens: 256, minOutput: 1 }, affinityKey: undefined };
     router.plan(route, input);
     bench('Router.plan least-loaded, 16 backends (snapshot + decide)', () => router.plan(route, input));
     bench('Router.plan cheapest, 16 backends (snapshot + decide)', () => router.plan(route, { ...input, policy: 'cheapest' }));

@@ -13,7 +13,7 @@ import { applyLoadReport } from '../backends/scrape.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
 import type { Priority } from '../routing/admission.ts';
 import type { RoutePlan, Router } from '../routing/router.ts';
-import type { PolicyName } from '../routing/types.ts';
+import type { ContextNeed, PolicyName } from '../routing/types.ts';
 import type { SurfaceSupport } from '../surfaces/support.ts';
 import type { RequestView, ServeMode, Surface, UpstreamCall } from '../surfaces/surface.ts';
 import type { AnswerCapture, ClientAnswer } from './codec.ts';
@@ -68,6 +68,8 @@ export interface ForwardContext {
   affinityKey: string | undefined;
   promptTokens: number;
   maxTokens: number;
+  /** What the context-window check counts (see routing/decide.ts). */
+  context: ContextNeed;
   capture?: AnswerCapture | undefined;
   /** How each backend serves the surface (native, translated, not at all). */
   support: SurfaceSupport;
@@ -98,7 +100,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   const client = clientLinkFor(reply, context.inFlight);
   record.stream = clientStream;
 
-  const plan = router.plan(route, { policy: context.policy, promptTokens: context.promptTokens, maxTokens: context.maxTokens, affinityKey: context.affinityKey });
+  const plan = router.plan(route, { policy: context.policy, promptTokens: context.promptTokens, maxTokens: context.maxTokens, context: context.context, affinityKey: context.affinityKey });
   record.routeReason = plan.decision.reason;
   if (plan.decision.reject || plan.targets.length === 0) throw rejection(plan.decision, input);
 

@@ -3,10 +3,20 @@
  * policy. Pure over a snapshot; the caller turns the order into attempts.
  *
  * 1. Excluded (listed in `scores` with the reason, never tried): unhealthy
- *    (`unhealthy`), circuit open (`circuit-open`), context window smaller than
- *    promptTokens + maxTokens (`context-length`). When no candidate's window
- *    fits, healthy or not, the request is rejected `context_length_exceeded`
+ *    (`unhealthy`), circuit open (`circuit-open`), a context window the request
+ *    certainly does not fit (`context-length`). When no candidate's window can
+ *    hold it, healthy or not, the request is rejected `context_length_exceeded`
  *    (it would fail anywhere); when nothing usable remains, `no_backend_available`.
+ *    Context fit: a window must hold the prompt plus the client's max_tokens
+ *    where the runtime counts it (not llama.cpp), or plus `minOutput` (room for
+ *    the answer) when the client set none — never the default budget the
+ *    predictions assume. "Certainly does not fit" is judged on the prompt's
+ *    lower bound (context.promptFloor, computed only when the estimate does
+ *    not fit), so the gateway never refuses what the runtime would serve. A
+ *    candidate the estimate does not fit but the bound might ("stretch") is
+ *    kept, after every candidate the estimate fits, largest room first: when
+ *    only stretch candidates remain the request goes to the largest window
+ *    (reason `largest-window`) and the runtime's own context error speaks.
  * 2. `onSloMiss: reject` and no usable candidate predicted to meet the SLO:
  *    rejected `slo_unmet` with a retry-after (see sloRejection).
  * 3. Tiers, in attempt order:
@@ -15,7 +25,8 @@
  *      request succeeds, and a failed probe costs one failover, not an error;
  *    - candidates below maxConcurrency, ordered by affinity then the policy;
  *    - candidates at maxConcurrency (the admission queue waits for them);
- *    - half-open candidates whose probe is still in flight (last resort).
+ *    - half-open candidates whose probe is still in flight (last resort);
+ *    - stretch candidates (see 1), largest room first.
  * 4. Affinity (request.affinityKey set): the key's rendezvous home among the
  *    usable closed-circuit candidates goes first (reason `affinity`) unless it
  *    is at maxConcurrency, above the load bound, or predicted to miss the
@@ -27,18 +38,29 @@ import { hashString } from '../hash.ts';
 import { DEFAULT_LOAD_FACTOR, rendezvousScore, withinLoadBound } from './affinity.ts';
 import { rankers } from './policies/index.ts';
 import { entryFor, meetsSlo, NEAR_TIE_RELATIVE, scoreOf, sloRejection, type Entry, type Ranker } from './policies/rank.ts';
-import type { CandidateState, RouteRequest, RoutingDecision } from './types.ts';
+import type { CandidateState, ContextNeed, RouteRequest, RoutingDecision } from './types.ts';
 
 function rejection(entries: readonly Entry[], reason: string, reject: NonNullable<RoutingDecision['reject']>): RoutingDecision {
   return { order: [], reason, scores: entries.map(scoreOf), reject };
 }
 
-function contextMessage(request: RouteRequest, largest: number): string {
+/** Tokens a candidate's window must hold besides the prompt. */
+function completionNeed(candidate: CandidateState, context: ContextNeed): number {
+  if (context.maxTokens === undefined || candidate.contextCountsMaxTokens === false) return context.minOutput;
+  return Math.max(context.maxTokens, context.minOutput);
+}
+
+function contextMessage(promptFloor: number, completion: number, context: ContextNeed, largest: number): string {
+  const answer = completion === 0 ? '' : context.maxTokens !== undefined && completion === context.maxTokens ? ` + max_tokens ${completion}` : ` + ${completion} for the answer`;
   return (
-    `This request needs about ${request.promptTokens + request.maxTokens} tokens ` +
-    `(prompt ≈ ${request.promptTokens} + max_tokens ${request.maxTokens}), but the largest context window ` +
-    `of this model's backends is ${largest} tokens. Shorten the messages or lower max_tokens.`
+    `This request needs at least ${promptFloor + completion} tokens (a prompt of at least ${promptFloor} tokens${answer}), ` +
+    `but the largest context window of this model's backends is ${largest} tokens. Shorten the messages or lower max_tokens.`
   );
+}
+
+/** Stretch candidates in attempt order: the most room (window less estimated need) first. */
+function byRoom(stretch: Array<{ entry: Entry; room: number }>): Entry[] {
+  return stretch.sort((a, b) => b.room - a.room).map((item) => item.entry);
 }
 
 /** Cost ceiling for affinity homes on `cheapest` routes; Infinity elsewhere. */
@@ -116,27 +138,41 @@ export function decide(
   const open: Entry[] = [];
   const full: Entry[] = [];
   const halfOpen: Entry[] = [];
-  const needed = request.promptTokens + request.maxTokens;
-  let anyFits = false;
-  let largestContext = 0;
+  const stretch: Array<{ entry: Entry; room: number }> = [];
+  const context = request.context;
+  let promptFloor: number | undefined;
+  let mightFit = false;
+  let largest: { window: number; completion: number } | undefined;
   for (const candidate of candidates) {
     const entry = entryFor(candidate, request);
     entries.push(entry);
-    const context = candidate.contextLength;
-    const fits = context === undefined || needed <= context;
-    if (fits) anyFits = true;
-    else if (context !== undefined && context > largestContext) largestContext = context;
+    const window = candidate.contextLength;
+    // 'likely': the estimate fits; 'maybe': only the lower bound does; 'no': not even the lower bound.
+    let fit: 'likely' | 'maybe' | 'no' = 'likely';
+    let room = 0;
+    if (window !== undefined) {
+      const completion = completionNeed(candidate, context);
+      room = window - request.promptTokens - completion;
+      if (room < 0) {
+        promptFloor ??= context.promptFloor();
+        fit = promptFloor + completion > window ? 'no' : 'maybe';
+        if (fit === 'no' && (largest === undefined || window > largest.window)) largest = { window, completion };
+      }
+    }
+    if (fit !== 'no') mightFit = true;
     if (candidate.circuit === 'open') entry.excluded = 'circuit-open';
     else if (!candidate.healthy) entry.excluded = 'unhealthy';
-    else if (!fits) entry.excluded = 'context-length';
+    else if (fit === 'no') entry.excluded = 'context-length';
+    else if (fit === 'maybe') stretch.push({ entry, room });
     else if (candidate.circuit === 'half-open') halfOpen.push(entry);
     else if (candidate.inflight >= candidate.maxConcurrency) full.push(entry);
     else open.push(entry);
   }
-  if (entries.length > 0 && !anyFits) {
-    return rejection(entries, 'context-length-exceeded', { code: 'context_length_exceeded', message: contextMessage(request, largestContext) });
+  if (entries.length > 0 && !mightFit && largest !== undefined) {
+    const message = contextMessage(promptFloor ?? 0, largest.completion, context, largest.window);
+    return rejection(entries, 'context-length-exceeded', { code: 'context_length_exceeded', message });
   }
-  if (open.length + full.length + halfOpen.length === 0) {
+  if (open.length + full.length + halfOpen.length + stretch.length === 0) {
     return rejection(entries, 'no-backend', {
       code: 'no_backend_available',
       message: 'No backend of this model is healthy right now (down, loading, or circuit open); retry shortly.',
@@ -157,5 +193,9 @@ export function decide(
   reason = appendTier(order, ranker, open, request, random, first, reason);
   reason = appendTier(order, ranker, full, request, random, first, reason);
   reason = appendTier(order, ranker, halfOpen, request, random, first, reason || 'last-resort');
+  if (stretch.length > 0) {
+    if (order.length === 0) reason = 'largest-window';
+    for (const entry of byRoom(stretch)) order.push(entry.candidate.backend);
+  }
   return { order, reason, scores: entries.map(scoreOf) };
 }

@@ -6,13 +6,15 @@
 import type { Backend, BackendRegistry, Route, Target } from '../backends/registry.ts';
 import { Admission, type Priority } from './admission.ts';
 import { decide } from './decide.ts';
-import type { CandidateState, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
+import type { CandidateState, ContextNeed, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
 
 /** What the router needs to know about one request. */
 export interface RouteInput {
   policy: PolicyName;
   promptTokens: number;
   maxTokens: number;
+  /** What the context-window check counts (see decide.ts). */
+  context: ContextNeed;
   affinityKey: string | undefined;
 }
 
@@ -77,6 +79,7 @@ export class Router {
       ttftPriorMs: 0,
       tpotPriorMs: 0,
       contextLength: live.models.get(target.model) ?? (live.models.size === 1 ? [...live.models.values()][0] : undefined) ?? backend.config.contextLength,
+      contextCountsMaxTokens: backend.kind.contextCountsMaxTokens,
       cost: backend.config.cost,
       throughputTokensPerSecond: backend.latency.throughput(),
     };
@@ -92,6 +95,7 @@ export class Router {
       policy: input.policy,
       promptTokens: input.promptTokens,
       maxTokens: input.maxTokens,
+      context: input.context,
       affinityKey: input.affinityKey,
       slo: route.config.slo,
       onSloMiss: route.config.onSloMiss,

@@ -50,6 +50,11 @@ export interface CandidateState {
   tpotMs: number | undefined;
   /** Context window in tokens, when known (discovered or declared). */
   contextLength: number | undefined;
+  /**
+   * The runtime refuses prompt + max_tokens beyond the window (vLLM, SGLang, OpenAI: the default). False for
+   * llama.cpp, which only refuses a prompt that does not fit and stops generating when the window is full.
+   */
+  contextCountsMaxTokens?: boolean;
   cost: CostModel;
   /** Measured output tokens per second of the whole backend (for perHour cost), undefined when unknown. */
   throughputTokensPerSecond: number | undefined;
@@ -59,13 +64,28 @@ export interface CandidateState {
   tpotPriorMs?: number;
 }
 
+/** What must fit a candidate's context window besides the prompt estimate (see decide.ts). */
+export interface ContextNeed {
+  /**
+   * A lower bound of the prompt's tokens that cannot over-count (per sequence). Called only when the
+   * estimate does not fit some window, so requests that clearly fit never pay for it.
+   */
+  promptFloor: () => number;
+  /** max_tokens (per choice) as the client sent it; undefined when it sent none: only the prompt must fit. */
+  maxTokens: number | undefined;
+  /** Tokens the answer needs at the least: 1 for a generation (the prompt must leave room), 0 for embeddings. */
+  minOutput: number;
+}
+
 /** What the router knows about the request being routed. */
 export interface RouteRequest {
   policy: PolicyName;
-  /** Estimated prompt tokens. */
+  /** Estimated prompt tokens (an estimate: it may over- or under-count). */
   promptTokens: number;
-  /** max_tokens (or a default) — the completion budget. */
+  /** max_tokens (or a default) — the completion budget latency and cost predictions assume. */
   maxTokens: number;
+  /** What the context-window check counts (never the default budget above). */
+  context: ContextNeed;
   /** Prefix-affinity key (hash of the leading prompt), when the route enables affinity. */
   affinityKey: string | undefined;
   slo: { ttftMs?: number; tpotMs?: number } | undefined;

@@ -10,7 +10,7 @@ import type { ParsedBody } from '../api/body.ts';
 import type { Route } from '../backends/registry.ts';
 import { gatewayError } from '../errors.ts';
 import { assertModelAllowed, modelAllowed } from '../limits/authenticate.ts';
-import { defaultCompletionBudget, estimatePromptTokens, requestedCompletionTokens } from '../proxy/estimate.ts';
+import { contextNeed, defaultCompletionBudget, estimatePromptTokens, requestedCompletionTokens } from '../proxy/estimate.ts';
 import { forward } from '../proxy/forward.ts';
 import { priorityOf } from '../routing/admission.ts';
 import { affinityKeyFor } from '../routing/affinity.ts';
@@ -99,6 +99,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
           affinityKey: affinity.enabled ? affinityKeyFor(accounting, affinity) : undefined,
           promptTokens: estimatePromptTokens(accounting),
           maxTokens: requestedCompletionTokens(accounting, defaultCompletionBudget),
+          context: contextNeed(accounting),
           capture: cache.capture,
           support,
           inFlight: state.inFlight,

@@ -79,6 +79,11 @@ export interface BackendKind {
    * for the extra usage chunk — which would move `timings` off the chunk the client sees.
    */
   readonly usageFromTimings: boolean;
+  /**
+   * The runtime refuses a request whose prompt + max_tokens exceeds the context window (vLLM, SGLang,
+   * OpenAI). When false (llama.cpp) only the prompt must fit: generation stops when the window is full.
+   */
+  readonly contextCountsMaxTokens: boolean;
   /** Undefined: the kind publishes no load metrics we use (no scrape). */
   readonly metrics: MetricsReader | undefined;
   /** Undefined: the runtime has no per-response load report (`backends[].loadReport` does nothing). */

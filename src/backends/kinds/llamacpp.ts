@@ -39,6 +39,7 @@ export const llamacppKind: BackendKind = {
   },
   streamUpstreamByDefault: true,
   closesAfterStream: true,
+  contextCountsMaxTokens: false,
   usageFromTimings: true,
   nativeSurfaces: ['chat', 'completion', 'embedding', 'messages', 'rerank'],
   metrics: {

@@ -13,6 +13,7 @@ export const openaiKind: BackendKind = {
   health: { path: '/v1/models', sendsKey: true, interpret: (status) => (status === 200 ? 'up' : 'down') },
   streamUpstreamByDefault: false,
   closesAfterStream: false,
+  contextCountsMaxTokens: true,
   usageFromTimings: false,
   nativeSurfaces: ['chat', 'completion', 'embedding'],
   metrics: undefined,

@@ -45,6 +45,7 @@ export const sglangKind: BackendKind = {
   },
   streamUpstreamByDefault: false,
   closesAfterStream: false,
+  contextCountsMaxTokens: true,
   usageFromTimings: false,
   nativeSurfaces: ['chat', 'completion', 'embedding'],
   metrics: {

@@ -64,6 +64,7 @@ export const vllmKind: BackendKind = {
   health: { path: '/health', sendsKey: false, interpret: (status) => (status === 200 ? 'up' : 'down') },
   streamUpstreamByDefault: false,
   closesAfterStream: false,
+  contextCountsMaxTokens: true,
   usageFromTimings: false,
   nativeSurfaces: ['chat', 'completion', 'embedding', 'responses', 'messages', 'rerank'],
   metrics: {

@@ -133,11 +133,20 @@ describe('context windows', () => {
       expect(response.status).toBe(200);
       expect(response.headers.get('x-switchyard-backend')).toBe('large');
     }
+    // Over every window by the estimate (~12,000 tokens), but not certainly (8,000 words could be 8,000 tokens):
+    // it goes to the largest window, whose own context error answers, in the OpenAI shape.
     const before = small.stats().requests + large.stats().requests;
-    const huge = await chat(gateway, { messages: [{ role: 'user', content: 'lorem ipsum '.repeat(4_000) }], max_tokens: 100 });
+    const uncertain = await chat(gateway, { messages: [{ role: 'user', content: 'lorem ipsum '.repeat(4_000) }], max_tokens: 100 });
+    expect(uncertain.status).toBe(400);
+    expect(uncertain.json.error).toMatchObject({ code: 'context_length_exceeded', param: 'messages', type: 'invalid_request_error' });
+    expect(uncertain.json.error.message).toContain("This model's maximum context length is 8192 tokens");
+    expect(large.stats().requests).toBe(before - small.stats().requests + 1);
+    // Certainly over every window (10,000 words): refused at the gateway, no backend asked.
+    const huge = await chat(gateway, { messages: [{ role: 'user', content: 'lorem ipsum '.repeat(5_000) }], max_tokens: 100 });
     expect(huge.status).toBe(400);
     expect(huge.json.error).toMatchObject({ code: 'context_length_exceeded', param: 'messages', type: 'invalid_request_error' });
-    expect(small.stats().requests + large.stats().requests).toBe(before);
+    expect(huge.json.error.message).toMatch(/needs at least 10100 tokens .*largest context window of this model's backends is 8192 tokens/);
+    expect(small.stats().requests + large.stats().requests).toBe(before + 1);
   });
 });
 

@@ -26,11 +26,18 @@ export function candidate(backend: string, overrides: Partial<CandidateState> = 
   };
 }
 
+/**
+ * A request description; unless `context` is given, the context check counts the estimate as certain and
+ * the completion budget as the client's max_tokens (the tests that are not about the context check).
+ */
 export function routeRequest(overrides: Partial<RouteRequest> = {}): RouteRequest {
+  const promptTokens = overrides.promptTokens ?? 100;
+  const maxTokens = overrides.maxTokens ?? 100;
   return {
     policy: 'least-loaded',
-    promptTokens: 100,
-    maxTokens: 100,
+    promptTokens,
+    maxTokens,
+    context: { promptFloor: () => promptTokens, maxTokens, minOutput: 0 },
     affinityKey: undefined,
     slo: undefined,
     onSloMiss: 'fallback',
