@@ -50,13 +50,13 @@ function clientLinkFor(reply: FastifyReply, inFlight: InFlight | undefined): Cli
   return link;
 }
 
-function routeHeaders(record: RequestRecord, target: Target, call: UpstreamCall): OutgoingHttpHeaders {
+function routeHeaders(record: RequestRecord, target: Target, call: UpstreamCall | undefined): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
     'x-switchyard-backend': target.backend.id,
     'x-switchyard-attempts': String(record.attempts),
     'x-switchyard-route-reason': record.routeReason ?? 'default',
   };
-  if (call.translated !== undefined) headers['x-switchyard-translated'] = call.translated;
+  if (call?.translated !== undefined) headers['x-switchyard-translated'] = call.translated;
   return headers;
 }
 
@@ -134,7 +134,17 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     let firstByteMs: number | undefined;
     let learnt = false;
     try {
-      const call = surface.plan(planned, target, mode);
+      const plannedCall = surface.plan(planned, target, mode);
+      if ('local' in plannedCall) {
+        // The surface answers this one itself (e.g. a token count where the backend has no endpoint for it).
+        record.status = 200;
+        record.usage = plannedCall.local.usage;
+        const headers = routeHeaders(record, target, undefined);
+        headers['x-switchyard-translated'] = plannedCall.translated;
+        sendRawJson(reply, headers, plannedCall.local.body);
+        return;
+      }
+      const call = plannedCall;
       const upstreamStream = call.stream;
       record.streamedUpstream = upstreamStream;
       attempt = startAttempt(

@@ -15,7 +15,7 @@ import type { AnswerCapture } from '../proxy/codec.ts';
 import { sendRawJson, writeRawHead } from '../proxy/raw-reply.ts';
 import type { SwitchyardState } from '../state.ts';
 import type { Usage } from '../wire/types.ts';
-import type { AnswerRecorder, RequestView, Surface } from './surface.ts';
+import type { AnswerRecorder, RequestView, Surface, SurfaceCache } from './surface.ts';
 
 /** The cache's part in one request. */
 export interface CachePlan {
@@ -39,7 +39,7 @@ function serveHit(request: FastifyRequest, reply: FastifyReply, surface: Surface
   record.status = 200;
   record.stream = view.stream;
   const headers = { 'x-switchyard-cache': 'HIT', age: String(entryAgeSeconds(entry)) };
-  const answer = surface.cache.serve(entry, view);
+  const answer = (surface.cache as SurfaceCache).serve(entry, view);
   if ('json' in answer) {
     sendRawJson(reply, headers, answer.json);
     return;
@@ -68,7 +68,7 @@ export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
   const { state, request, reply, surface, route, view } = input;
   const mode = resolveCacheMode(state.config.cache.mode, route.config.cache.mode);
   const directive = cacheDirective(request.headers['cache-control']);
-  if (mode === 'off' || directive === 'bypass' || !isCacheable(view.accounting, mode, surface.cache.sampled)) {
+  if (mode === 'off' || directive === 'bypass' || !surface.cache || !isCacheable(view.accounting, mode, surface.cache.sampled)) {
     reply.header('x-switchyard-cache', 'BYPASS');
     return noPlan; // no promise for a request the cache cannot serve
   }
@@ -78,7 +78,8 @@ export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
 async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDirective>): Promise<CachePlan> {
   const { state, request, reply, surface, route, view, admitted } = input;
   const { config, cache, flights } = state;
-  const kind = surface.cache.kind(view);
+  const surfaceCache = surface.cache as SurfaceCache; // planCache checked it is there
+  const kind = surfaceCache.kind(view);
   const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, kind, view.accounting);
   if (directive === 'use') {
     const entry = await cache.get(key);
@@ -103,7 +104,7 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
   }
   request.record.cache = 'miss';
   reply.header('x-switchyard-cache', 'MISS');
-  const recorder: AnswerRecorder = surface.cache.recorder(view, config.cache.maxEntryBytes);
+  const recorder: AnswerRecorder = surfaceCache.recorder(view, config.cache.maxEntryBytes);
   return {
     served: false,
     capture: recorder,

@@ -12,12 +12,12 @@ import type { ServeMode, Surface } from './surface.ts';
 
 /** Knows how each backend serves each surface. */
 export class SurfaceSupport {
-  /** Surfaces each backend turned out not to serve natively (by backend id). */
-  private readonly learnt = new Map<string, Set<SurfaceName>>();
+  /** Surfaces (by name) each backend turned out not to serve natively (by backend id). */
+  private readonly learnt = new Map<string, Set<string>>();
 
   /** Throws at startup when a backend asks for a translation the surface does not have. */
   constructor(backends: Iterable<Backend>, surfaces: readonly Surface[]) {
-    const translating = new Set(surfaces.filter((surface) => surface.translates).map((surface) => surface.name));
+    const translating = new Set(surfaces.filter((surface) => surface.translates).map((surface) => familyOf(surface)));
     for (const backend of backends) {
       for (const [name, mode] of Object.entries(backend.config.surfaces)) {
         if (mode === 'translate' && !translating.has(name as SurfaceName)) {
@@ -29,9 +29,10 @@ export class SurfaceSupport {
 
   /** How `backend` serves `surface`; undefined when it does not (it is then never sent there). */
   mode(backend: Backend, surface: Surface): ServeMode | undefined {
-    const configured = backend.config.surfaces[surface.name];
+    const family = familyOf(surface);
+    const configured = backend.config.surfaces[family];
     if (configured !== undefined) return configured === 'off' ? undefined : configured;
-    if (backend.kind.nativeSurfaces.includes(surface.name) && !this.learnt.get(backend.id)?.has(surface.name)) return 'native';
+    if (backend.kind.nativeSurfaces.includes(family) && !this.learnt.get(backend.id)?.has(surface.name)) return 'native';
     return surface.translates ? 'translate' : undefined;
   }
 
@@ -40,7 +41,7 @@ export class SurfaceSupport {
    * translation, and config did not pin the mode), the backend is translated from now on; returns true.
    */
   learnFrom404(backend: Backend, surface: Surface, body: string): boolean {
-    if (!surface.translates || backend.config.surfaces[surface.name] !== undefined) return false;
+    if (!surface.translates || backend.config.surfaces[familyOf(surface)] !== undefined) return false;
     // vLLM and llama.cpp name the model in a 404 for a model they do not serve; a route they lack is "Not Found".
     if (/model/i.test(body)) return false;
     let surfaces = this.learnt.get(backend.id);
@@ -48,4 +49,9 @@ export class SurfaceSupport {
     surfaces.add(surface.name);
     return true;
   }
+}
+
+/** The config and kind name a surface is served under. */
+function familyOf(surface: Surface): SurfaceName {
+  return surface.family ?? (surface.name as SurfaceName);
 }

@@ -74,6 +74,13 @@ export interface UpstreamCall {
   translated: string | undefined;
 }
 
+/** An answer the surface gives itself for a target instead of calling it (e.g. a token count estimated locally). */
+export interface LocalAnswer {
+  local: { body: string; usage: Usage | undefined };
+  /** What stood in for the upstream call, for x-switchyard-translated (e.g. `count_tokens->estimate`). */
+  translated: string;
+}
+
 /** A stored answer served to a request (a cache hit): a JSON body, or the SSE text of a stream. */
 export type StoredAnswer = { json: string } | { sse: string };
 
@@ -98,7 +105,12 @@ export interface SurfaceCache {
 /** An API surface. */
 export interface Surface {
   /** Its name: the `endpoint` label of the request metrics and the log field (one value per surface). */
-  readonly name: SurfaceName;
+  readonly name: string;
+  /**
+   * The surface whose support it shares (config `backends[].surfaces` key, kinds' native lists): `messages` for
+   * count_tokens. A 404 is still learnt per `name`. Absent: `name` is a SurfaceName and is its own family.
+   */
+  readonly family?: SurfaceName;
   readonly routes: readonly SurfaceRoute[];
   /**
    * Reads what the request needs beyond its body before it can be parsed (the earlier turns of a Responses
@@ -114,9 +126,10 @@ export interface Surface {
   capOutput(json: Record<string, unknown>, cap: number | undefined): { field: string; value: number } | undefined;
   /** The surface can be translated onto chat completions for backends that do not serve it natively. */
   readonly translates: boolean;
-  /** Plans the upstream call for `target`, native or translated. */
-  plan(request: PlannedRequest, target: Target, mode: ServeMode): UpstreamCall;
-  readonly cache: SurfaceCache;
+  /** Plans the upstream call for `target`, native or translated (or answers without one). */
+  plan(request: PlannedRequest, target: Target, mode: ServeMode): UpstreamCall | LocalAnswer;
+  /** How the response cache treats the surface's requests; undefined: never cached. */
+  readonly cache: SurfaceCache | undefined;
   /** How the surface shows errors, as a response and inside a stream. */
   readonly errors: ErrorRenderer;
   /** Registers the surface's routes that are not inference (e.g. `GET /v1/responses/{id}`). */
