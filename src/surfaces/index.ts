@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { loadEncryptionKey } from '../cache/encryption.ts';
 import type { SwitchyardState } from '../state.ts';
+import { anthropicCountTokens, anthropicMessages } from './anthropic-messages/surface.ts';
 import { openaiChat } from './openai-chat/surface.ts';
 import { openaiCompletions } from './openai-completions/surface.ts';
 import { openaiEmbeddings } from './openai-embeddings/surface.ts';
@@ -21,5 +22,5 @@ export function createSurfaces(state: SwitchyardState, logger: Logger): Surface[
     ttlSeconds: config.responses.storeTtlSeconds,
     encryptionKey: loadEncryptionKey(config.cache),
   });
-  return [openaiChat, openaiCompletions, openaiEmbeddings, responsesSurface(responseStore, logger), rerank];
+  return [openaiChat, openaiCompletions, openaiEmbeddings, responsesSurface(responseStore, logger), anthropicMessages, anthropicCountTokens, rerank];
 }

@@ -34,7 +34,7 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
   for (const surface of surfaces) {
     const handler = inferenceHandler(app.switchyard, surface, support);
     for (const route of surface.routes) {
-      app.route({ method: route.method, url: route.url, config: { surface, errorRenderer: surface.errors }, handler });
+      app.route({ method: route.method, url: route.url, config: { surface, errorRenderer: surface.errors, access: 'client' }, handler });
     }
     surface.register?.(app);
   }

@@ -1,10 +1,11 @@
 /**
- * A Responses request is counted exactly like the chat request it maps to —
+ * A Responses or Messages request is counted exactly like the chat request it maps to —
  * token reservation and settlement, cost, token metrics, cacheability — in
  * both modes (native passthrough and translation), on a real redis-server
  * with API keys. And the Responses state: `store: true` keeps the answer per
  * tenant, encrypted, and `previous_response_id` continues it on any backend.
  */
+import Anthropic from '@anthropic-ai/sdk';
 import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,12 +18,17 @@ import { patientCache, postJson, redisSection, simBackend } from '../redis-gatew
 const keys = {
   'chat-native': generateApiKey(),
   'chat-translated': generateApiKey(),
+  'chat-messages-native': generateApiKey(),
+  'chat-messages-translated': generateApiKey(),
+  'messages-native': generateApiKey(),
+  'messages-translated': generateApiKey(),
   native: generateApiKey(),
   translated: generateApiKey(),
   teamA: generateApiKey(),
   teamB: generateApiKey(),
 };
 const cost = { inputPer1M: 1_000, outputPer1M: 3_000 };
+const adminToken = 'admin-token-for-metrics';
 
 let redis: TestRedis;
 let raw: Redis;
@@ -37,12 +43,14 @@ beforeAll(async () => {
     backends: [
       simBackend('chat-b', vllm, { cost }),
       simBackend('native-b', vllm, { cost }),
-      simBackend('translated-b', vllm, { cost, surfaces: { responses: 'translate' } }),
+      simBackend('translated-b', vllm, { cost, surfaces: { responses: 'translate', messages: 'translate' } }),
     ],
     models: [
       { name: 'chat', targets: [{ backend: 'chat-b', model: 'Qwen/Qwen3-8B' }] },
       { name: 'native', targets: [{ backend: 'native-b', model: 'Qwen/Qwen3-8B' }] },
       { name: 'translated', targets: [{ backend: 'translated-b', model: 'Qwen/Qwen3-8B' }] },
+      { name: 'messages-native', targets: [{ backend: 'native-b', model: 'Qwen/Qwen3-8B' }] },
+      { name: 'messages-translated', targets: [{ backend: 'translated-b', model: 'Qwen/Qwen3-8B' }] },
     ],
     redis: redisSection(redis.url),
     cache: { ...patientCache, encryptionKey: Buffer.alloc(32, 7).toString('base64') },
@@ -51,6 +59,10 @@ beforeAll(async () => {
       keys: [
         { id: 'chat-native', hash: keys['chat-native'].hash, tpm: 100_000 },
         { id: 'chat-translated', hash: keys['chat-translated'].hash, tpm: 100_000 },
+        { id: 'chat-messages-native', hash: keys['chat-messages-native'].hash, tpm: 100_000 },
+        { id: 'chat-messages-translated', hash: keys['chat-messages-translated'].hash, tpm: 100_000 },
+        { id: 'messages-native', hash: keys['messages-native'].hash, tpm: 100_000 },
+        { id: 'messages-translated', hash: keys['messages-translated'].hash, tpm: 100_000 },
         { id: 'native', hash: keys.native.hash, tpm: 100_000 },
         { id: 'translated', hash: keys.translated.hash, tpm: 100_000 },
         { id: 'team-a', hash: keys.teamA.hash, tenant: 'team-a' },
@@ -58,6 +70,7 @@ beforeAll(async () => {
       ],
     },
     limits: { reserveCompletionTokens: 100 },
+    admin: { token: adminToken },
   });
 });
 
@@ -76,7 +89,7 @@ async function charged(keyId: string): Promise<number> {
 }
 
 async function metric(pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${gateway.url}/metrics`)).text();
+  const text = await (await fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
   return Number(pattern.exec(text)?.[1] ?? 0);
 }
 
@@ -148,6 +161,31 @@ describe('a Responses request is counted like the chat request it maps to', () =
 async function chatCount(): Promise<number> {
   return metric(/switchyard_requests_total\{model="chat",backend="chat-b",endpoint="chat",status_class="2xx",cache="bypass"\} (\d+)/);
 }
+
+describe('a Messages request is counted like the chat request it maps to', () => {
+  it.each(['native', 'translated'] as const)('%s: same reservation, settlement and tokens as chat', async (mode) => {
+    const model = `messages-${mode}` as const;
+    const { data: chatAnswer, response: chatHttp } = await client(keys[`chat-messages-${mode}`].secret).chat.completions.create({ model: 'chat', ...chatRequest }).withResponse();
+    const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: keys[model].secret, maxRetries: 0 });
+    // Sampling parameters pass through as the API takes them (the SDK's types here do not list temperature).
+    const request = { model, system: 'Answer briefly.', messages: [{ role: 'user' as const, content: 'Count the wagons in the yard, please.' }], max_tokens: 10, temperature: 0.7 };
+    const { data: answer, response: http } = await anthropic.messages.create(request).withResponse();
+    expect(http.headers.get('x-ratelimit-remaining-tokens')).toBe(chatHttp.headers.get('x-ratelimit-remaining-tokens'));
+    expect(answer.usage.input_tokens + (answer.usage.cache_read_input_tokens ?? 0)).toBe(chatAnswer.usage?.prompt_tokens);
+    expect(answer.usage.output_tokens).toBe(chatAnswer.usage?.completion_tokens);
+    await waitFor(async () => (await charged(model)) === chatAnswer.usage?.total_tokens, 10_000, `${model} settled`);
+    const tokens = (type: string) => metric(new RegExp(`switchyard_tokens_total\\{model="${model}",backend="[^"]+",type="${type}"\\} (\\d+)`));
+    expect(await tokens('prompt')).toBe(chatAnswer.usage?.prompt_tokens);
+    expect(await tokens('completion')).toBe(chatAnswer.usage?.completion_tokens);
+    // Deterministic: cached like chat, the hit in Anthropic's shape.
+    const body = { model, messages: [{ role: 'user' as const, content: 'Cache this.' }], max_tokens: 6, temperature: 0 };
+    const first = await anthropic.messages.create(body).withResponse();
+    const second = await anthropic.messages.create(body).withResponse();
+    expect(first.response.headers.get('x-switchyard-cache')).toBe('MISS');
+    expect(second.response.headers.get('x-switchyard-cache')).toBe('HIT');
+    expect(second.data.content).toEqual(first.data.content);
+  });
+});
 
 describe('Responses state on Redis', () => {
   it.each(['native', 'translated'] as const)('%s: store keeps the answer per tenant; previous_response_id continues it', async (mode) => {
