@@ -91,7 +91,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const outcome = this.outcome;
     outcome.end = performance.now();
     if (outcome.firstByte === 0) outcome.firstByte = outcome.end;
-    outcome.done = this.stream ? this.tail !== undefined && this.tail.subarray(-32).includes(doneMarker) : true;
+    outcome.done = this.stream ? this.tail?.subarray(-32).includes(doneMarker) === true : true;
     this.finish(outcome);
   }
 

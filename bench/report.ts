@@ -396,7 +396,7 @@ export function markdown(context: ReportContext): string {
   if (errorLines.length > 0) lines.push('### Errors', '', ...errorLines, '');
   const descriptions = context.scenarios.filter((scenario) => context.summaries.some((summary) => summary.scenario === scenario.id));
   if (descriptions.length > 0) {
-    lines.push('Scenarios: ' + descriptions.map((scenario) => `\`${scenario.id}\` ${specs.get(scenario.id)?.description ?? ''}`).join('; ') + '.', '');
+    lines.push(`Scenarios: ${descriptions.map((scenario) => `\`${scenario.id}\` ${specs.get(scenario.id)?.description ?? ''}`).join('; ')}.`, '');
   }
   if (context.notes.length > 0) lines.push(...context.notes.map((note) => `> ${note}`), '');
   return lines.join('\n');

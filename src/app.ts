@@ -48,7 +48,7 @@ export interface AppDependencies {
 
 export type { SwitchyardState } from './state.ts';
 
-const requestIdPattern = /^[A-Za-z0-9._:\-]{1,128}$/;
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
 function selfChild<T>(this: T): T {
   return this;

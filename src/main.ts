@@ -84,7 +84,7 @@ async function sim(argv: string[]): Promise<void> {
     console.log(simUsage());
     return;
   }
-  let options;
+  let options: ReturnType<typeof parseSimArgs>;
   try {
     options = parseSimArgs(argv);
   } catch (error) {

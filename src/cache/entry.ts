@@ -33,7 +33,7 @@ export function serialiseEntry(entry: CacheEntry): string {
 export function parseEntry(text: string): CacheEntry | undefined {
   try {
     const raw = JSON.parse(text) as Partial<SerialisedEntry> | null;
-    if (!raw || raw.v !== 1 || typeof raw.body !== 'string' || typeof raw.createdAt !== 'number' || !kindPattern.test(String(raw.kind))) {
+    if (raw?.v !== 1 || typeof raw.body !== 'string' || typeof raw.createdAt !== 'number' || !kindPattern.test(String(raw.kind))) {
       return undefined;
     }
     return { kind: raw.kind as string, body: raw.body, usage: raw.usage ?? undefined, createdAt: raw.createdAt };

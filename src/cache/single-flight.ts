@@ -9,8 +9,16 @@
 
 /** The first caller of a key leads; the others follow its result. */
 export type Flight<T> =
-  | { role: 'leader'; /** Publishes the result (undefined = failed) and ends the flight. */ complete(value: T | undefined): void }
-  | { role: 'follower'; /** The leader's result; undefined when it failed. */ result: Promise<T | undefined> };
+  | {
+      role: 'leader';
+      /** Publishes the result (undefined = failed) and ends the flight. */
+      complete(value: T | undefined): void;
+    }
+  | {
+      role: 'follower';
+      /** The leader's result; undefined when it failed. */
+      result: Promise<T | undefined>;
+    };
 
 /** Shares one in-flight computation per key. */
 export class SingleFlight<T> {

@@ -52,7 +52,7 @@ function formatPath(pointer: string): string {
 
 function literalChoices(schema: TSchema): string[] | undefined {
   const anyOf = (schema as { anyOf?: Array<{ const?: unknown }> }).anyOf;
-  if (!anyOf || !anyOf.every((branch) => branch.const !== undefined)) return undefined;
+  if (!anyOf?.every((branch) => branch.const !== undefined)) return undefined;
   return anyOf.map((branch) => String(branch.const));
 }
 

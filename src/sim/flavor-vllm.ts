@@ -3,7 +3,7 @@
 // and vllm/v1/metrics/loggers.py. Shapes follow pydantic's model_dump: non-streamed
 // bodies carry the vLLM extension fields as null, stream chunks omit unset fields.
 
-import type { ErrorKind, Flavor, Piece, Plan, PlanChoice, Reply, Route, SimView, Timing } from './flavor.ts';
+import type { ErrorKind, Flavor, Piece, Plan, PlanChoice, Reply, Route, Timing } from './flavor.ts';
 import { type IdSource, tokenLogprobs, utf8Bytes } from './generate.ts';
 import { pythonFloat, renderVllmMetrics } from './metrics-text.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -50,7 +50,7 @@ function pythonRepr(value: unknown): string {
   if (value === null || value === undefined) return 'None';
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `'${value.length > 200 ? value.slice(0, 200) + '...[truncated]' : value}'`;
+  if (typeof value === 'string') return `'${value.length > 200 ? `${value.slice(0, 200)}...[truncated]` : value}'`;
   const size = Array.isArray(value) ? value.length : Object.keys(value).length;
   return `'<${Array.isArray(value) ? 'list' : 'dict'} of ${size} items>'`;
 }

@@ -53,7 +53,7 @@ export function generateTokens(seed: number, count: number, reasoning = false): 
   const tokens = new Array<string>(count);
   for (let i = 0; i < count; i++) {
     const word = vocabulary[Math.floor(rng() * vocabulary.length)] ?? 'the';
-    tokens[i] = i === 0 ? word : ' ' + word;
+    tokens[i] = i === 0 ? word : ` ${word}`;
   }
   return tokens;
 }
@@ -74,7 +74,7 @@ export function messageText(message: unknown): string {
   const record = message as Record<string, unknown>;
   const role = typeof record.role === 'string' ? record.role : '';
   const content = record.content;
-  let text = role + '\n';
+  let text = `${role}\n`;
   if (typeof content === 'string') {
     text += content;
   } else if (Array.isArray(content)) {
@@ -258,7 +258,7 @@ export function tokenLogprobs(text: string, position: number, top: number, vocab
   const alternatives: TokenAlternative[] = [chosen];
   let logprob = chosen.logprob;
   for (let i = 1; i < top; i++) {
-    const word = ' ' + (VOCABULARY[Math.floor(rng() * VOCABULARY.length)] ?? 'the');
+    const word = ` ${VOCABULARY[Math.floor(rng() * VOCABULARY.length)] ?? 'the'}`;
     logprob -= 0.5 + rng() * 2;
     alternatives.push({ id: hashString(word) % vocabularySize, token: word, logprob });
   }

@@ -95,7 +95,7 @@ export function renderVllmMetrics(state: MetricsState, view: SimView): string {
   );
   family(lines, CANCELLED_METRIC, 'counter', 'Requests cancelled because the client went away (simulator only).');
   lines.push(`${CANCELLED_METRIC} ${pythonFloat(state.cancelled)}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function renderLlamacppMetrics(state: MetricsState, view: SimView): string {
@@ -136,5 +136,5 @@ export function renderLlamacppMetrics(state: MetricsState, view: SimView): strin
     `# TYPE ${CANCELLED_METRIC} counter`,
     `${CANCELLED_METRIC} ${cppDouble(state.cancelled)}`,
   );
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -6,10 +6,10 @@ export const SSE_DONE = 'data: [DONE]\n\n';
 
 /** Frames a value as one SSE data event. */
 export function sseEvent(value: unknown): string {
-  return 'data: ' + JSON.stringify(value) + '\n\n';
+  return `data: ${JSON.stringify(value)}\n\n`;
 }
 
 /** Frames a value as one named SSE event (`event:` line + `data:` line), as the Responses and Messages streams are. */
 export function sseNamedEvent(type: string, value: unknown): string {
-  return 'event: ' + type + '\ndata: ' + JSON.stringify(value) + '\n\n';
+  return `event: ${type}\ndata: ${JSON.stringify(value)}\n\n`;
 }

@@ -7,7 +7,7 @@
 // content_index in this release's Responses stream, and errors stay llama.cpp's own
 // `{"error":{code,message,type}}`, on the Messages surface too.
 
-import type { FlavorSurfaces, Plan, PlanChoice, Reply, SurfacePlan, SurfaceRenderer, Timing } from './flavor.ts';
+import type { FlavorSurfaces, Plan, PlanChoice, Reply, SurfacePlan, SurfaceRenderer, } from './flavor.ts';
 import { timings } from './flavor-llamacpp.ts';
 import type { IdSource } from './generate.ts';
 import type { ResolvedOptions } from './options.ts';

@@ -45,7 +45,10 @@ export class SurfaceSupport {
     // vLLM and llama.cpp name the model in a 404 for a model they do not serve; a route they lack is "Not Found".
     if (/model/i.test(body)) return false;
     let surfaces = this.learnt.get(backend.id);
-    if (!surfaces) this.learnt.set(backend.id, (surfaces = new Set()));
+    if (!surfaces) {
+      surfaces = new Set();
+      this.learnt.set(backend.id, surfaces);
+    }
     surfaces.add(surface.name);
     return true;
   }

@@ -74,7 +74,10 @@ export class StreamAssembler {
     for (const choice of chunk.choices ?? []) {
       const state = this.choice(choice.index ?? 0);
       if (choice.finish_reason) state.finishReason = choice.finish_reason;
-      if (choice.logprobs?.content) (state.logprobs ??= []).push(...choice.logprobs.content);
+      if (choice.logprobs?.content) {
+        state.logprobs ??= [];
+        state.logprobs.push(...choice.logprobs.content);
+      }
       if (typeof choice.text === 'string') state.text += choice.text;
       const delta = choice.delta;
       if (!delta) continue;
@@ -88,7 +91,8 @@ export class StreamAssembler {
       }
       for (const call of delta.tool_calls ?? []) {
         const position = call.index ?? 0;
-        const target = (state.toolCalls[position] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+        state.toolCalls[position] ??= { id: '', type: 'function', function: { name: '', arguments: '' } };
+        const target = state.toolCalls[position];
         if (call.id) target.id = call.id;
         if (call.type) target.type = call.type;
         if (call.function?.name) target.function.name += call.function.name;

@@ -11,19 +11,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cacheDir, manifestPath, RECIPE_VERSION } from './setup/config.ts';
 import { resolveLlamaBuild, startLlamaServer } from './helpers/llama-server.ts';
 
-const saved = process.env['SWITCHYARD_E2E_CACHE'];
+const saved = process.env.SWITCHYARD_E2E_CACHE;
 const made: string[] = [];
 
 function emptyCache(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'switchyard-e2e-missing-'));
   made.push(dir);
-  process.env['SWITCHYARD_E2E_CACHE'] = dir;
+  process.env.SWITCHYARD_E2E_CACHE = dir;
   return dir;
 }
 
 afterEach(() => {
-  if (saved === undefined) delete process.env['SWITCHYARD_E2E_CACHE'];
-  else process.env['SWITCHYARD_E2E_CACHE'] = saved;
+  if (saved === undefined) delete process.env.SWITCHYARD_E2E_CACHE;
+  else process.env.SWITCHYARD_E2E_CACHE = saved;
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 

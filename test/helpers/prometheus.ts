@@ -368,7 +368,7 @@ export function ruleExpressions(rules: { groups?: Array<{ name: string; rules?: 
     for (const rule of group.rules ?? []) {
       const name = rule.alert ? `alert ${rule.alert}` : `record ${rule.record ?? '?'}`;
       const operands = rule.alert ? conditionOperands(rule.expr) : [rule.expr.trim()];
-      operands.forEach((operand, index) => found.push({ source: operands.length > 1 ? `${name} (operand ${index + 1})` : name, expr: operand, condition: rule.expr }));
+      for (const [index, operand] of operands.entries()) found.push({ source: operands.length > 1 ? `${name} (operand ${index + 1})` : name, expr: operand, condition: rule.expr });
     }
   }
   return found;

@@ -240,10 +240,10 @@ function chatMessages(body: JsonObject, history: unknown[] | undefined): ChatMes
   if (instructions !== undefined && instructions !== null) {
     messages.push({ role: 'system', content: requireString(instructions, 'instructions', 'the system prompt text') });
   }
-  if (history) history.forEach((item, index) => appendItem(messages, item, `previous_response_id(input[${index}])`));
+  if (history) for (const [index, item] of history.entries()) appendItem(messages, item, `previous_response_id(input[${index}])`);
   const input = body.input;
   if (typeof input === 'string') messages.push({ role: 'user', content: input });
-  else if (Array.isArray(input)) input.forEach((item, index) => appendItem(messages, item, `input[${index}]`));
+  else if (Array.isArray(input)) for (const [index, item] of input.entries()) appendItem(messages, item, `input[${index}]`);
   else if (input !== undefined || !history) throw invalidParam('input', 'input is required: a string, or a list of input items (messages, function_call_output, …).');
   for (const message of messages) {
     // The chat format wants content on every assistant message: null beside tool calls, else text.

@@ -172,7 +172,7 @@ export const llamacppConformance: ConformanceCheck[] = [
       await until(async () => (await busy(target)) === 0, 'idle slots');
       const body = JSON.parse((await get(target, '/slots')).text) as Json[];
       expect(body).toHaveLength(target.slots);
-      body.forEach((slot, index) => expect(slot).toMatchObject({ id: index, n_ctx: target.ctx, speculative: false, is_processing: false }));
+      for (const [index, slot] of body.entries()) expect(slot).toMatchObject({ id: index, n_ctx: target.ctx, speculative: false, is_processing: false });
     },
   },
   {

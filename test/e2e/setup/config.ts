@@ -66,9 +66,9 @@ export interface E2eManifest {
 }
 
 export function cacheRoot(): string {
-  const override = process.env['SWITCHYARD_E2E_CACHE'];
+  const override = process.env.SWITCHYARD_E2E_CACHE;
   if (override !== undefined && override !== '') return path.resolve(override);
-  const xdg = process.env['XDG_CACHE_HOME'];
+  const xdg = process.env.XDG_CACHE_HOME;
   const base = xdg !== undefined && xdg !== '' ? xdg : path.join(os.homedir(), '.cache');
   return path.join(base, 'switchyard-e2e');
 }

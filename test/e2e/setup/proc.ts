@@ -24,7 +24,7 @@ export class SetupError extends Error {
 
 /** Absolute path of an executable on PATH, or null. */
 export function which(name: string): string | null {
-  const dirs = (process.env['PATH'] ?? '').split(path.delimiter).filter((d) => d !== '');
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '');
   for (const dir of dirs) {
     const candidate = path.join(dir, name);
     try {

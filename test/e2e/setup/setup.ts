@@ -198,9 +198,9 @@ async function fetchSource(tools: Tools, work: string): Promise<{ srcDir: string
 }
 
 async function build(tools: Tools, srcDir: string, buildDir: string, logFile: string): Promise<void> {
-  const jobs = Number(process.env['SWITCHYARD_E2E_JOBS'] ?? '') || os.availableParallelism();
+  const jobs = Number(process.env.SWITCHYARD_E2E_JOBS ?? '') || os.availableParallelism();
   const logLines: string[] = [];
-  const flushLog = (): void => writeFileSync(logFile, logLines.join('\n') + '\n');
+  const flushLog = (): void => writeFileSync(logFile, `${logLines.join('\n')}\n`);
 
   if (!existsSync(path.join(buildDir, 'CMakeCache.txt'))) {
     log(`cmake configure (${CMAKE_FLAGS.join(' ')})`);
@@ -332,7 +332,7 @@ async function main(): Promise<void> {
     const convertBin = installed['llama-convert-llama2c-to-ggml'] ?? '';
 
     const ver = await runChecked('llama-server --version', serverBin, ['--version'], { timeoutMs: 20_000 });
-    const serverVersion = serverVersionLine(ver.stdout + '\n' + ver.stderr);
+    const serverVersion = serverVersionLine(`${ver.stdout}\n${ver.stderr}`);
     log(`llama-server runs: ${serverVersion}`);
 
     const modelPath = await makeModel(convertBin, srcDir, work, path.join(dir, 'models'));
@@ -361,7 +361,7 @@ async function main(): Promise<void> {
       createdAt: new Date().toISOString(),
     };
     const mfile = manifestPath(dir);
-    writeFileSync(`${mfile}.tmp`, JSON.stringify(manifest, null, 2) + '\n');
+    writeFileSync(`${mfile}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
     renameSync(`${mfile}.tmp`, mfile);
     log(`wrote ${mfile}`);
 

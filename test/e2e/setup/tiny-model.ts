@@ -60,7 +60,7 @@ export function llama2cCheckpoint(cfg: LlamaConfig): Buffer {
   const nFloats = blocks.reduce((n, [count]) => n + count, 0);
   const buf = Buffer.alloc(7 * 4 + nFloats * 4);
   const header = [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen];
-  header.forEach((v, i) => buf.writeInt32LE(v, i * 4));
+  for (const [i, v] of header.entries()) buf.writeInt32LE(v, i * 4);
   let off = 7 * 4;
   for (const [count, kind] of blocks) {
     for (let i = 0; i < count; i++) {

@@ -75,7 +75,7 @@ export function save(name: string, rec: Recorded): void {
       typeof v === 'string' && v.length > 300 ? `${v.slice(0, 60)}… [${v.length} chars]` : v,
     ),
   ) as Req;
-  write(`${name}.json`, JSON.stringify({ ...rec, request }, null, 2) + '\n');
+  write(`${name}.json`, `${JSON.stringify({ ...rec, request }, null, 2)}\n`);
   if (rec.headers['content-type']?.includes('text/event-stream') && rec.bodyText !== undefined) {
     write(`${name}.sse.txt`, rec.bodyText);
   }

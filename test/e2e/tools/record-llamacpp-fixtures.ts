@@ -85,7 +85,7 @@ async function recordBase(build: LlamaBuild): Promise<void> {
   const srv: LlamaServer = await startLlamaServer({ slots: 4, ctx: 2048, alias: 'tiny-llama' });
   try {
     const base = srv.url;
-    write('command.txt', srv.args.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ') + '\n');
+    write('command.txt', `${srv.args.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ')}\n`);
 
     save('health', await call(base, { method: 'GET', path: '/health' }));
     save('models', await call(base, { method: 'GET', path: '/v1/models' }));

@@ -212,7 +212,7 @@ async function recordChatOptions(base: string): Promise<void> {
 async function recordRerank(base: string): Promise<void> {
   const body = { model: 'x', query: 'What is a river?', documents: ['A river is flowing water.', 'Paris is a city.', 'Bananas are yellow.'], top_n: 2 };
   await record(base, 'error-rerank-not-enabled', post('/v1/rerank', body));
-  let server;
+  let server: Awaited<ReturnType<typeof startLlamaServer>>;
   try {
     server = await startLlamaServer({ slots: 1, ctx: 512, extraArgs: ['--reranking'] });
   } catch (error) {

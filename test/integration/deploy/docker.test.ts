@@ -58,10 +58,10 @@ function dockerignore(text: string): (path: string) => boolean {
       const pattern = (negate ? line.slice(1) : line).replace(/^\/+|\/+$/g, '');
       const source = pattern
         .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*\*/g, '\u0000')
+        .replaceAll('**', '\u0000')
         .replace(/\*/g, '[^/]*')
         .replace(/\?/g, '[^/]')
-        .replace(/\u0000/g, '.*');
+        .replaceAll('\u0000', '.*');
       return { negate, regex: new RegExp(`^${source}$`) };
     });
   return (path: string) => {

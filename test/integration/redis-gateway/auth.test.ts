@@ -200,15 +200,15 @@ describe('authentication', () => {
   it('max_tokens is capped by maxTokensCap (and set when absent)', async () => {
     const client = sdk(limited.secret);
     const capped = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: fresh('cap') }], max_tokens: 50 });
-    expect((sim.stats().lastRequest?.body as { max_tokens?: number }).max_tokens).toBe(7);
+    expect((sim.stats().lastRequest?.body as { max_tokens?: number } | undefined)?.max_tokens).toBe(7);
     expect(capped.usage?.completion_tokens).toBe(7);
 
     const absent = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: fresh('cap-absent') }] });
-    expect((sim.stats().lastRequest?.body as { max_tokens?: number }).max_tokens).toBe(7);
+    expect((sim.stats().lastRequest?.body as { max_tokens?: number } | undefined)?.max_tokens).toBe(7);
     expect(absent.usage?.completion_tokens).toBe(7);
 
     const below = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: fresh('cap-below') }], max_tokens: 3 });
-    expect((sim.stats().lastRequest?.body as { max_tokens?: number }).max_tokens).toBe(3);
+    expect((sim.stats().lastRequest?.body as { max_tokens?: number } | undefined)?.max_tokens).toBe(3);
     expect(below.usage?.completion_tokens).toBe(3);
 
     await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: fresh('cap-mct') }], max_completion_tokens: 99 });

@@ -9,7 +9,7 @@ import type { SimFlavor } from '../../../src/sim/simulator.ts';
 import { afterStream, chatBody, postJson, sseEvents, useSimulator } from './sim-helpers.ts';
 
 function client(url: string): OpenAI {
-  return new OpenAI({ baseURL: url + '/v1', apiKey: 'unused', maxRetries: 0 });
+  return new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 }
 
 const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Tell me about rivers.' }];

@@ -71,13 +71,13 @@ describe('simulator fail modes, loading and determinism', () => {
 
   it('refuses connections while a vLLM is loading, then serves', async () => {
     const sim = await useSimulator({ flavor: 'vllm', loadingMs: 10_000 });
-    await expect(fetch(sim.url + '/health')).rejects.toThrow();
+    await expect(fetch(`${sim.url}/health`)).rejects.toThrow();
     sim.setLoading(false);
-    expect((await fetch(sim.url + '/health')).status).toBe(200);
+    expect((await fetch(`${sim.url}/health`)).status).toBe(200);
     sim.update({ loadingMs: 100 });
-    await expect(fetch(sim.url + '/health')).rejects.toThrow();
+    await expect(fetch(`${sim.url}/health`)).rejects.toThrow();
     await new Promise((resolve) => setTimeout(resolve, 150));
-    expect((await fetch(sim.url + '/health')).status).toBe(200);
+    expect((await fetch(`${sim.url}/health`)).status).toBe(200);
   });
 
   it('answers deterministically for a prompt and seed', async () => {
@@ -98,7 +98,7 @@ describe('simulator fail modes, loading and determinism', () => {
   it('records the last inference request for assertions on what a gateway forwarded', async () => {
     const sim = await useSimulator({ flavor: 'vllm' });
     await postJson(sim, '/v1/chat/completions', chatBody({ user: 'u1' }), { headers: { 'x-tenant': 'blue' } });
-    await fetch(sim.url + '/metrics');
+    await fetch(`${sim.url}/metrics`);
     const last = sim.stats().lastRequest;
     expect(last?.path).toBe('/v1/chat/completions');
     expect(last?.headers['x-tenant']).toBe('blue');

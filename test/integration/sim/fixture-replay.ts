@@ -18,7 +18,7 @@ export interface Fixture {
 }
 
 export function loadFixture(name: string): Fixture {
-  return JSON.parse(readFileSync(new URL(name + '.json', FIXTURES), 'utf8')) as Fixture;
+  return JSON.parse(readFileSync(new URL(`${name}.json`, FIXTURES), 'utf8')) as Fixture;
 }
 
 /** Structure without values: ordered keys, and the type of every leaf. */

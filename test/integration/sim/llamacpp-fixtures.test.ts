@@ -62,7 +62,7 @@ describe('llama.cpp flavour against responses recorded from a real llama-server'
 
   it('exposes the same metric families, in the same order, with the same types and help', async () => {
     const sim = await useSimulator({ flavor: 'llamacpp', ...RECORDED });
-    const simulated = (await (await fetch(sim.url + '/metrics')).text())
+    const simulated = (await (await fetch(`${sim.url}/metrics`)).text())
       .split('\n')
       .filter((line) => line.startsWith('#') && !line.includes('switchyard_sim_'));
     const recorded = readFileSync(new URL('metrics.txt', FIXTURES), 'utf8')

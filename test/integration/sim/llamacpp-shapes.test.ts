@@ -104,7 +104,7 @@ describe('llama.cpp flavour: response and stream shapes', () => {
     const missing = await postJson(sim, '/v1/chat/completions', { model: 'x' });
     expect(missing.status).toBe(400);
     expect(await missing.json()).toEqual({ error: { code: 400, message: "'messages' is required", type: 'invalid_request_error' } });
-    const notFound = await fetch(sim.url + '/v2/nothing');
+    const notFound = await fetch(`${sim.url}/v2/nothing`);
     expect(notFound.status).toBe(404);
     expect(await notFound.json()).toEqual({ error: { message: 'File Not Found', type: 'not_found_error', code: 404 } });
   });
@@ -114,39 +114,39 @@ describe('llama.cpp flavour: response and stream shapes', () => {
     const denied = await postJson(sim, '/v1/chat/completions', chatBody());
     expect(denied.status).toBe(401);
     expect(await denied.json()).toEqual({ error: { message: 'Invalid API Key', type: 'authentication_error', code: 401 } });
-    expect((await fetch(sim.url + '/metrics')).status).toBe(401);
-    expect((await fetch(sim.url + '/health')).status).toBe(200);
-    expect((await fetch(sim.url + '/v1/models')).status).toBe(401);
+    expect((await fetch(`${sim.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${sim.url}/health`)).status).toBe(200);
+    expect((await fetch(`${sim.url}/v1/models`)).status).toBe(401);
     expect((await postJson(sim, '/v1/chat/completions', chatBody(), { headers: { authorization: 'Bearer k1' } })).status).toBe(200);
     expect((await postJson(sim, '/v1/chat/completions', chatBody(), { headers: { 'x-api-key': 'k1' } })).status).toBe(200);
   });
 
   it('answers 503 Loading model everywhere while loading', async () => {
     const sim = await useSimulator({ flavor: 'llamacpp', loadingMs: 10_000 });
-    const health = await fetch(sim.url + '/health');
+    const health = await fetch(`${sim.url}/health`);
     expect(health.status).toBe(503);
     expect(await health.json()).toEqual({ error: { message: 'Loading model', type: 'unavailable_error', code: 503 } });
     expect((await postJson(sim, '/v1/chat/completions', chatBody())).status).toBe(503);
     sim.setLoading(false);
-    const ready = await fetch(sim.url + '/health');
+    const ready = await fetch(`${sim.url}/health`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ok' });
   });
 
   it('serves /v1/models, /props and /slots; /metrics is 501 without metrics', async () => {
     const sim = await useSimulator({ flavor: 'llamacpp', metrics: false, maxConcurrency: 2, maxModelLen: 2048 });
-    const models = (await (await fetch(sim.url + '/v1/models')).json()) as Record<string, any>;
+    const models = (await (await fetch(`${sim.url}/v1/models`)).json()) as Record<string, any>;
     expect(models.data[0]).toMatchObject({ id: 'sim-model', object: 'model', owned_by: 'llamacpp', meta: { n_ctx: 2048 } });
     expect(models.data[0].meta).toHaveProperty('n_ctx_train');
     expect(models.data[0].meta).toHaveProperty('n_params');
-    const props = (await (await fetch(sim.url + '/props')).json()) as Record<string, any>;
+    const props = (await (await fetch(`${sim.url}/props`)).json()) as Record<string, any>;
     expect(props.total_slots).toBe(2);
-    const slots = (await (await fetch(sim.url + '/slots')).json()) as Array<Record<string, unknown>>;
+    const slots = (await (await fetch(`${sim.url}/slots`)).json()) as Array<Record<string, unknown>>;
     expect(slots.map((slot) => [slot.id, slot.is_processing])).toEqual([
       [0, false],
       [1, false],
     ]);
-    const metrics = await fetch(sim.url + '/metrics');
+    const metrics = await fetch(`${sim.url}/metrics`);
     expect(metrics.status).toBe(501);
     expect(((await metrics.json()) as Record<string, any>).error.type).toBe('not_supported_error');
   });

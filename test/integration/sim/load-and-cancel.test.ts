@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chatBody, eventually, metricValue, postJson, readUntil, useSimulator } from './sim-helpers.ts';
 
 async function scrape(url: string): Promise<string> {
-  return (await fetch(url + '/metrics')).text();
+  return (await fetch(`${url}/metrics`)).text();
 }
 
 describe('simulator load, queueing and cancellation', () => {

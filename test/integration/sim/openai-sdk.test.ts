@@ -12,7 +12,7 @@ const weatherTool = {
 };
 
 function client(url: string): OpenAI {
-  return new OpenAI({ baseURL: url + '/v1', apiKey: 'unused', maxRetries: 0 });
+  return new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 }
 
 describe.each<SimFlavor>(['vllm', 'llamacpp'])('the official openai SDK against the %s flavour', (flavor) => {

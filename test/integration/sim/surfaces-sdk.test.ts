@@ -10,7 +10,7 @@ import { namedEvents } from './fixture-replay.ts';
 import { afterStream, postJson, useSimulator } from './sim-helpers.ts';
 
 function client(url: string): OpenAI {
-  return new OpenAI({ baseURL: url + '/v1', apiKey: 'unused', maxRetries: 0 });
+  return new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 }
 
 const weatherTool = {
@@ -143,8 +143,8 @@ describe('llama.cpp flavour: tool calls and reasoning on Responses and Messages 
     ]);
     const tail = events.slice(-5).map((event) => event.event);
     expect(tail).toEqual(['content_block_delta', 'content_block_stop', 'content_block_stop', 'message_delta', 'message_stop']);
-    expect((events.at(-5)?.data as Record<string, any>).delta).toEqual({ type: 'signature_delta', signature: '' });
-    expect((events.at(-2)?.data as Record<string, any>).delta).toEqual({ stop_reason: 'tool_use', stop_sequence: null });
+    expect((events.at(-5)?.data as Record<string, any> | undefined)?.delta).toEqual({ type: 'signature_delta', signature: '' });
+    expect((events.at(-2)?.data as Record<string, any> | undefined)?.delta).toEqual({ stop_reason: 'tool_use', stop_sequence: null });
   });
 
   it('Messages: a tool_result turn gets text; llama.cpp errors keep their OpenAI shape', async () => {

@@ -116,27 +116,27 @@ describe('vLLM flavour: response and stream shapes', () => {
     const denied = await postJson(sim, '/v1/chat/completions', chatBody());
     expect(denied.status).toBe(401);
     expect(await denied.json()).toEqual({ error: 'Unauthorized' });
-    expect((await fetch(sim.url + '/v1/models')).status).toBe(401);
+    expect((await fetch(`${sim.url}/v1/models`)).status).toBe(401);
     const allowed = await postJson(sim, '/v1/chat/completions', chatBody(), { headers: { authorization: 'bearer secret' } });
     expect(allowed.status).toBe(200);
-    expect((await fetch(sim.url + '/health')).status).toBe(200);
-    expect((await fetch(sim.url + '/metrics')).status).toBe(200);
+    expect((await fetch(`${sim.url}/health`)).status).toBe(200);
+    expect((await fetch(`${sim.url}/metrics`)).status).toBe(200);
   });
 
   it('serves health, ping, version, models and 404s like vLLM', async () => {
     const sim = await useSimulator({ flavor: 'vllm', maxModelLen: 4096 });
-    const health = await fetch(sim.url + '/health');
+    const health = await fetch(`${sim.url}/health`);
     expect(health.status).toBe(200);
     expect(await health.text()).toBe('');
-    expect((await fetch(sim.url + '/ping')).status).toBe(200);
-    expect(((await (await fetch(sim.url + '/version')).json()) as Record<string, string>).version).toMatch(/^\d+\.\d+/);
-    const models = (await (await fetch(sim.url + '/v1/models')).json()) as Record<string, any>;
+    expect((await fetch(`${sim.url}/ping`)).status).toBe(200);
+    expect(((await (await fetch(`${sim.url}/version`)).json()) as Record<string, string>).version).toMatch(/^\d+\.\d+/);
+    const models = (await (await fetch(`${sim.url}/v1/models`)).json()) as Record<string, any>;
     expect(models.object).toBe('list');
     expect(models.data[0]).toMatchObject({ id: 'sim-model', object: 'model', owned_by: 'vllm', root: 'sim-model', parent: null, max_model_len: 4096 });
-    const missing = await fetch(sim.url + '/nope');
+    const missing = await fetch(`${sim.url}/nope`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ detail: 'Not Found' });
-    expect((await fetch(sim.url + '/v1/chat/completions')).status).toBe(405);
+    expect((await fetch(`${sim.url}/v1/chat/completions`)).status).toBe(405);
   });
 
   it('reports load in the endpoint-load-metrics header when asked', async () => {

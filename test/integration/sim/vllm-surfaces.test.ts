@@ -117,7 +117,7 @@ describe('vLLM flavour: /v1/responses', () => {
     const previous = await postJson(sim, '/v1/responses', { model: 'sim-model', input: 'x', previous_response_id: 'resp_1' });
     expect(previous.status).toBe(404);
     expect(await previous.json()).toEqual({ error: { message: "Response with id 'resp_1' not found.", type: 'invalid_request_error', param: 'response_id', code: 404 } });
-    const stored = await fetch(sim.url + '/v1/responses/resp_2');
+    const stored = await fetch(`${sim.url}/v1/responses/resp_2`);
     expect(stored.status).toBe(404);
     expect(((await stored.json()) as { error: { param: string } }).error.param).toBe('response_id');
     const long = await postJson(sim, '/v1/responses', { model: 'sim-model', input: 'x'.repeat(400) });

@@ -6,7 +6,7 @@
  * the gateway does not use by default). The same calls must give equivalent
  * answers in every mode.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../../src/sim/simulator.ts';
 import { backendFor, post, startSim, startTestGateway, type TestGateway } from '../../helpers/gateway.ts';

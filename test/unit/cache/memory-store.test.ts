@@ -52,7 +52,10 @@ describe('MemoryCacheStore', () => {
       reference.push(key);
     };
     let seed = 7;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
     for (let step = 0; step < 5_000; step++) {
       const key = `k${Math.floor(random() * 20)}`;
       if (random() < 0.6) {

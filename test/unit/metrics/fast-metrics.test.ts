@@ -142,7 +142,10 @@ describe('FastHistogram', () => {
     const tpot = histogram('test_tpot_seconds', ['model', 'backend'], [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5]);
     const decisions = counter('test_decisions_total', ['model', 'backend', 'reason']);
     let seed = 12345;
-    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
     for (let i = 0; i < 5000; i++) {
       const stream = pick(['true', 'false']);
