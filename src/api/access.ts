@@ -88,7 +88,8 @@ async function access(app: FastifyInstance): Promise<void> {
 
   // Every route says who may call it; a route without an access class is a bug caught at startup.
   app.addHook('onRoute', (route) => {
-    const routeConfig = (route.config ??= {}) as FastifyContextConfig;
+    route.config ??= {};
+    const routeConfig = route.config as FastifyContextConfig;
     if (routeConfig.access === undefined && routeConfig.surface !== undefined) routeConfig.access = 'client';
     if (routeConfig.access === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no access class (route config \`access\`)`);
   });

@@ -45,7 +45,7 @@ function pythonRepr(value: unknown): string {
   if (value === null || value === undefined) return 'None';
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `'${value.length > 100 ? value.slice(0, 100) + '...' : value}'`;
+  if (typeof value === 'string') return `'${value.length > 100 ? `${value.slice(0, 100)}...` : value}'`;
   if (Array.isArray(value)) return `[${value.length} items]`;
   return `{${Object.keys(value)
     .map((key) => `'${key}': ...`)
@@ -133,7 +133,7 @@ function renderSglangMetrics(state: MetricsState, view: SimView): string {
   sample('sglang:num_requests_total', 'counter', 'Number of requests processed.', finished);
   lines.push(`# HELP ${CANCELLED_METRIC} Requests cancelled because the client went away (simulator only).`, `# TYPE ${CANCELLED_METRIC} counter`);
   lines.push(`${CANCELLED_METRIC} ${pythonFloat(state.cancelled)}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function createSglangFlavor(options: ResolvedOptions, ids: IdSource): Flavor {

@@ -271,7 +271,7 @@ export function messagesRequestToChat(body: Record<string, unknown>): Record<str
 
   if (body.stop_sequences !== undefined && body.stop_sequences !== null) {
     const stops = requireArray(body.stop_sequences, 'stop_sequences', 'a list of strings');
-    stops.forEach((stop, index) => requireString(stop, `stop_sequences[${index}]`, 'a stop sequence'));
+    for (const [index, stop] of stops.entries()) requireString(stop, `stop_sequences[${index}]`, 'a stop sequence');
     if (stops.length > 0) chat.stop = stops;
   }
   for (const key of ['temperature', 'top_p', 'top_k']) {

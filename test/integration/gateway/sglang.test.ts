@@ -126,7 +126,7 @@ describe('sglang backend kind through the gateway', () => {
     expect(answer.usage).toMatchObject({ completion_tokens: 6, prompt_tokens: expect.any(Number) });
     // The runtime saw its own model id and the gateway's key.
     expect(sim.stats().lastRequest?.headers.authorization).toBe(`Bearer ${KEY}`);
-    expect((sim.stats().lastRequest?.body as { model: string }).model).toBe(MODEL);
+    expect((sim.stats().lastRequest?.body as { model: string } | undefined)?.model).toBe(MODEL);
 
     const stream = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Count.' }], max_tokens: 5, stream: true, stream_options: { include_usage: true } });
     let text = '';
