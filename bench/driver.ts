@@ -53,9 +53,7 @@ interface Outcome {
 // With BENCH_API_KEY every target gets the key (only Switchyard with auth on reads it); read once, lazily.
 let headersOnce: Record<string, string> | undefined;
 function jsonHeaders(): Record<string, string> {
-  headersOnce ??= process.env.BENCH_API_KEY
-    ? { 'content-type': 'application/json', authorization: `Bearer ${process.env.BENCH_API_KEY}` }
-    : { 'content-type': 'application/json' };
+  headersOnce ??= process.env.BENCH_API_KEY ? { 'content-type': 'application/json', authorization: `Bearer ${process.env.BENCH_API_KEY}` } : { 'content-type': 'application/json' };
   return headersOnce;
 }
 const doneMarker = Buffer.from('[DONE]');

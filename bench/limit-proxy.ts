@@ -84,10 +84,13 @@ const bound = typeof address === 'object' && address ? address.port : port;
 console.log(`limit proxy listening on http://${host}:${bound}`);
 
 const stop = () => {
-  app.close().then(
-    () => pool.close(),
-    () => undefined,
-  ).finally(() => process.exit(0));
+  app
+    .close()
+    .then(
+      () => pool.close(),
+      () => undefined,
+    )
+    .finally(() => process.exit(0));
   setTimeout(() => process.exit(0), 1000).unref();
 };
 process.once('SIGTERM', stop);

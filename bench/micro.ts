@@ -110,7 +110,11 @@ const chatBody = JSON.stringify({
   model: 'chat',
   messages: [
     { role: 'system', content: 'You are a helpful assistant.' },
-    { role: 'user', content: 'Summarise the following in one sentence: the quick brown fox jumps over the lazy dog while the gateway relays tokens, the quick brown fox jumps over the lazy dog while the gateway relays tokens' },
+    {
+      role: 'user',
+      content:
+        'Summarise the following in one sentence: the quick brown fox jumps over the lazy dog while the gateway relays tokens, the quick brown fox jumps over the lazy dog while the gateway relays tokens',
+    },
   ],
   max_tokens: 256,
   temperature: 0.7,
@@ -299,9 +303,12 @@ const configModule = await tryImport<{ validateConfig?: (raw: unknown) => unknow
 const registryModule = await tryImport<{ BackendRegistry?: new (config: unknown) => { routes: Map<string, unknown>; close(): Promise<void> } }>('../src/backends/registry.ts');
 const routerModule = await tryImport<{ Router?: new (registry: unknown) => { plan(route: unknown, input: Record<string, unknown>): unknown } }>('../src/routing/router.ts');
 if (
-  typeof configModule !== 'string' && configModule.validateConfig &&
-  typeof registryModule !== 'string' && registryModule.BackendRegistry &&
-  typeof routerModule !== 'string' && routerModule.Router
+  typeof configModule !== 'string' &&
+  configModule.validateConfig &&
+  typeof registryModule !== 'string' &&
+  registryModule.BackendRegistry &&
+  typeof routerModule !== 'string' &&
+  routerModule.Router
 ) {
   try {
     const backends = Array.from({ length: 16 }, (_, index) => ({ id: `gpu-${index}`, kind: 'vllm', url: `http://10.0.0.${index + 1}:8000` }));
@@ -347,9 +354,12 @@ const metricsModule = await tryImport<MetricsModule>('../src/metrics/metrics.ts'
 const promModule = await tryImport<{ Registry?: new () => { metrics(): Promise<string> } }>('prom-client');
 const recordModule = await tryImport<{ newRecord?: (requestId: string, startedAt: number) => Record<string, unknown> }>('../src/proxy/record.ts');
 if (
-  typeof metricsModule !== 'string' && metricsModule.GatewayMetrics &&
-  typeof promModule !== 'string' && promModule.Registry &&
-  typeof recordModule !== 'string' && recordModule.newRecord
+  typeof metricsModule !== 'string' &&
+  metricsModule.GatewayMetrics &&
+  typeof promModule !== 'string' &&
+  promModule.Registry &&
+  typeof recordModule !== 'string' &&
+  recordModule.newRecord
 ) {
   try {
     const metrics = new metricsModule.GatewayMetrics(new promModule.Registry(), { byId: new Map() }, {});

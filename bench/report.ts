@@ -259,16 +259,24 @@ export function buildChecks(summaries: ScenarioSummary[]): Check[] {
   const find = (id: string) => summaries.find((summary) => summary.scenario === id);
   const checks: Check[] = [];
   const p500 = find('paced-500')?.compare.switchyardAddedP50Ms;
-  if (p500 && p500.n > 0) checks.push({ name: 'added p50, non-stream, paced 500 req/s', measured: `${fmt(p500, { sign: true, fixed: 2 })} ms`, goal: '≤ 1 ms', pass: p500.median <= 1 });
+  if (p500 && p500.n > 0)
+    checks.push({ name: 'added p50, non-stream, paced 500 req/s', measured: `${fmt(p500, { sign: true, fixed: 2 })} ms`, goal: '≤ 1 ms', pass: p500.median <= 1 });
   const p1000 = find('paced-1000')?.compare.switchyardAddedP50Ms;
-  if (p1000 && p1000.n > 0) checks.push({ name: 'added p50, non-stream, paced 1,000 req/s', measured: `${fmt(p1000, { sign: true, fixed: 2 })} ms`, goal: '< 1 ms (aim: well under)', pass: p1000.median < 1 });
+  if (p1000 && p1000.n > 0)
+    checks.push({
+      name: 'added p50, non-stream, paced 1,000 req/s',
+      measured: `${fmt(p1000, { sign: true, fixed: 2 })} ms`,
+      goal: '< 1 ms (aim: well under)',
+      pass: p1000.median < 1,
+    });
   for (const id of ['saturation-32', 'saturation-256']) {
     const ratio = find(id)?.compare.switchyardThroughputVsDirect;
     if (ratio && ratio.n > 0) checks.push({ name: `throughput vs direct, ${id}`, measured: fmt(ratio, { fixed: 2 }), goal: '≥ 0.70', pass: ratio.median >= 0.7 });
   }
   for (const id of ['saturation-32', 'saturation-32-stream']) {
     const ratio = find(id)?.compare.switchyardCpuVsLimit;
-    if (ratio && ratio.n > 0) checks.push({ name: `proxy CPU per request vs limit proxy, ${id}`, measured: fmt(ratio, { fixed: 2, suffix: '×' }), goal: '≤ 1.3× (aim)', pass: ratio.median <= 1.3 });
+    if (ratio && ratio.n > 0)
+      checks.push({ name: `proxy CPU per request vs limit proxy, ${id}`, measured: fmt(ratio, { fixed: 2, suffix: '×' }), goal: '≤ 1.3× (aim)', pass: ratio.median <= 1.3 });
   }
   return checks;
 }
@@ -281,8 +289,7 @@ export function markdown(context: ReportContext): string {
   const pacedStream = context.summaries.filter((summary) => summary.kind === 'paced' && summary.stream && !isCache(summary));
   const closed = context.summaries.filter((summary) => summary.kind === 'closed' && !isCache(summary));
   const cached = context.summaries.filter(isCache);
-  const added = (summary: ScenarioSummary, target: TargetName, key: string) =>
-    target === 'direct' ? '–' : fmt(summary.compare[`${target}${key}`], { sign: true, fixed: 2 });
+  const added = (summary: ScenarioSummary, target: TargetName, key: string) => (target === 'direct' ? '–' : fmt(summary.compare[`${target}${key}`], { sign: true, fixed: 2 }));
 
   if (paced.length > 0) {
     lines.push('### Open loop, evenly paced, non-streaming', '');
@@ -340,13 +347,15 @@ export function markdown(context: ReportContext): string {
     lines.push('Paired by repetition (the two gateways ran alternately in every repetition, same load and machine).', '');
     lines.push('| scenario | proxy CPU µs/req, switchyard / baseline | req/s, switchyard / baseline |', '| --- | --- | --- |');
     for (const summary of versus) {
-      lines.push(`| ${summary.scenario} | ${fmt(summary.compare.switchyardCpuVsBaseline, { fixed: 3, suffix: '×' })} | ${fmt(summary.compare.switchyardThroughputVsBaseline, { fixed: 3, suffix: '×' })} |`);
+      lines.push(
+        `| ${summary.scenario} | ${fmt(summary.compare.switchyardCpuVsBaseline, { fixed: 3, suffix: '×' })} | ${fmt(summary.compare.switchyardThroughputVsBaseline, { fixed: 3, suffix: '×' })} |`,
+      );
     }
     lines.push('');
   }
   if (cached.length > 0) {
     lines.push('### Response cache', '');
-    lines.push('Direct and limit always go upstream; compare Switchyard\'s hit path with them, and its miss path (lookup + store) with the plain scenarios above.', '');
+    lines.push("Direct and limit always go upstream; compare Switchyard's hit path with them, and its miss path (lookup + store) with the plain scenarios above.", '');
     lines.push('| scenario | target | p50 ms | p99 ms | added p50 ms | req/s | vs direct | proxy CPU µs/req | upstream calls/req | errors |');
     lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const summary of cached) {
@@ -376,7 +385,9 @@ export function markdown(context: ReportContext): string {
     if (perScenario.length > 0) {
       lines.push('', '| scenario | limit peak | switchyard peak |', '| --- | --- | --- |');
       for (const summary of perScenario) {
-        lines.push(`| ${summary.scenario} | ${fmt(summary.targets.limit?.metrics.proxyRssPeakMiB, { fixed: 0 })} | ${fmt(summary.targets.switchyard?.metrics.proxyRssPeakMiB, { fixed: 0 })} |`);
+        lines.push(
+          `| ${summary.scenario} | ${fmt(summary.targets.limit?.metrics.proxyRssPeakMiB, { fixed: 0 })} | ${fmt(summary.targets.switchyard?.metrics.proxyRssPeakMiB, { fixed: 0 })} |`,
+        );
       }
     }
     lines.push('');
@@ -390,7 +401,12 @@ export function markdown(context: ReportContext): string {
   for (const summary of context.summaries) {
     for (const target of targetNames) {
       const own = summary.targets[target];
-      if (own && own.errors > 0) errorLines.push(`- ${summary.scenario} / ${target}: ${Object.entries(own.errorKinds).map(([kind, count]) => `${kind} ×${count}`).join(', ')}`);
+      if (own && own.errors > 0)
+        errorLines.push(
+          `- ${summary.scenario} / ${target}: ${Object.entries(own.errorKinds)
+            .map(([kind, count]) => `${kind} ×${count}`)
+            .join(', ')}`,
+        );
     }
   }
   if (errorLines.length > 0) lines.push('### Errors', '', ...errorLines, '');

@@ -58,13 +58,41 @@ const scenarioList: ScenarioSpec[] = [
   { id: 'saturation-32', kind: 'closed', stream: false, maxTokens: 8, concurrency: 32, description: 'non-streaming, closed loop, 32 in flight' },
   { id: 'saturation-256', kind: 'closed', stream: false, maxTokens: 8, concurrency: 256, description: 'non-streaming, closed loop, 256 in flight' },
   { id: 'saturation-32-stream', kind: 'closed', stream: true, maxTokens: 20, concurrency: 32, description: 'streaming (20 tokens), closed loop, 32 in flight' },
-  { id: 'paced-500-cache-hit', kind: 'paced', stream: false, maxTokens: 8, rate: 500, cache: 'hit', description: 'one deterministic body (temperature 0), 500 req/s: Switchyard answers from its response cache' },
-  { id: 'saturation-32-cache-hit', kind: 'closed', stream: false, maxTokens: 8, concurrency: 32, cache: 'hit', description: 'one deterministic body, closed loop, 32 in flight: cache hits' },
-  { id: 'saturation-32-cache-miss', kind: 'closed', stream: false, maxTokens: 8, concurrency: 32, cache: 'miss', description: 'deterministic but unique bodies, closed loop, 32 in flight: every request looks up, misses and stores' },
+  {
+    id: 'paced-500-cache-hit',
+    kind: 'paced',
+    stream: false,
+    maxTokens: 8,
+    rate: 500,
+    cache: 'hit',
+    description: 'one deterministic body (temperature 0), 500 req/s: Switchyard answers from its response cache',
+  },
+  {
+    id: 'saturation-32-cache-hit',
+    kind: 'closed',
+    stream: false,
+    maxTokens: 8,
+    concurrency: 32,
+    cache: 'hit',
+    description: 'one deterministic body, closed loop, 32 in flight: cache hits',
+  },
+  {
+    id: 'saturation-32-cache-miss',
+    kind: 'closed',
+    stream: false,
+    maxTokens: 8,
+    concurrency: 32,
+    cache: 'miss',
+    description: 'deterministic but unique bodies, closed loop, 32 in flight: every request looks up, misses and stores',
+  },
 ];
 
 if (flags.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]?.replace(/^\/\*\*|^ \* ?/gm, ''));
+  console.log(
+    readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('*/')[0]
+      ?.replace(/^\/\*\*|^ \* ?/gm, ''),
+  );
   console.log(`Scenarios: ${scenarioList.map((scenario) => scenario.id).join(', ')}`);
   process.exit(0);
 }
@@ -100,7 +128,10 @@ if (nice !== undefined && (!Number.isInteger(nice) || nice < -20 || nice > 19)) 
 }
 const outDir = resolve(flags.out ?? process.env.BENCH_OUT ?? join(benchDir, 'results'));
 
-const wantedScenarios = (flags.scenarios ?? process.env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const wantedScenarios = (flags.scenarios ?? process.env.BENCH_SCENARIOS ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const id of wantedScenarios) {
   if (!scenarioList.some((scenario) => scenario.id === id)) {
     console.error(`unknown scenario "${id}"; known: ${scenarioList.map((scenario) => scenario.id).join(', ')}`);
@@ -108,7 +139,10 @@ for (const id of wantedScenarios) {
   }
 }
 const scenarios = wantedScenarios.length > 0 ? scenarioList.filter((scenario) => wantedScenarios.includes(scenario.id)) : scenarioList;
-const wantedTargets = (flags.targets ?? process.env.BENCH_TARGETS ?? targetNames.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+const wantedTargets = (flags.targets ?? process.env.BENCH_TARGETS ?? targetNames.join(','))
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const name of wantedTargets) {
   if (!targetNames.includes(name as TargetName)) {
     console.error(`unknown target "${name}"; known: ${targetNames.join(', ')}`);
@@ -150,7 +184,13 @@ const varyMarker = '#000000000000';
  * bypasses it). `vary`: starts the prompt with a 12-digit slot the driver
  * overwrites with a counter, so every request is different.
  */
-function chatBody(model: string, stream: boolean, maxTokens: number, options: { deterministic?: boolean; vary?: boolean } = {}, size = 300): { body: Buffer; vary?: { offset: number; width: number } } {
+function chatBody(
+  model: string,
+  stream: boolean,
+  maxTokens: number,
+  options: { deterministic?: boolean; vary?: boolean } = {},
+  size = 300,
+): { body: Buffer; vary?: { offset: number; width: number } } {
   const make = (pad: string) =>
     JSON.stringify({
       model,
@@ -376,7 +416,14 @@ async function heapOf(target: Target): Promise<{ heapUsedMiB: number; heapTotalM
 interface Window {
   start(): void;
   end(): void;
-  read(ok: number): Promise<Pick<Cell, 'proxyCpuUsPerReq' | 'proxyCpuShare' | 'simCpuUsPerReq' | 'driverCpuUsPerReq' | 'cpu0Share' | 'proxyRssPeakMiB' | 'upstreamPerReq' | 'cpu0OtherShare' | 'cpu1OtherShare'>>;
+  read(
+    ok: number,
+  ): Promise<
+    Pick<
+      Cell,
+      'proxyCpuUsPerReq' | 'proxyCpuShare' | 'simCpuUsPerReq' | 'driverCpuUsPerReq' | 'cpu0Share' | 'proxyRssPeakMiB' | 'upstreamPerReq' | 'cpu0OtherShare' | 'cpu1OtherShare'
+    >
+  >;
 }
 
 function cpuWindow(proxy: Service | undefined, sim: Service): Window {
@@ -614,14 +661,22 @@ async function main(): Promise<void> {
     const lagged = cells.filter((cell) => cell.lag !== undefined && cell.lag.p99 > 5);
     const pacedCount = cells.filter((cell) => cell.lag !== undefined).length;
     if (lagged.length > 0) {
-      notes.push(`${lagged.length} of ${pacedCount} paced cells had a pacing lag p99 above 5 ms (the load generator's CPU was busy): their tails say more about the machine than about the target.`);
+      notes.push(
+        `${lagged.length} of ${pacedCount} paced cells had a pacing lag p99 above 5 ms (the load generator's CPU was busy): their tails say more about the machine than about the target.`,
+      );
     }
-    const others = (pick: (cell: Cell) => number | undefined) => cells.map(pick).filter((value): value is number => value !== undefined && Number.isFinite(value)).sort((a, b) => a - b);
+    const others = (pick: (cell: Cell) => number | undefined) =>
+      cells
+        .map(pick)
+        .filter((value): value is number => value !== undefined && Number.isFinite(value))
+        .sort((a, b) => a - b);
     const cpu1Others = others((cell) => cell.cpu1OtherShare);
     const cpu0Others = others((cell) => cell.cpu0OtherShare);
     if (cpu1Others.length > 0) {
       const pct = (values: number[], q: number) => `${((values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0) * 100).toFixed(0)}%`;
-      notes.push(`Other processes (not the bench) used a median ${pct(cpu1Others, 0.5)} (max ${pct(cpu1Others, 1)}) of CPU 1 and ${pct(cpu0Others, 0.5)} (max ${pct(cpu0Others, 1)}) of CPU 0 during the measured windows (from /proc/stat); "CPU 1 others" in the closed-loop tables is that share per row.`);
+      notes.push(
+        `Other processes (not the bench) used a median ${pct(cpu1Others, 0.5)} (max ${pct(cpu1Others, 1)}) of CPU 1 and ${pct(cpu0Others, 0.5)} (max ${pct(cpu0Others, 1)}) of CPU 0 during the measured windows (from /proc/stat); "CPU 1 others" in the closed-loop tables is that share per row.`,
+      );
     }
     for (const summary of summaries) {
       if (scenarios.find((scenario) => scenario.id === summary.scenario)?.cache !== undefined) continue;
@@ -667,7 +722,7 @@ async function main(): Promise<void> {
       config: gatewayConfig ? JSON.parse(gatewayConfig) : null,
     };
     notes.push(
-      'Latency is measured from the moment a request is handed to the driver\'s undici Pool; `lag` in the JSON (hand-over − scheduled time) shows how well the pacing held, and `latencyFromScheduled` includes it.',
+      "Latency is measured from the moment a request is handed to the driver's undici Pool; `lag` in the JSON (hand-over − scheduled time) shows how well the pacing held, and `latencyFromScheduled` includes it.",
       'Proxy CPU µs/req is utime+stime of the proxy process over the measured window divided by the OK requests; compare it only between targets at the same load.',
     );
     const header = [
@@ -676,12 +731,26 @@ async function main(): Promise<void> {
     ];
     const md = markdown({ title: 'Switchyard benchmark', header, scenarios, summaries, rss, checks, notes });
 
-    const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+    const stamp = startedAt
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z')
+      .replace(/:/g, '-');
     const json = {
       version: 1,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
-      options: { durationS, reps, warmupS, quick, nice: nice ?? 0, logLevel, scenarios: scenarios.map((scenario) => scenario.id), targets: targets.map((target) => target.name), pacedConnections, bodyBytes: 300 },
+      options: {
+        durationS,
+        reps,
+        warmupS,
+        quick,
+        nice: nice ?? 0,
+        logLevel,
+        scenarios: scenarios.map((scenario) => scenario.id),
+        targets: targets.map((target) => target.name),
+        pacedConnections,
+        bodyBytes: 300,
+      },
       machine,
       gateway,
       scenarios,

@@ -46,12 +46,16 @@ if (missing.length > 0) {
   const install = `apt-get install -y --no-install-recommends ${packages}`;
   const needs = `npm test needs ${missing.join(', ')} (not on PATH)`;
   const root = process.getuid?.() === 0;
-  if (!onPath('apt-get')) fail(`${needs} and there is no apt-get to install them: install the packages that provide them (Debian/Ubuntu: \`${install}\`), then run npm test again.`);
+  if (!onPath('apt-get'))
+    fail(`${needs} and there is no apt-get to install them: install the packages that provide them (Debian/Ubuntu: \`${install}\`), then run npm test again.`);
   if (!root) fail(`${needs}: run \`sudo apt-get update && sudo ${install}\`, then npm test again.`);
 
   process.stderr.write(`${needs}: installing the Debian packages ${packages} with apt-get (once)...\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages.split(' ')]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', ...packages.split(' ')],
+  ]) {
     const step = spawnSync('apt-get', args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (step.status !== 0) {
       const said = `${step.stderr ?? ''}${step.stdout ?? ''}`.trim().split('\n').pop() ?? '';

@@ -30,10 +30,7 @@ export interface RunningGateway {
 }
 
 /** Builds and starts a gateway; `port` overrides the config's port. */
-export async function startGateway(
-  config: SwitchyardConfig,
-  options: { port?: number; host?: string; logger?: Logger } & Partial<AppDependencies> = {},
-): Promise<RunningGateway> {
+export async function startGateway(config: SwitchyardConfig, options: { port?: number; host?: string; logger?: Logger } & Partial<AppDependencies> = {}): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger(config);
   // Without `redis` in config the cache, keys and limits live in this process's memory.
   const ownRedis = options.redis === undefined && config.redis ? createRedis(config.redis, logger) : undefined;

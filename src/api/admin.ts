@@ -47,7 +47,12 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
           models: Object.fromEntries([...live.models].map(([id, contextLength]) => [id, { contextLength: contextLength ?? null }])),
           cost: backend.config.cost,
           lastDecision: backend.lastDecision
-            ? { ...backend.lastDecision, at: new Date(backend.lastDecision.at).toISOString(), predictedTtftMs: rounded(backend.lastDecision.predictedTtftMs), score: rounded(backend.lastDecision.score, 4) }
+            ? {
+                ...backend.lastDecision,
+                at: new Date(backend.lastDecision.at).toISOString(),
+                predictedTtftMs: rounded(backend.lastDecision.predictedTtftMs),
+                score: rounded(backend.lastDecision.score, 4),
+              }
             : null,
         };
       }),

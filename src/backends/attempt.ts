@@ -97,10 +97,7 @@ export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, cli
   const code = (error as { code?: string }).code ?? '';
   const connectFailure = !receivedAny && /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT/.test(code);
   if (connectFailure) {
-    return new AttemptError(
-      'connect-error',
-      gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} is unreachable (${code}). Retry later.` }),
-    );
+    return new AttemptError('connect-error', gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} is unreachable (${code}). Retry later.` }));
   }
   if (receivedAny) {
     return new AttemptError(
@@ -344,9 +341,6 @@ export function startAttempt(
     ...extraHeaders,
   };
   if (backend.authorization) headers.authorization = backend.authorization;
-  backend.dispatcher.dispatch(
-    { origin: backend.origin, path: backend.basePath + path, method: 'POST', headers, body, reset: ownConnection },
-    attempt,
-  );
+  backend.dispatcher.dispatch({ origin: backend.origin, path: backend.basePath + path, method: 'POST', headers, body, reset: ownConnection }, attempt);
   return attempt;
 }

@@ -103,8 +103,7 @@ export class BackendRegistry {
     for (const backendConfig of config.backends) {
       const { origin, basePath } = splitUrl(backendConfig.url);
       const kind = backendKind(backendConfig.kind);
-      const streamUpstream =
-        backendConfig.streamUpstream === 'always' || (backendConfig.streamUpstream === 'auto' && kind.streamUpstreamByDefault);
+      const streamUpstream = backendConfig.streamUpstream === 'always' || (backendConfig.streamUpstream === 'auto' && kind.streamUpstreamByDefault);
       backends.set(backendConfig.id, {
         id: backendConfig.id,
         config: backendConfig,

@@ -20,9 +20,7 @@ export const CacheConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    encryptionKey: Type.Optional(
-      Type.String({ minLength: 1, description: '32-byte key as base64 or hex (use ${ENV}); values in Redis are AES-256-GCM encrypted' }),
-    ),
+    encryptionKey: Type.Optional(Type.String({ minLength: 1, description: '32-byte key as base64 or hex (use ${ENV}); values in Redis are AES-256-GCM encrypted' })),
     encryptionKeyFile: Type.Optional(Type.String({ minLength: 1, description: 'file holding the key (base64, hex or 32 raw bytes)' })),
   },
   { additionalProperties: false, default: {} },

@@ -10,8 +10,7 @@ import { RedisConfigSchema } from '../redis/config.ts';
 import { policyNames, type PolicyName } from '../routing/types.ts';
 import { surfaceNames, type SurfaceName } from '../surfaces/names.ts';
 
-const Milliseconds = (defaultValue: number, description: string) =>
-  Type.Integer({ minimum: 0, default: defaultValue, description });
+const Milliseconds = (defaultValue: number, description: string) => Type.Integer({ minimum: 0, default: defaultValue, description });
 
 export const TimeoutsSchema = Type.Object(
   {
@@ -73,11 +72,15 @@ export const CostSchema = Type.Object(
 const SurfaceMode = Type.Union([Type.Literal('native'), Type.Literal('translate'), Type.Literal('off')]);
 
 /** `backends[].surfaces`: how this backend serves each API surface, over what its kind serves natively. */
-export const SurfacesSchema = Type.Object(Object.fromEntries(surfaceNames.map((name) => [name, Type.Optional(SurfaceMode)])) as Record<SurfaceName, TOptional<typeof SurfaceMode>>, {
-  additionalProperties: false,
-  default: {},
-  description: 'per surface: native (send it on its own path), translate (onto chat completions, where the surface has a translation), off (never send it here); unset: native where the kind serves it, else translate, learnt from a 404',
-});
+export const SurfacesSchema = Type.Object(
+  Object.fromEntries(surfaceNames.map((name) => [name, Type.Optional(SurfaceMode)])) as Record<SurfaceName, TOptional<typeof SurfaceMode>>,
+  {
+    additionalProperties: false,
+    default: {},
+    description:
+      'per surface: native (send it on its own path), translate (onto chat completions, where the surface has a translation), off (never send it here); unset: native where the kind serves it, else translate, learnt from a 404',
+  },
+);
 
 export const BackendSchema = Type.Object(
   {
@@ -128,10 +131,7 @@ export const ModelSchema = Type.Object(
     targets: Type.Array(TargetSchema, { minItems: 1 }),
     policy: Policy('least-loaded'),
     allowedPolicies: Type.Optional(Type.Array(Policy(), { description: 'policies x-switchyard-policy may pick (default: all)' })),
-    slo: Type.Object(
-      { ttftMs: Type.Optional(Type.Integer({ minimum: 1 })), tpotMs: Type.Optional(Type.Number({ minimum: 0 })) },
-      { additionalProperties: false, default: {} },
-    ),
+    slo: Type.Object({ ttftMs: Type.Optional(Type.Integer({ minimum: 1 })), tpotMs: Type.Optional(Type.Number({ minimum: 0 })) }, { additionalProperties: false, default: {} }),
     onSloMiss: Type.Union([Type.Literal('fallback'), Type.Literal('reject')], { default: 'fallback' }),
     costWeight: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'balanced: weight of cost against latency' }),
     affinity: Type.Object(

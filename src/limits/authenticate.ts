@@ -56,10 +56,7 @@ export function assertModelAllowed(record: Pick<KeyRecord, 'models'>, publicMode
  * field to set (chat prefers `max_completion_tokens` when the client used it).
  * Undefined when there is no cap or the client's value is within it.
  */
-export function cappedMaxTokens(
-  body: Record<string, unknown>,
-  cap: number | undefined,
-): { field: 'max_tokens' | 'max_completion_tokens'; value: number } | undefined {
+export function cappedMaxTokens(body: Record<string, unknown>, cap: number | undefined): { field: 'max_tokens' | 'max_completion_tokens'; value: number } | undefined {
   if (cap === undefined) return undefined;
   const field = typeof body.max_completion_tokens === 'number' ? 'max_completion_tokens' : 'max_tokens';
   const requested = body[field];

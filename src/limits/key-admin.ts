@@ -40,9 +40,7 @@ export type KeySummary = Omit<KeyRecord, 'hash'>;
 /** Every key, without hashes, sorted by creation time. */
 export async function listKeys(store: KeyStore): Promise<KeySummary[]> {
   const records = await store.list();
-  return records
-    .map(({ hash: _hash, ...summary }) => summary)
-    .sort((left, right) => left.createdAt.localeCompare(right.createdAt) || left.id.localeCompare(right.id));
+  return records.map(({ hash: _hash, ...summary }) => summary).sort((left, right) => left.createdAt.localeCompare(right.createdAt) || left.id.localeCompare(right.id));
 }
 
 /** Marks the key revoked; undefined when there is no key with that id. */

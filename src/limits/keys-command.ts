@@ -32,7 +32,11 @@ function fieldsFrom(values: Record<string, string | undefined>): NewKeyFields {
   if (values.tenant) fields.tenant = values.tenant;
   if (values.name) fields.name = values.name;
   if (values.id) fields.id = values.id;
-  if (values.models) fields.models = values.models.split(',').map((model) => model.trim()).filter(Boolean);
+  if (values.models)
+    fields.models = values.models
+      .split(',')
+      .map((model) => model.trim())
+      .filter(Boolean);
   const rpm = positiveInteger(values.rpm, '--rpm');
   const tpm = positiveInteger(values.tpm, '--tpm');
   const cap = positiveInteger(values['max-tokens'], '--max-tokens');
@@ -86,7 +90,9 @@ export async function runKeysCommand(argv: string[], load: (file: string) => Swi
       return `API key ${record.id} (tenant ${record.tenant}):\n\n  ${secret}\n\nThis secret is shown once and stored nowhere; only its hash is kept.\n${where}`;
     }
     if (sub === 'list') {
-      const keys = redis ? await listKeys(store) : config.auth.keys.map((key) => ({ id: key.id ?? key.hash.slice(0, 16), tenant: key.tenant, models: key.models, revoked: key.revoked }));
+      const keys = redis
+        ? await listKeys(store)
+        : config.auth.keys.map((key) => ({ id: key.id ?? key.hash.slice(0, 16), tenant: key.tenant, models: key.models, revoked: key.revoked }));
       return JSON.stringify(keys, null, 2);
     }
     const id = positionals[0];

@@ -139,7 +139,11 @@ export class RedisBudgetStore implements BudgetStore {
       await this.charge(reservation.subjects, cost);
       return;
     }
-    await this.release(reservation, reservation.subjects.map((_, index) => index), cost);
+    await this.release(
+      reservation,
+      reservation.subjects.map((_, index) => index),
+      cost,
+    );
   }
 
   /** Releases the holds of the subjects at `indexes` and charges `cost` to their current period. */

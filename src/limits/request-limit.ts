@@ -63,10 +63,9 @@ export function rateLimitOptions(input: RateLimitOptionsInput): RateLimitPluginO
 }
 
 /** What `app.createRateLimit()` returns for a request. */
-export type RateLimitCheck = (request: FastifyRequest) => Promise<
-  | { isAllowed: true; key: string }
-  | { isAllowed: false; key: string; max: number; remaining: number; ttl: number; isExceeded: boolean }
->;
+export type RateLimitCheck = (
+  request: FastifyRequest,
+) => Promise<{ isAllowed: true; key: string } | { isAllowed: false; key: string; max: number; remaining: number; ttl: number; isExceeded: boolean }>;
 
 /** The request-limit verdict for one request. */
 export interface RequestLimitDecision {
@@ -108,10 +107,7 @@ export async function checkRequestLimit(check: RateLimitCheck, request: FastifyR
 
 /** The 429 rate_limit_exceeded for requests per minute. */
 export function requestLimitError(retryAfterMs: number, limit?: number): GatewayError {
-  const message =
-    limit === undefined
-      ? undefined
-      : `Rate limit reached for requests per minute: limit ${limit}. Retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s.`;
+  const message = limit === undefined ? undefined : `Rate limit reached for requests per minute: limit ${limit}. Retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s.`;
   return gatewayError('SWY_ERR_RATE_LIMIT_REQUESTS', {
     ...(message ? { message } : {}),
     retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),

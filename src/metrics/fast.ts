@@ -104,7 +104,10 @@ abstract class FastMetric<S extends Series> {
         found = (root.get(v0) as Map<string, Map<string, unknown>> | undefined)?.get(v1 as string)?.get(v2 as string);
         break;
       case 4:
-        found = (root.get(v0) as Map<string, Map<string, Map<string, unknown>>> | undefined)?.get(v1 as string)?.get(v2 as string)?.get(v3 as string);
+        found = (root.get(v0) as Map<string, Map<string, Map<string, unknown>>> | undefined)
+          ?.get(v1 as string)
+          ?.get(v2 as string)
+          ?.get(v3 as string);
         break;
       default:
         found = (root.get(v0) as Map<string, Map<string, Map<string, Map<string, unknown>>>> | undefined)
@@ -323,7 +326,13 @@ export class FastHistogram extends FastMetric<HistogramSeries> {
   }
 
   /** prom-client Histogram.get(): as above with the series' labels merged into each line's labels. */
-  async get(): Promise<{ name: string; help: string; type: 'histogram'; values: { value: number; metricName: string; exemplar: null | undefined; labels: Labels }[]; aggregator: string }> {
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: 'histogram';
+    values: { value: number; metricName: string; exemplar: null | undefined; labels: Labels }[];
+    aggregator: string;
+  }> {
     const data = await this.getForPromString();
     return {
       ...data,

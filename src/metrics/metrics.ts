@@ -210,7 +210,11 @@ export class GatewayMetrics {
       });
     const circuitValue = { closed: 0, 'half-open': 1, open: 2 } as const;
     gauge('switchyard_backend_circuit_state', 'Circuit breaker per backend: 0 closed, 1 half-open, 2 open', (backend) => circuitValue[backend.circuit.state]);
-    gauge('switchyard_backend_queue_depth', 'Requests waiting in the runtime queue as last scraped (vLLM num_requests_waiting, llama.cpp requests_deferred)', (backend) => backend.live.queued);
+    gauge(
+      'switchyard_backend_queue_depth',
+      'Requests waiting in the runtime queue as last scraped (vLLM num_requests_waiting, llama.cpp requests_deferred)',
+      (backend) => backend.live.queued,
+    );
     gauge('switchyard_backend_running', 'Requests running in the runtime as last scraped', (backend) => backend.live.running);
     gauge('switchyard_backend_kv_cache_usage_ratio', 'KV-cache use 0..1 as last reported (vLLM)', (backend) => backend.live.kvCacheUsage);
     gauge('switchyard_backend_gateway_queue_depth', "Requests waiting in the gateway's admission queue for this backend", (backend) => router.admission(backend).waiting);

@@ -38,7 +38,8 @@ function promptChars(prompt: unknown): number {
   let chars = 0;
   for (const item of prompt) {
     if (typeof item === 'string') chars += item.length;
-    else if (typeof item === 'number') chars += 4; // a token id
+    else if (typeof item === 'number')
+      chars += 4; // a token id
     else if (Array.isArray(item)) chars += item.length * 4; // a list of token ids
   }
   return chars;

@@ -100,7 +100,13 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
   const client = clientLinkFor(reply, context.inFlight);
   record.stream = clientStream;
 
-  const plan = router.plan(route, { policy: context.policy, promptTokens: context.promptTokens, maxTokens: context.maxTokens, context: context.context, affinityKey: context.affinityKey });
+  const plan = router.plan(route, {
+    policy: context.policy,
+    promptTokens: context.promptTokens,
+    maxTokens: context.maxTokens,
+    context: context.context,
+    affinityKey: context.affinityKey,
+  });
   record.routeReason = plan.decision.reason;
   if (plan.decision.reject || plan.targets.length === 0) throw rejection(plan.decision, input);
 
@@ -147,15 +153,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       const call = plannedCall;
       const upstreamStream = call.stream;
       record.streamedUpstream = upstreamStream;
-      attempt = startAttempt(
-        backend,
-        call.path,
-        call.body,
-        record.requestId,
-        client,
-        backend.loadReportHeaders,
-        upstreamStream && backend.kind.closesAfterStream,
-      );
+      attempt = startAttempt(backend, call.path, call.body, record.requestId, client, backend.loadReportHeaders, upstreamStream && backend.kind.closesAfterStream);
       // A JSON answer is awaited whole (one wait for the exchange); a stream from its head.
       let text: string | undefined;
       if (upstreamStream) await attempt.head();
@@ -227,7 +225,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       record.failures.push(`${backend.id}:${learnt ? 'not-native' : error.kind}`);
       router.feedback(backend, { ok: false, backendFault: error.backendFault && !learnt, model: target.model, ttftMs: undefined, tpotMs: undefined });
       if (error.kind === 'connect-error') markUnreachable(backend, error.message);
-      if (learnt) remaining.unshift(target); // the same backend again at once, translated
+      if (learnt)
+        remaining.unshift(target); // the same backend again at once, translated
       else if (!error.retryable) break;
     } finally {
       attempt?.close();

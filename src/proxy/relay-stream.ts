@@ -138,10 +138,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
   // The upstream may end its body cleanly right after the event that stopped the relay: that event decides.
   if (!committed && stoppedBy !== undefined) throw stoppedBy instanceof AttemptError ? stoppedBy : classifyFailure(stoppedBy, attempt.deadlines, client, backend, false);
   if (!committed) {
-    throw new AttemptError(
-      'stream-interrupted',
-      gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} closed the stream before sending anything.` }),
-    );
+    throw new AttemptError('stream-interrupted', gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} closed the stream before sending anything.` }));
   }
   if (!dialect.done && !outcome.error) {
     outcome.error = gatewayError('SWY_ERR_UPSTREAM_STREAM', {

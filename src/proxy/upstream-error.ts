@@ -86,7 +86,14 @@ export function normaliseUpstreamError(status: number, bodyText: string, backend
     return gatewayError('SWY_ERR_UPSTREAM', { origin: 'upstream', status, message: fields.message, param: fields.param, ...(fields.code ? { code: fields.code } : {}) });
   }
   const type = fields.type && openaiTypes.has(fields.type) ? fields.type : (statusTypes[status] ?? 'invalid_request_error');
-  return gatewayError('SWY_ERR_UPSTREAM_REJECTED', { origin: 'upstream', status, type, message: fields.message, param: fields.param, ...(fields.code ? { code: fields.code } : {}) });
+  return gatewayError('SWY_ERR_UPSTREAM_REJECTED', {
+    origin: 'upstream',
+    status,
+    type,
+    message: fields.message,
+    param: fields.param,
+    ...(fields.code ? { code: fields.code } : {}),
+  });
 }
 
 /** A failed attempt from an upstream error response, with its verdict (see failure.ts). */

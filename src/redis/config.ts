@@ -39,12 +39,7 @@ export const RedisConfigSchema = Type.Object(
     sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, description: 'Sentinel mode: the sentinels to ask' })),
     name: Type.Optional(Type.String({ minLength: 1, description: 'Sentinel mode: the master group name' })),
     sentinelPassword: Type.Optional(Type.String()),
-    cluster: Type.Optional(
-      Type.Object(
-        { nodes: Type.Array(HostPort, { minItems: 1, description: 'Cluster mode: some of the cluster nodes' }) },
-        { additionalProperties: false },
-      ),
-    ),
+    cluster: Type.Optional(Type.Object({ nodes: Type.Array(HostPort, { minItems: 1, description: 'Cluster mode: some of the cluster nodes' }) }, { additionalProperties: false })),
     commandTimeoutMs: Type.Integer({ minimum: 10, default: 300, description: 'a command without reply after this fails (Redis hung)' }),
     connectTimeoutMs: Type.Integer({ minimum: 10, default: 2_000 }),
     maxRetriesPerRequest: Type.Integer({ minimum: 0, default: 1, description: 'resends of a command interrupted by a reconnect' }),

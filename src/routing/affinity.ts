@@ -139,13 +139,7 @@ export const LOAD_BOUND_SLACK = 1;
  * one more request without exceeding loadFactor × its capacity-weighted share
  * of all in-flight requests (this one included), plus LOAD_BOUND_SLACK?
  */
-export function withinLoadBound(
-  inflight: number,
-  maxConcurrency: number,
-  totalInflight: number,
-  totalConcurrency: number,
-  loadFactor: number = DEFAULT_LOAD_FACTOR,
-): boolean {
+export function withinLoadBound(inflight: number, maxConcurrency: number, totalInflight: number, totalConcurrency: number, loadFactor: number = DEFAULT_LOAD_FACTOR): boolean {
   if (totalConcurrency <= 0) return true;
   const bound = Math.ceil((loadFactor * (totalInflight + 1) * maxConcurrency) / totalConcurrency) + LOAD_BOUND_SLACK;
   return inflight + 1 <= bound;

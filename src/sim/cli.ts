@@ -102,12 +102,5 @@ export function simUsage(): string {
     const value = spec.kind === 'boolean' ? '' : ' <value>';
     return `  ${(flag + value).padEnd(width + 8)} ${spec.help}`;
   });
-  return [
-    'Usage: switchyard sim [flags]',
-    '',
-    'Runs an OpenAI-compatible server that impersonates vLLM, llama.cpp (llama-server) or SGLang.',
-    '',
-    'Flags:',
-    ...lines,
-  ].join('\n');
+  return ['Usage: switchyard sim [flags]', '', 'Runs an OpenAI-compatible server that impersonates vLLM, llama.cpp (llama-server) or SGLang.', '', 'Flags:', ...lines].join('\n');
 }

@@ -325,9 +325,7 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
       return error('invalid', `Invalid '${field}': ${detail}`);
     },
     injectedFailure: (status) =>
-      status === 429
-        ? error('rate_limit', 'Simulated overload (switchyard sim failRate)')
-        : error('server', 'Simulated failure (switchyard sim failRate)'),
+      status === 429 ? error('rate_limit', 'Simulated overload (switchyard sim failRate)') : error('server', 'Simulated failure (switchyard sim failRate)'),
 
     checkModel: () => undefined,
     // -1 (and anything below 1) means "until the model stops or the context is full".
@@ -351,16 +349,14 @@ export function createLlamacppFlavor(options: ResolvedOptions, ids: IdSource): F
       const message = `input (${promptTokens} tokens) is larger than the max context size (${opts.maxModelLen} tokens). skipping`;
       return error('context', message, { n_prompt_tokens: promptTokens, n_ctx: opts.maxModelLen });
     },
-    includeUsage: (streamOptions) =>
-      typeof streamOptions === 'object' && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true,
+    includeUsage: (streamOptions) => typeof streamOptions === 'object' && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true,
     toolFinishReason: () => 'tool_calls',
     responseModel: (_requested, opts) => opts.model,
     completionId: () => `chatcmpl-${ids.alnum()}`,
     toolCallId: () => ids.alnum(),
 
     renderBody: (plan, timing) => (plan.kind === 'chat' ? chatBody(plan, timing) : completionBody(plan, timing)),
-    renderTick: (plan, choice, pieceIndex, timing) =>
-      plan.kind === 'chat' ? chatTick(plan, choice, pieceIndex, timing) : completionTick(plan, choice, pieceIndex, timing),
+    renderTick: (plan, choice, pieceIndex, timing) => (plan.kind === 'chat' ? chatTick(plan, choice, pieceIndex, timing) : completionTick(plan, choice, pieceIndex, timing)),
     // Usage chunks, when asked for, follow each choice's finish chunk (chatTick).
     renderEnd: () => SSE_DONE,
     renderEmbeddings(requestedModel, _id, embeddings, promptTokens) {

@@ -270,7 +270,9 @@ export function createSglangFlavor(options: ResolvedOptions, ids: IdSource): Fla
     missingField: (field, _endpoint, body) => validationError('missing', `('body', '${field}')`, 'Field required', body),
     invalidField: (field, detail, input) => validationError('value_error', `('body', '${field}')`, `Value error, ${detail}`, input),
     injectedFailure: (status) =>
-      status === 429 ? error('rate_limit', 'Simulated overload (switchyard sim failRate).') : error('server', 'Internal server error: simulated engine failure (switchyard sim failRate).'),
+      status === 429
+        ? error('rate_limit', 'Simulated overload (switchyard sim failRate).')
+        : error('server', 'Internal server error: simulated engine failure (switchyard sim failRate).'),
 
     // The served model name is not checked: any `model` is answered (and echoed back).
     checkModel: () => undefined,

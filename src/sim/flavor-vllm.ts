@@ -269,8 +269,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
     notFound: () => ({ status: 404, body: '{"detail":"Not Found"}' }),
     methodNotAllowed: () => ({ status: 405, body: '{"detail":"Method Not Allowed"}' }),
     loading: () => error('unavailable', 'Server is loading the model'),
-    malformedJson: () =>
-      validationError('json_invalid', '0', 'JSON decode error', {}, ", 'ctx': {'error': 'Expecting value'}"),
+    malformedJson: () => validationError('json_invalid', '0', 'JSON decode error', {}, ", 'ctx': {'error': 'Expecting value'}"),
     missingField(field, endpoint, body) {
       if (endpoint === 'completions') {
         return error('invalid', 'Either prompt or prompt_embeds must be provided and non-empty.');
@@ -279,9 +278,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
     },
     invalidField: (field, detail, input) => validationError('value_error', field, detail, input),
     injectedFailure: (status) =>
-      status === 429
-        ? error('rate_limit', 'Simulated overload (switchyard sim failRate).')
-        : error('server', 'Simulated engine failure (switchyard sim failRate).'),
+      status === 429 ? error('rate_limit', 'Simulated overload (switchyard sim failRate).') : error('server', 'Simulated engine failure (switchyard sim failRate).'),
 
     checkModel(requested, opts) {
       if (requested === undefined || requested === '' || requested === opts.model) return undefined;
@@ -295,8 +292,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
       const limit = opts.maxModelLen;
       if (promptTokens >= limit) {
         const message =
-          `This model's maximum context length is ${limit} tokens. However, your request has ` +
-          `${promptTokens} input tokens. Please reduce the length of the input messages.`;
+          `This model's maximum context length is ${limit} tokens. However, your request has ` + `${promptTokens} input tokens. Please reduce the length of the input messages.`;
         return { error: error('context', message, 'input_tokens'), completionTokens: 0, finishReason: 'length' };
       }
       if (maxTokens !== undefined) {
@@ -311,9 +307,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
       }
       // Without max_tokens vLLM may use the whole remaining context; the simulated model stops earlier.
       const room = limit - promptTokens;
-      return room < opts.defaultMaxTokens
-        ? { completionTokens: room, finishReason: 'length' }
-        : { completionTokens: opts.defaultMaxTokens, finishReason: 'stop' };
+      return room < opts.defaultMaxTokens ? { completionTokens: room, finishReason: 'length' } : { completionTokens: opts.defaultMaxTokens, finishReason: 'stop' };
     },
     checkEmbeddingContext(promptTokens, opts) {
       if (promptTokens <= opts.maxModelLen) return undefined;
@@ -338,8 +332,7 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
     toolCallId: () => `chatcmpl-tool-${ids.hex()}`,
 
     renderBody: (plan) => (plan.kind === 'chat' ? chatBody(plan) : completionBody(plan)),
-    renderTick: (plan, choice, pieceIndex) =>
-      plan.kind === 'chat' ? chatTick(plan, choice, pieceIndex) : completionTick(plan, choice, pieceIndex),
+    renderTick: (plan, choice, pieceIndex) => (plan.kind === 'chat' ? chatTick(plan, choice, pieceIndex) : completionTick(plan, choice, pieceIndex)),
     renderEnd(plan: Plan, _timing: Timing) {
       if (!plan.includeUsage) return SSE_DONE;
       const final = {
@@ -424,4 +417,3 @@ export function createVllmFlavor(options: ResolvedOptions, ids: IdSource): Flavo
     },
   };
 }
-

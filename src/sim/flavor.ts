@@ -226,12 +226,7 @@ export interface Flavor {
   /** SSE text after the last token: usage chunk when asked for, then [DONE]. */
   renderEnd(plan: Plan, timing: Timing): string;
   /** Embeddings arrive already encoded: float arrays, or base64 strings. */
-  renderEmbeddings(
-    requestedModel: string | undefined,
-    id: string,
-    embeddings: readonly (readonly number[] | string)[],
-    promptTokens: number,
-  ): string;
+  renderEmbeddings(requestedModel: string | undefined, id: string, embeddings: readonly (readonly number[] | string)[], promptTokens: number): string;
   renderModels(options: ResolvedOptions): string;
   health(view: SimView): Reply;
   /** Runtime-specific GET endpoints (/slots, /props, /ping, /version...). */

@@ -42,8 +42,7 @@ const VOCABULARY: readonly string[] = (
 ).split(' ');
 
 const REASONING_VOCABULARY: readonly string[] = (
-  'first consider the question then check each step because so therefore maybe ' +
-  'wait actually let me think about what user wants answer should be clear'
+  'first consider the question then check each step because so therefore maybe ' + 'wait actually let me think about what user wants answer should be clear'
 ).split(' ');
 
 /** `count` tokens of text; every token but the first carries its leading space. */

@@ -84,14 +84,7 @@ export class Job implements SlotWaiter {
     if (this.state !== 'done' && !this.response.writableFinished) this.cancel();
   };
 
-  constructor(
-    ctx: EngineContext,
-    request: IncomingMessage,
-    response: ServerResponse,
-    output: JobOutput,
-    headers: OutgoingHttpHeaders,
-    dieMidStream: boolean,
-  ) {
+  constructor(ctx: EngineContext, request: IncomingMessage, response: ServerResponse, output: JobOutput, headers: OutgoingHttpHeaders, dieMidStream: boolean) {
     this.ctx = ctx;
     this.request = request;
     this.response = response;
@@ -227,10 +220,7 @@ export class Job implements SlotWaiter {
       }
       if (choice === undefined) break;
       this.timing.endedAt = t;
-      const text =
-        this.surface !== undefined
-          ? this.surface.tick(plan, choice, pieceIndex, this.timing)
-          : this.ctx.flavor.renderTick(plan, choice, pieceIndex, this.timing);
+      const text = this.surface !== undefined ? this.surface.tick(plan, choice, pieceIndex, this.timing) : this.ctx.flavor.renderTick(plan, choice, pieceIndex, this.timing);
       this.emitted++;
       this.dueAt += this.interval();
       if (this.emitted === dieAt) {

@@ -86,15 +86,7 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
   }
 }
 
-function handleBody(
-  ctx: InferenceContext,
-  route: Route,
-  path: string,
-  request: IncomingMessage,
-  response: ServerResponse,
-  headers: OutgoingHttpHeaders,
-  text: string,
-): void {
+function handleBody(ctx: InferenceContext, route: Route, path: string, request: IncomingMessage, response: ServerResponse, headers: OutgoingHttpHeaders, text: string): void {
   const { flavor, options } = ctx;
   const parsed = parseJson(text);
   ctx.recordRequest({ path, headers: request.headers, body: parsed.ok ? parsed.value : text });
@@ -105,8 +97,7 @@ function handleBody(
   const fields = parseFields(route, path, parsed.value, flavor);
   if (isReply(fields)) return fail(ctx, response, fields, headers);
   // Past parsing, vLLM answers the Messages surface's errors in Anthropic's shape (llama.cpp keeps its own).
-  const failWith = (reply: Reply): void =>
-    fail(ctx, response, route === 'messages' && surfaces !== undefined ? surfaces.messagesError(reply) : reply, headers);
+  const failWith = (reply: Reply): void => fail(ctx, response, route === 'messages' && surfaces !== undefined ? surfaces.messagesError(reply) : reply, headers);
   const wrongModel = flavor.checkModel(fields.model, options);
   if (wrongModel !== undefined) return failWith(wrongModel);
 
@@ -157,14 +148,7 @@ function handleBody(
 }
 
 /** Entry point for every POST route with a JSON body: chat, completions, embeddings, Responses, Messages, count_tokens, rerank. */
-export function handleInference(
-  ctx: InferenceContext,
-  route: Route,
-  path: string,
-  request: IncomingMessage,
-  response: ServerResponse,
-  headers: OutgoingHttpHeaders,
-): void {
+export function handleInference(ctx: InferenceContext, route: Route, path: string, request: IncomingMessage, response: ServerResponse, headers: OutgoingHttpHeaders): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let tooLarge = false;
@@ -184,4 +168,3 @@ export function handleInference(
     handleBody(ctx, route, path, request, response, headers, text);
   });
 }
-

@@ -26,15 +26,9 @@ export class Histogram {
 }
 
 // Bucket bounds of vLLM's own histograms (vllm/v1/metrics/loggers.py).
-const TTFT_BUCKETS = [
-  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0,
-  640.0, 2560.0,
-];
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
 const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
-const REQUEST_LATENCY_BUCKETS = [
-  0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0,
-  7680.0,
-];
+const REQUEST_LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0];
 
 /** vLLM's FinishReason values, all exposed from the start like prometheus_client does. */
 export type EngineFinish = 'stop' | 'length' | 'abort' | 'error';
@@ -120,8 +114,7 @@ export class MetricsState {
    */
   takeThroughput(): { promptPerSecond: number; predictedPerSecond: number } {
     const promptPerSecond = this.bucketPromptMs > 0 ? (1000 * this.bucketPromptTokens) / this.bucketPromptMs : 0;
-    const predictedPerSecond =
-      this.bucketPredictedMs > 0 ? (1000 * this.bucketPredictedTokens) / this.bucketPredictedMs : 0;
+    const predictedPerSecond = this.bucketPredictedMs > 0 ? (1000 * this.bucketPredictedTokens) / this.bucketPredictedMs : 0;
     this.bucketPromptTokens = 0;
     this.bucketPromptMs = 0;
     this.bucketPredictedTokens = 0;

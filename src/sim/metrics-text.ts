@@ -70,29 +70,19 @@ export function renderVllmMetrics(state: MetricsState, view: SimView): string {
   gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', view.running);
   gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', view.waiting);
   gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', kvUsage);
-  counter(
-    'vllm:prefix_cache_queries_total',
-    'Prefix cache queries, in terms of number of queried tokens.',
-    state.prefixQueries,
-  );
+  counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.', state.prefixQueries);
   counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.', state.prefixHits);
   counter('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.', 0);
   counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.', state.promptTokens);
   counter('vllm:generation_tokens_total', 'Number of generation tokens processed.', state.generationTokens);
   family(lines, 'vllm:request_success_total', 'counter', 'Count of successfully processed requests.');
   for (const reason of ['stop', 'length', 'abort', 'error'] as const) {
-    lines.push(
-      `vllm:request_success_total{engine="0",finished_reason="${reason}",model_name="${model}"} ${pythonFloat(state.success[reason])}`,
-    );
+    lines.push(`vllm:request_success_total{engine="0",finished_reason="${reason}",model_name="${model}"} ${pythonFloat(state.success[reason])}`);
   }
   histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', state.ttft);
   histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', state.interToken);
   histogram('vllm:e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', state.e2e);
-  histogram(
-    'vllm:request_queue_time_seconds',
-    'Histogram of time spent in WAITING phase for request.',
-    state.queue,
-  );
+  histogram('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', state.queue);
   family(lines, CANCELLED_METRIC, 'counter', 'Requests cancelled because the client went away (simulator only).');
   lines.push(`${CANCELLED_METRIC} ${pythonFloat(state.cancelled)}`);
   return `${lines.join('\n')}\n`;
@@ -111,12 +101,7 @@ export function renderLlamacppMetrics(state: MetricsState, view: SimView): strin
   metric('prompt_seconds_total', 'counter', 'Total time spent processing prompts', state.promptSeconds);
   metric('tokens_predicted_total', 'counter', 'Number of generation tokens processed', state.generationTokens);
   metric('tokens_predicted_seconds_total', 'counter', 'Total time spent generating tokens', state.predictedSeconds);
-  metric(
-    'n_decode_total',
-    'counter',
-    'Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding',
-    state.decodeCalls,
-  );
+  metric('n_decode_total', 'counter', 'Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding', state.decodeCalls);
   metric('n_tokens_max', 'counter', 'Largest observed sequence length (prompt + generation)', state.tokensMax);
   metric('spec_decode_num_draft_tokens_total', 'counter', 'Speculative: Total draft tokens generated', 0);
   metric('spec_decode_num_accepted_tokens_total', 'counter', 'Speculative: Total draft tokens accepted by the target model', 0);
@@ -125,12 +110,7 @@ export function renderLlamacppMetrics(state: MetricsState, view: SimView): strin
   metric('predicted_tokens_seconds', 'gauge', 'Average generation throughput in tokens/s', throughput.predictedPerSecond);
   metric('requests_processing', 'gauge', 'Number of requests processing', view.running);
   metric('requests_deferred', 'gauge', 'Number of requests deferred', view.waiting);
-  metric(
-    'n_busy_slots_per_decode',
-    'gauge',
-    'Average number of busy slots per llama_decode() call',
-    state.busySlotsTotal / Math.max(state.decodeCalls, 1),
-  );
+  metric('n_busy_slots_per_decode', 'gauge', 'Average number of busy slots per llama_decode() call', state.busySlotsTotal / Math.max(state.decodeCalls, 1));
   lines.push(
     `# HELP ${CANCELLED_METRIC} Requests cancelled because the client went away (simulator only).`,
     `# TYPE ${CANCELLED_METRIC} counter`,

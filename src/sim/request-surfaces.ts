@@ -64,9 +64,7 @@ function responsesMessages(body: Body, flavor: Flavor): Message[] | Reply {
     return messages;
   }
   if (!Array.isArray(input)) {
-    return llama
-      ? flavor.error('invalid', "'input' must be a string or array of objects")
-      : flavor.invalidField('input', 'Input should be a valid string or list', input);
+    return llama ? flavor.error('invalid', "'input' must be a string or array of objects") : flavor.invalidField('input', 'Input should be a valid string or list', input);
   }
   for (const item of input) {
     if (!isRecord(item)) return llama ? flavor.error('invalid', "Cannot determine type of 'item'") : flavor.invalidField('input', 'Input should be a valid dictionary', item);
@@ -300,9 +298,7 @@ export function parseRerank(body: unknown, flavor: Flavor): RerankFields | Reply
   if (raw === undefined && !llama) return flavor.missingField('documents', 'rerank', body);
   const documents = Array.isArray(raw) ? raw.filter((item): item is string => typeof item === 'string') : [];
   if (documents.length === 0 || (Array.isArray(raw) && documents.length !== raw.length)) {
-    return llama
-      ? flavor.error('invalid', '"documents" must be a non-empty string array')
-      : flavor.invalidField('documents', 'Input should be a valid list of strings', raw);
+    return llama ? flavor.error('invalid', '"documents" must be a non-empty string array') : flavor.invalidField('documents', 'Input should be a valid list of strings', raw);
   }
   const topRaw = body.top_n;
   // vLLM's default top_n is 0, meaning all; llama.cpp's is the number of documents.

@@ -90,13 +90,7 @@ function isTokenArray(value: unknown): value is number[] {
 }
 
 /** A scalar of the wrong type: vLLM (pydantic) rejects it, llama.cpp logs and uses the default. */
-export function scalar<T>(
-  body: Body,
-  key: string,
-  check: (value: unknown) => value is T,
-  expected: string,
-  flavor: Flavor,
-): T | undefined | Reply {
+export function scalar<T>(body: Body, key: string, check: (value: unknown) => value is T, expected: string, flavor: Flavor): T | undefined | Reply {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
   if (check(value)) return value;
@@ -213,18 +207,9 @@ function parseChoices(body: Body, flavor: Flavor): number | Reply {
 const NO_OPTIONS: Pick<ChatFields, 'n' | 'stop' | 'logprobs' | 'json'> = Object.freeze({ n: 1, stop: undefined, logprobs: undefined, json: undefined });
 
 /** The chat options beyond messages and tools. */
-export function parseChatOptions(
-  body: Body,
-  flavor: Flavor,
-): Pick<ChatFields, 'n' | 'stop' | 'logprobs' | 'json'> | Reply {
+export function parseChatOptions(body: Body, flavor: Flavor): Pick<ChatFields, 'n' | 'stop' | 'logprobs' | 'json'> | Reply {
   // The plain chat request sets none of them: no work beyond five property reads.
-  if (
-    body.n === undefined &&
-    body.stop === undefined &&
-    body.logprobs === undefined &&
-    body.top_logprobs === undefined &&
-    body.response_format === undefined
-  ) {
+  if (body.n === undefined && body.stop === undefined && body.logprobs === undefined && body.top_logprobs === undefined && body.response_format === undefined) {
     return NO_OPTIONS;
   }
   const n = parseChoices(body, flavor);
@@ -303,4 +288,3 @@ export function parseInference(route: Route, body: unknown, flavor: Flavor): Inf
     json: options.json,
   };
 }
-

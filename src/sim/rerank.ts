@@ -12,7 +12,12 @@ import type { RerankFields } from './request.ts';
 const PAIR_OVERHEAD = 4;
 
 function words(text: string): Set<string> {
-  return new Set(text.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((word) => word.length > 2));
+  return new Set(
+    text
+      .toLowerCase()
+      .split(/[^\p{L}\p{N}]+/u)
+      .filter((word) => word.length > 2),
+  );
 }
 
 /** 0..1: the share of the query's words found in the document, nudged by a stable hash. */

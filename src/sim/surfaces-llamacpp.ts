@@ -7,7 +7,7 @@
 // content_index in this release's Responses stream, and errors stay llama.cpp's own
 // `{"error":{code,message,type}}`, on the Messages surface too.
 
-import type { FlavorSurfaces, Plan, PlanChoice, Reply, SurfacePlan, SurfaceRenderer, } from './flavor.ts';
+import type { FlavorSurfaces, Plan, PlanChoice, Reply, SurfacePlan, SurfaceRenderer } from './flavor.ts';
 import { timings } from './flavor-llamacpp.ts';
 import type { IdSource } from './generate.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -168,10 +168,7 @@ function responsesRenderer(): SurfaceRenderer {
         output: items,
         usage: responsesUsage(choice, plan.completionTokens),
       };
-      return (
-        events +
-        sseNamedEvent('response.completed', { type: 'response.completed', response, timings: timings(choice, plan.completionTokens, timing) })
-      );
+      return events + sseNamedEvent('response.completed', { type: 'response.completed', response, timings: timings(choice, plan.completionTokens, timing) });
     },
   };
 }
@@ -303,9 +300,7 @@ export function createLlamacppSurfaces(options: ResolvedOptions, ids: IdSource, 
     }),
     renderRerank(fields, scores, promptTokens) {
       if (fields.tei) {
-        return JSON.stringify(
-          scores.map(({ index, score }) => (fields.returnText ? { index, score, text: fields.documents[index] } : { index, score })),
-        );
+        return JSON.stringify(scores.map(({ index, score }) => (fields.returnText ? { index, score, text: fields.documents[index] } : { index, score })));
       }
       return JSON.stringify({
         // The request's model, like the embeddings answer (format_response_rerank).

@@ -300,8 +300,7 @@ function messagesRenderer(ids: IdSource): SurfaceRenderer {
     surface.open = open;
     return sseNamedEvent('content_block_start', { type: 'content_block_start', content_block: block, index: surface.index });
   };
-  const delta = (surface: SurfacePlan, value: Json): string =>
-    sseNamedEvent('content_block_delta', { type: 'content_block_delta', delta: value, index: surface.index });
+  const delta = (surface: SurfacePlan, value: Json): string => sseNamedEvent('content_block_delta', { type: 'content_block_delta', delta: value, index: surface.index });
 
   return {
     body(plan) {

@@ -41,9 +41,7 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/v1/models', { config: { access: 'client' } }, async () => ({
     object: 'list',
-    data: registry.routeList.flatMap((route) =>
-      [route.name, ...route.config.aliases].map((id) => modelObject(id, created, route.config.ownedBy)),
-    ),
+    data: registry.routeList.flatMap((route) => [route.name, ...route.config.aliases].map((id) => modelObject(id, created, route.config.ownedBy))),
   }));
 
   app.get('/v1/models/*', { config: { access: 'client' } }, async (request) => {

@@ -5,7 +5,6 @@
 import { findTopLevel, onlyMember, stringEnd } from './json-splice.ts';
 import type { Usage } from './types.ts';
 
-
 const modelKey = '"model":';
 
 /**
@@ -29,7 +28,7 @@ export function rewriteModel(json: string, publicJson: string): string {
 /** Reads a usage object from its JSON text, tolerating missing fields. */
 export function parseUsage(text: string): Usage | undefined {
   try {
-    const raw = JSON.parse(text) as Partial<Usage> & { prompt_tokens_details?: { cached_tokens?: number } } | null;
+    const raw = JSON.parse(text) as (Partial<Usage> & { prompt_tokens_details?: { cached_tokens?: number } }) | null;
     if (!raw || typeof raw !== 'object') return undefined;
     const completion = Number(raw.completion_tokens ?? 0);
     // Some answers count only a total (vLLM's rerank in older releases): the rest is prompt.

@@ -8,20 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APIUserAbortError, type OpenAI } from 'openai';
 
 import type { TestGateway } from '../helpers/gateway.ts';
-import {
-  adminBackends,
-  busySlots,
-  Cleanup,
-  metrics,
-  poll,
-  postJson,
-  PUBLIC_MODEL,
-  readUntil,
-  sample,
-  slots,
-  startGatewayFor,
-  startServers,
-} from './helpers/e2e.ts';
+import { adminBackends, busySlots, Cleanup, metrics, poll, postJson, PUBLIC_MODEL, readUntil, sample, slots, startGatewayFor, startServers } from './helpers/e2e.ts';
 import type { LlamaServer } from './helpers/llama-server.ts';
 
 const SLOTS = 2;
@@ -45,10 +32,14 @@ afterAll(() => cleanup.run());
 const messages = [{ role: 'user' as const, content: 'List every signal on the line, with its aspect.' }];
 
 async function allIdle(): Promise<void> {
-  await poll(async () => {
-    for (const server of Object.values(servers)) if ((await busySlots(server)) !== 0) return false;
-    return true;
-  }, 'every slot idle', 15_000);
+  await poll(
+    async () => {
+      for (const server of Object.values(servers)) if ((await busySlots(server)) !== 0) return false;
+      return true;
+    },
+    'every slot idle',
+    15_000,
+  );
 }
 
 /** Decoded tokens of the busy slot(s) of a server, as /slots reports them. */
@@ -113,13 +104,18 @@ describe('a client that leaves frees the llama.cpp slot within one second', () =
     );
     // find the server that took it, and let it generate for a while
     let server: LlamaServer | undefined;
-    await poll(async () => {
-      for (const candidate of Object.values(servers)) {
-        const decoded = await decoding(candidate);
-        if (decoded.length === 1 && (decoded[0] ?? 0) >= 100) server = candidate;
-      }
-      return server !== undefined;
-    }, 'one server to have decoded 100 tokens of the request', 15_000, 20);
+    await poll(
+      async () => {
+        for (const candidate of Object.values(servers)) {
+          const decoded = await decoding(candidate);
+          if (decoded.length === 1 && (decoded[0] ?? 0) >= 100) server = candidate;
+        }
+        return server !== undefined;
+      },
+      'one server to have decoded 100 tokens of the request',
+      15_000,
+      20,
+    );
     const abortedAt = performance.now();
     controller.abort();
     expect(await settled).toBeInstanceOf(APIUserAbortError);
@@ -138,10 +134,15 @@ describe('a client that leaves frees the llama.cpp slot within one second', () =
       (error: Error) => error,
     );
     let server: LlamaServer | undefined;
-    await poll(async () => {
-      for (const candidate of Object.values(servers)) if (((await decoding(candidate))[0] ?? 0) >= 100) server = candidate;
-      return server !== undefined;
-    }, 'the completion to be generating', 15_000, 20);
+    await poll(
+      async () => {
+        for (const candidate of Object.values(servers)) if (((await decoding(candidate))[0] ?? 0) >= 100) server = candidate;
+        return server !== undefined;
+      },
+      'the completion to be generating',
+      15_000,
+      20,
+    );
     const abortedAt = performance.now();
     controller.abort();
     expect(await request).toBeInstanceOf(Error);
@@ -157,23 +158,41 @@ describe('a client that leaves frees the llama.cpp slot within one second', () =
       for (let index = 0; index < 2 * SLOTS; index++) {
         const controller = new AbortController();
         holders.push(controller);
-        const response = await postJson(gateway.baseURL, '/chat/completions', { model: PUBLIC_MODEL, messages, max_tokens: MAX_TOKENS, stream: true }, { signal: controller.signal });
+        const response = await postJson(
+          gateway.baseURL,
+          '/chat/completions',
+          { model: PUBLIC_MODEL, messages, max_tokens: MAX_TOKENS, stream: true },
+          { signal: controller.signal },
+        );
         await readUntil(response, (text) => text.includes('"content":"'));
       }
       const queuedController = new AbortController();
-      const queued = postJson(gateway.baseURL, '/chat/completions', { model: PUBLIC_MODEL, messages: [{ role: 'user', content: 'a different prompt, queued' }], max_tokens: MAX_TOKENS }, {
-        signal: queuedController.signal,
-      }).catch((error: Error) => error);
-      await poll(async () => {
-        const admin = await adminBackends(gateway);
-        return (admin['llama-a']?.load.gatewayQueue ?? 0) + (admin['llama-b']?.load.gatewayQueue ?? 0) === 1;
-      }, 'the fifth request to wait in the gateway queue', 5_000);
+      const queued = postJson(
+        gateway.baseURL,
+        '/chat/completions',
+        { model: PUBLIC_MODEL, messages: [{ role: 'user', content: 'a different prompt, queued' }], max_tokens: MAX_TOKENS },
+        {
+          signal: queuedController.signal,
+        },
+      ).catch((error: Error) => error);
+      await poll(
+        async () => {
+          const admin = await adminBackends(gateway);
+          return (admin['llama-a']?.load.gatewayQueue ?? 0) + (admin['llama-b']?.load.gatewayQueue ?? 0) === 1;
+        },
+        'the fifth request to wait in the gateway queue',
+        5_000,
+      );
       queuedController.abort();
       expect(await queued).toBeInstanceOf(Error);
-      await poll(async () => {
-        const admin = await adminBackends(gateway);
-        return (admin['llama-a']?.load.gatewayQueue ?? 0) + (admin['llama-b']?.load.gatewayQueue ?? 0) === 0;
-      }, 'the gateway queue to empty', 3_000);
+      await poll(
+        async () => {
+          const admin = await adminBackends(gateway);
+          return (admin['llama-a']?.load.gatewayQueue ?? 0) + (admin['llama-b']?.load.gatewayQueue ?? 0) === 0;
+        },
+        'the gateway queue to empty',
+        3_000,
+      );
       for (const holder of holders) holder.abort();
       await allIdle();
       await new Promise((resolve) => setTimeout(resolve, 300));

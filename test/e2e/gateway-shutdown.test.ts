@@ -52,7 +52,9 @@ describe('graceful shutdown', () => {
     }
     const events = sseEvents(text);
     expect(events.at(-1)).toBe('[DONE]');
-    expect(events.filter((event) => typeof event === 'object' && (event as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content !== undefined).length).toBeGreaterThan(100);
+    expect(
+      events.filter((event) => typeof event === 'object' && (event as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content !== undefined).length,
+    ).toBeGreaterThan(100);
     const endedAt = performance.now();
     await poll(() => closed, 'the gateway to finish closing', GRACE_MS + 2_000, 10);
     expect(performance.now() - endedAt).toBeLessThan(2_000);

@@ -99,16 +99,26 @@ describe('backend state discovered and scraped from real llama-servers', () => {
       expect(await busySlots(b)).toBe(SLOTS);
       // the next scrape (≤ 1 s) picks it up; the wait allows for scrapes that time out (800 ms) while both
       // servers generate flat out on a loaded 2-core machine
-      await poll(async () => {
-        const admin = await adminBackends(gateway);
-        return admin['llama-a']?.load.runtimeRunning === SLOTS && admin['llama-b']?.load.runtimeRunning === SLOTS;
-      }, 'runtimeRunning = 2 on both backends', 10_000, 100);
+      await poll(
+        async () => {
+          const admin = await adminBackends(gateway);
+          return admin['llama-a']?.load.runtimeRunning === SLOTS && admin['llama-b']?.load.runtimeRunning === SLOTS;
+        },
+        'runtimeRunning = 2 on both backends',
+        10_000,
+        100,
+      );
       const admin = await adminBackends(gateway);
       expect(admin['llama-a']?.load).toMatchObject({ inflight: SLOTS, runtimeQueued: 0, runtimeRunning: SLOTS });
-      await poll(async () => {
-        const gw = await metrics(gateway.url);
-        return ['llama-a', 'llama-b'].every((backend) => sample(gw, 'switchyard_backend_running', { backend }) === SLOTS);
-      }, 'switchyard_backend_running = 2', 10_000, 100);
+      await poll(
+        async () => {
+          const gw = await metrics(gateway.url);
+          return ['llama-a', 'llama-b'].every((backend) => sample(gw, 'switchyard_backend_running', { backend }) === SLOTS);
+        },
+        'switchyard_backend_running = 2',
+        10_000,
+        100,
+      );
       const gw = await metrics(gateway.url);
       expect(sample(gw, 'switchyard_backend_inflight', { backend: 'llama-a' })).toBe(SLOTS);
       expect(sample(gw, 'switchyard_backend_queue_depth', { backend: 'llama-a' })).toBe(0);
@@ -116,10 +126,15 @@ describe('backend state discovered and scraped from real llama-servers', () => {
       for (const stream of streams) stream.stop();
     }
     await allIdle();
-    await poll(async () => {
-      const admin = await adminBackends(gateway);
-      return admin['llama-a']?.load.runtimeRunning === 0 && admin['llama-b']?.load.runtimeRunning === 0 && admin['llama-a']?.load.inflight === 0;
-    }, 'runtimeRunning back to 0', 10_000, 100);
+    await poll(
+      async () => {
+        const admin = await adminBackends(gateway);
+        return admin['llama-a']?.load.runtimeRunning === 0 && admin['llama-b']?.load.runtimeRunning === 0 && admin['llama-a']?.load.inflight === 0;
+      },
+      'runtimeRunning back to 0',
+      10_000,
+      100,
+    );
   });
 
   it("the server's own queue (llamacpp:requests_deferred) shows as runtimeQueued, and new requests go to the idle server", async () => {
@@ -131,10 +146,15 @@ describe('backend state discovered and scraped from real llama-servers', () => {
     const queued = postJson(a.url, '/v1/chat/completions', direct, { signal: queuedController.signal }).catch(() => undefined);
     try {
       await poll(async () => sample(await metrics(a.url), 'llamacpp:requests_deferred') === 1, 'llama-a to defer the third request', 5_000, 50);
-      await poll(async () => {
-        const admin = await adminBackends(gateway);
-        return admin['llama-a']?.load.runtimeQueued === 1 && admin['llama-a']?.load.runtimeRunning === SLOTS;
-      }, 'runtimeQueued = 1 on llama-a', 10_000, 100);
+      await poll(
+        async () => {
+          const admin = await adminBackends(gateway);
+          return admin['llama-a']?.load.runtimeQueued === 1 && admin['llama-a']?.load.runtimeRunning === SLOTS;
+        },
+        'runtimeQueued = 1 on llama-a',
+        10_000,
+        100,
+      );
       await poll(async () => sample(await metrics(gateway.url), 'switchyard_backend_queue_depth', { backend: 'llama-a' }) === 1, 'queue depth gauge', 10_000, 100);
       expect((await adminBackends(gateway))['llama-a']?.load.inflight).toBe(0); // none of it is the gateway's
 

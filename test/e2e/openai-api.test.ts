@@ -118,9 +118,7 @@ describe('chat completions through the gateway', () => {
     const text = contentChunks.map((chunk) => chunk.choices[0]?.delta.content).join('');
 
     // same text as the server streams directly
-    const direct = sseEvents(
-      await (await postJson(servedBy(response).url, '/v1/chat/completions', { model: 'x', messages, max_tokens: 16, stream: true, ...seeded })).text(),
-    );
+    const direct = sseEvents(await (await postJson(servedBy(response).url, '/v1/chat/completions', { model: 'x', messages, max_tokens: 16, stream: true, ...seeded })).text());
     const directText = direct
       .filter((event): event is { choices: Array<{ delta: { content?: string | null } }> } => typeof event === 'object')
       .map((event) => event.choices[0]?.delta.content ?? '')
@@ -341,5 +339,4 @@ describe('prompts over the context window → 400 context_length_exceeded in Ope
     expect(failure).toMatchObject({ status: 400, code: 'context_length_exceeded', type: 'invalid_request_error', param: 'prompt' });
     expect((failure as Error).message).toMatch(/exceeds the available context size/);
   });
-
 });

@@ -74,13 +74,7 @@ export async function startPrometheus(configYaml: string, options: { port?: numb
   let output = '';
   const child: ChildProcess = spawn(
     binary,
-    [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-      '--storage.tsdb.retention.time=1h',
-    ],
+    [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--storage.tsdb.retention.time=1h'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -362,7 +356,9 @@ export function metricNames(expr: string): string[] {
 }
 
 /** Alert and recording rules of a Prometheus rules file (parsed YAML). */
-export function ruleExpressions(rules: { groups?: Array<{ name: string; rules?: Array<{ alert?: string; record?: string; expr: string }> }> }): Array<SourcedExpr & { condition: string }> {
+export function ruleExpressions(rules: {
+  groups?: Array<{ name: string; rules?: Array<{ alert?: string; record?: string; expr: string }> }>;
+}): Array<SourcedExpr & { condition: string }> {
   const found: Array<SourcedExpr & { condition: string }> = [];
   for (const group of rules.groups ?? []) {
     for (const rule of group.rules ?? []) {

@@ -105,7 +105,18 @@ export async function startRedis(options: { tls?: TestRedisTls } = {}): Promise<
   const tlsPort = tls ? await freePort() : undefined;
   const tlsArgs =
     tls && tlsPort
-      ? ['--tls-port', String(tlsPort), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', tls.authClients ? 'yes' : 'no']
+      ? [
+          '--tls-port',
+          String(tlsPort),
+          '--tls-cert-file',
+          tls.certFile,
+          '--tls-key-file',
+          tls.keyFile,
+          '--tls-ca-cert-file',
+          tls.caFile,
+          '--tls-auth-clients',
+          tls.authClients ? 'yes' : 'no',
+        ]
       : [];
   let child: ChildProcess | undefined;
   let output = '';
@@ -121,10 +132,14 @@ export async function startRedis(options: { tls?: TestRedisTls } = {}): Promise<
     started.stderr?.on('data', (data: Buffer) => (output += data.toString()));
     child = started;
     try {
-      await waitUntil(async () => {
-        if (started.exitCode !== null) throw new Error(`redis-server exited: ${output.trim()}`);
-        return canConnect(port);
-      }, 5_000, `redis-server listens on ${port}`);
+      await waitUntil(
+        async () => {
+          if (started.exitCode !== null) throw new Error(`redis-server exited: ${output.trim()}`);
+          return canConnect(port);
+        },
+        5_000,
+        `redis-server listens on ${port}`,
+      );
     } catch (error) {
       started.kill('SIGKILL');
       throw error;

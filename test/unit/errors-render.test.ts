@@ -21,7 +21,11 @@ describe('renderError', () => {
 
   it('lets a surface bring its own shape', () => {
     const anthropicLike: ErrorRenderer = {
-      response: (error) => ({ status: error.status, body: JSON.stringify({ type: 'error', error: { type: error.type, message: error.message } }), headers: { 'content-type': 'application/json' } }),
+      response: (error) => ({
+        status: error.status,
+        body: JSON.stringify({ type: 'error', error: { type: error.type, message: error.message } }),
+        headers: { 'content-type': 'application/json' },
+      }),
       streamEvent: (error) => `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: error.type, message: error.message } })}\n\n`,
     };
     const error = gatewayError('SWY_ERR_MODEL_NOT_FOUND');

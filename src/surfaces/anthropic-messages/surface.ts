@@ -11,7 +11,15 @@
 import { randomBytes } from 'node:crypto';
 import { gatewayError, openaiErrorRenderer, type ErrorRenderer, type GatewayError } from '../../errors.ts';
 import { estimatePromptTokens } from '../../proxy/estimate.ts';
-import { anthropicError, anthropicErrorType, ChatStreamToMessages, chatCompletionToMessage, mergeMessagesUsage, messagesRequestToChat, messagesUsage } from '../anthropic/translate.ts';
+import {
+  anthropicError,
+  anthropicErrorType,
+  ChatStreamToMessages,
+  chatCompletionToMessage,
+  mergeMessagesUsage,
+  messagesRequestToChat,
+  messagesUsage,
+} from '../anthropic/translate.ts';
 import { nativeCall, type NativeDialectSpec } from '../native.ts';
 import { requireModel, streamFlag } from '../openai/validate.ts';
 import { ownShapeCache } from '../own-shape-cache.ts';

@@ -8,17 +8,7 @@
  * input_tokens (input_tokens + cache_read_input_tokens = the chat prompt_tokens).
  */
 import type { Usage } from '../../wire/types.ts';
-import {
-  chatText,
-  chatToolCalls,
-  chatUsage,
-  count,
-  firstChoice,
-  isRecord,
-  reasoningText,
-  type ChatUsage,
-  type JsonObject,
-} from '../translate-common.ts';
+import { chatText, chatToolCalls, chatUsage, count, firstChoice, isRecord, reasoningText, type ChatUsage, type JsonObject } from '../translate-common.ts';
 
 /** What the Messages translators need to know about the request they answer. */
 export interface MessagesContext {

@@ -10,14 +10,7 @@
  * `stop_sequences` -> `stop`; `thinking.budget_tokens` -> `thinking_budget_tokens` (llama.cpp's
  * reasoning budget); `output_config.format` -> `response_format`; `metadata.user_id` -> `user`. `max_tokens` is required, as on Anthropic's API.
  */
-import {
-  invalidParam,
-  isRecord,
-  requireArray,
-  requireObject,
-  requireString,
-  type JsonObject,
-} from '../translate-common.ts';
+import { invalidParam, isRecord, requireArray, requireObject, requireString, type JsonObject } from '../translate-common.ts';
 
 /** Request members the Messages API defines; everything else passes on to chat untouched. */
 const messagesMembers = new Set([

@@ -172,9 +172,11 @@ export class ChatStreamToMessages {
     }
     const stop = stopReason(this.#finishReason, this.#matchedStop, this.#toolCalls);
     const usage = this.#usage ? messagesUsageFromChat(this.#usage) : { output_tokens: 0 };
-    return out
-      + sseEvent('message_delta', { type: 'message_delta', delta: { stop_reason: stop.reason, stop_sequence: stop.sequence }, usage })
-      + sseEvent('message_stop', { type: 'message_stop' });
+    return (
+      out +
+      sseEvent('message_delta', { type: 'message_delta', delta: { stop_reason: stop.reason, stop_sequence: stop.sequence }, usage }) +
+      sseEvent('message_stop', { type: 'message_stop' })
+    );
   }
 
   /** Ends the stream after an upstream failure with Anthropic's `error` event, which the SDKs raise. */

@@ -48,7 +48,13 @@ export const rerank: Surface = {
       body: spliceTopLevel(request.raw, edits),
       stream: false,
       assemble: undefined,
-      codec: new IdentityCodec({ backendId: target.backend.id, publicJson: JSON.stringify(view.model), promptParam: 'documents', clientWantsUsage: false, capture: request.capture }),
+      codec: new IdentityCodec({
+        backendId: target.backend.id,
+        publicJson: JSON.stringify(view.model),
+        promptParam: 'documents',
+        clientWantsUsage: false,
+        capture: request.capture,
+      }),
       translated: undefined,
     };
   },

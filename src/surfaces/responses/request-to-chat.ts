@@ -10,14 +10,7 @@
  * `reasoning_effort`. Fields only the Responses API knows (metadata, store, include, truncation,
  * prompt_cache_key, …) stay at the gateway; other unknown fields pass on like vendor extras do on chat.
  */
-import {
-  invalidParam,
-  isRecord,
-  requireArray,
-  requireObject,
-  requireString,
-  type JsonObject,
-} from '../translate-common.ts';
+import { invalidParam, isRecord, requireArray, requireObject, requireString, type JsonObject } from '../translate-common.ts';
 
 /** Request members the Responses API defines; everything else passes on to chat untouched. */
 const responsesMembers = new Set([
@@ -55,7 +48,10 @@ const responsesMembers = new Set([
 /** Fields that would change what the request means, which a chat backend cannot honour. */
 function refuseUnsupported(body: JsonObject): void {
   if (body.background === true) {
-    throw invalidParam('background', 'background responses are not supported by this gateway: send the request without `background` (or with false) and keep the connection open, or stream it.');
+    throw invalidParam(
+      'background',
+      'background responses are not supported by this gateway: send the request without `background` (or with false) and keep the connection open, or stream it.',
+    );
   }
   if (body.prompt !== undefined && body.prompt !== null) {
     throw invalidParam('prompt', 'Stored prompt templates are not supported by this gateway: send the prompt text as `input` (and `instructions`).');
@@ -176,9 +172,8 @@ function appendFunctionCall(messages: ChatMessage[], item: JsonObject, param: st
 function appendFunctionOutput(messages: ChatMessage[], item: JsonObject, param: string): void {
   const callId = requireString(item.call_id, `${param}.call_id`, 'the call_id of the function_call it answers');
   const output = item.output;
-  const content = typeof output === 'string'
-    ? output
-    : collapse(userParts(requireArray(output, `${param}.output`, 'a string or a list of input_text/input_image parts'), `${param}.output`));
+  const content =
+    typeof output === 'string' ? output : collapse(userParts(requireArray(output, `${param}.output`, 'a string or a list of input_text/input_image parts'), `${param}.output`));
   messages.push({ role: 'tool', tool_call_id: callId, content });
 }
 
@@ -262,7 +257,10 @@ function mergeLeadingSystem(messages: ChatMessage[]): ChatMessage[] {
   let count = 0;
   while (messages[count]?.role === 'system') count++;
   if (count < 2) return messages;
-  const content = messages.slice(0, count).map((message) => message.content as string).join('\n\n');
+  const content = messages
+    .slice(0, count)
+    .map((message) => message.content as string)
+    .join('\n\n');
   return [{ role: 'system', content }, ...messages.slice(count)];
 }
 

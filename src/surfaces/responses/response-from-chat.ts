@@ -8,23 +8,8 @@
  * finish_reason `length` -> status `incomplete`, incomplete_details.reason `max_output_tokens`.
  */
 import type { Usage } from '../../wire/types.ts';
-import {
-  chatText,
-  chatToolCalls,
-  chatUsage,
-  firstChoice,
-  isRecord,
-  reasoningText,
-  type JsonObject,
-} from '../translate-common.ts';
-import {
-  chatUsageFromResponses,
-  itemIds,
-  responseEnvelope,
-  responseStatus,
-  responsesUsageFromChat,
-  type ResponsesContext,
-} from './response-envelope.ts';
+import { chatText, chatToolCalls, chatUsage, firstChoice, isRecord, reasoningText, type JsonObject } from '../translate-common.ts';
+import { chatUsageFromResponses, itemIds, responseEnvelope, responseStatus, responsesUsageFromChat, type ResponsesContext } from './response-envelope.ts';
 
 /** A chat completion as the Response object the client asked for. */
 export function chatCompletionToResponse(chat: Record<string, unknown>, context: ResponsesContext): Record<string, unknown> {

@@ -16,16 +16,7 @@
  * yet is held back until it does, since its output_item.added must carry the name.
  */
 import type { Usage } from '../../wire/types.ts';
-import {
-  chatUsage,
-  firstChoice,
-  isRecord,
-  meteringUsage,
-  reasoningText,
-  sseEvent,
-  type ChatUsage,
-  type JsonObject,
-} from '../translate-common.ts';
+import { chatUsage, firstChoice, isRecord, meteringUsage, reasoningText, sseEvent, type ChatUsage, type JsonObject } from '../translate-common.ts';
 import { itemIds, responseEnvelope, responsesUsageFromChat, responseStatus, type ResponsesContext } from './response-envelope.ts';
 
 /** A reasoning or message item being streamed. */
@@ -133,12 +124,15 @@ export class ChatStreamToResponses {
   }
 
   #opened(item: TextItem): string {
-    const added = item.kind === 'message'
-      ? { id: item.id, type: 'message', role: 'assistant', status: 'in_progress', content: [] }
-      : { id: item.id, type: 'reasoning', summary: [], content: [], status: 'in_progress' };
+    const added =
+      item.kind === 'message'
+        ? { id: item.id, type: 'message', role: 'assistant', status: 'in_progress', content: [] }
+        : { id: item.id, type: 'reasoning', summary: [], content: [], status: 'in_progress' };
     const part = item.kind === 'message' ? { type: 'output_text', text: '', annotations: [], logprobs: [] } : { type: 'reasoning_text', text: '' };
-    return this.#event('response.output_item.added', { output_index: item.outputIndex, item: added })
-      + this.#event('response.content_part.added', { item_id: item.id, output_index: item.outputIndex, content_index: 0, part });
+    return (
+      this.#event('response.output_item.added', { output_index: item.outputIndex, item: added }) +
+      this.#event('response.content_part.added', { item_id: item.id, output_index: item.outputIndex, content_index: 0, part })
+    );
   }
 
   #finalText(item: TextItem, status: string): JsonObject {
@@ -156,12 +150,11 @@ export class ChatStreamToResponses {
     this.#output[item.outputIndex] = final;
     const where = { item_id: item.id, output_index: item.outputIndex, content_index: 0 };
     const part = (final.content as JsonObject[])[0];
-    const textDone = item.kind === 'message'
-      ? this.#event('response.output_text.done', { ...where, text: item.text, logprobs: [] })
-      : this.#event('response.reasoning_text.done', { ...where, text: item.text });
-    return textDone
-      + this.#event('response.content_part.done', { ...where, part })
-      + this.#event('response.output_item.done', { output_index: item.outputIndex, item: final });
+    const textDone =
+      item.kind === 'message'
+        ? this.#event('response.output_text.done', { ...where, text: item.text, logprobs: [] })
+        : this.#event('response.reasoning_text.done', { ...where, text: item.text });
+    return textDone + this.#event('response.content_part.done', { ...where, part }) + this.#event('response.output_item.done', { output_index: item.outputIndex, item: final });
   }
 
   #callDelta(delta: JsonObject): string {
@@ -211,8 +204,9 @@ export class ChatStreamToResponses {
     for (const call of open) {
       const final = this.#finalCall(call, status);
       this.#output[call.outputIndex] = final;
-      out += this.#event('response.function_call_arguments.done', { item_id: call.id, output_index: call.outputIndex, arguments: call.arguments })
-        + this.#event('response.output_item.done', { output_index: call.outputIndex, item: final });
+      out +=
+        this.#event('response.function_call_arguments.done', { item_id: call.id, output_index: call.outputIndex, arguments: call.arguments }) +
+        this.#event('response.output_item.done', { output_index: call.outputIndex, item: final });
     }
     this.#calls.clear();
     return out;

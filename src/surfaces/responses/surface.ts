@@ -77,11 +77,15 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
       };
       const previous = json.previous_response_id;
       if (previous === undefined || previous === null) return prepared;
-      if (typeof previous !== 'string' || previous.length === 0 || previous.length > 200) throw invalid('previous_response_id', 'previous_response_id must be the id of an earlier response.');
+      if (typeof previous !== 'string' || previous.length === 0 || previous.length > 200)
+        throw invalid('previous_response_id', 'previous_response_id must be the id of an earlier response.');
       if (!store.available) throw noStore('post');
       return store.load(context.tenant, previous).then((stored) => {
         if (!stored) {
-          throw invalid('previous_response_id', `Previous response with id '${previous}' not found: it was not stored (send store: true), has expired (responses.storeTtlSeconds), or belongs to another tenant.`);
+          throw invalid(
+            'previous_response_id',
+            `Previous response with id '${previous}' not found: it was not stored (send store: true), has expired (responses.storeTtlSeconds), or belongs to another tenant.`,
+          );
         }
         const output = Array.isArray(stored.response.output) ? stored.response.output : [];
         prepared.history = [...stored.input, ...output];
@@ -142,10 +146,7 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
         answered: (answer) => keep(prepared, json, view.model, answer),
       };
       // The runtime gets the whole conversation: the gateway, not the runtime, holds earlier turns.
-      const raw =
-        prepared.history === undefined
-          ? request.raw
-          : JSON.stringify({ ...withoutPrevious(json), input: [...prepared.history, ...inputItems(json.input)] });
+      const raw = prepared.history === undefined ? request.raw : JSON.stringify({ ...withoutPrevious(json), input: [...prepared.history, ...inputItems(json.input)] });
       return nativeCall(target, { path: '/v1/responses', raw, clientModel: view.model, clientStream: view.stream, promptParam: 'input', spec, errors: responsesErrors });
     },
 

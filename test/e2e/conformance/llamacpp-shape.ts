@@ -93,7 +93,17 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10
 }
 
 const ID = /^chatcmpl-[A-Za-z0-9]{32}$/;
-const TIMINGS_KEYS = ['cache_n', 'prompt_n', 'prompt_ms', 'prompt_per_token_ms', 'prompt_per_second', 'predicted_n', 'predicted_ms', 'predicted_per_token_ms', 'predicted_per_second'];
+const TIMINGS_KEYS = [
+  'cache_n',
+  'prompt_n',
+  'prompt_ms',
+  'prompt_per_token_ms',
+  'prompt_per_second',
+  'predicted_n',
+  'predicted_ms',
+  'predicted_per_token_ms',
+  'predicted_per_second',
+];
 const USAGE_KEYS = ['completion_tokens', 'prompt_tokens', 'total_tokens', 'prompt_tokens_details'];
 
 /** usage as llama.cpp computes it: prompt = processed + cached, completion = predicted. */
@@ -322,7 +332,9 @@ export const llamacppConformance: ConformanceCheck[] = [
     name: 'counters: tokens_predicted_total and prompt tokens (processed + cached) grow by what usage says',
     run: async (target) => {
       const before = (await gauges(target)).samples;
-      const body = JSON.parse((await postRead(target, '/v1/chat/completions', chat({ max_tokens: 7, messages: [{ role: 'user', content: `count me ${Date.now()}` }] }))).text) as Json;
+      const body = JSON.parse(
+        (await postRead(target, '/v1/chat/completions', chat({ max_tokens: 7, messages: [{ role: 'user', content: `count me ${Date.now()}` }] }))).text,
+      ) as Json;
       const after = (await gauges(target)).samples;
       const delta = (name: string) => (after.get(name) ?? NaN) - (before.get(name) ?? NaN);
       expect(delta('llamacpp:tokens_predicted_total')).toBe(7);
@@ -342,9 +354,7 @@ export const llamacppConformance: ConformanceCheck[] = [
         expect(Object.keys(body.error)).toEqual(['code', 'message', 'type', 'n_prompt_tokens', 'n_ctx']);
         expect(body.error).toMatchObject({ code: 400, type: 'exceed_context_size_error', n_ctx: target.ctx });
         expect(body.error.n_prompt_tokens).toBeGreaterThan(target.ctx);
-        expect(body.error.message).toBe(
-          `request (${body.error.n_prompt_tokens} tokens) exceeds the available context size (${target.ctx} tokens), try increasing it`,
-        );
+        expect(body.error.message).toBe(`request (${body.error.n_prompt_tokens} tokens) exceeds the available context size (${target.ctx} tokens), try increasing it`);
       }
     },
   },
@@ -364,7 +374,7 @@ export const llamacppConformance: ConformanceCheck[] = [
     },
   },
   {
-    name: "missing messages: 400 invalid_request_error \"'messages' is required\"",
+    name: 'missing messages: 400 invalid_request_error "\'messages\' is required"',
     run: async (target) => {
       const { status, text } = await postRead(target, '/v1/chat/completions', { model: 'x' });
       expect(status).toBe(400);

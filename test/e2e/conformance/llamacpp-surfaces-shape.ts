@@ -90,7 +90,7 @@ export const llamacppSurfaceConformance: ConformanceCheck[] = [
     },
   },
   {
-    name: 'Responses errors: no input 400, previous_response_id 400, in llama.cpp\'s own shape',
+    name: "Responses errors: no input 400, previous_response_id 400, in llama.cpp's own shape",
     run: async (target) => {
       const missing = await postRead(target, '/v1/responses', { model: 'x' });
       expect(missing.status).toBe(400);
@@ -164,7 +164,7 @@ export const llamacppSurfaceConformance: ConformanceCheck[] = [
     },
   },
   {
-    name: 'chat n=2: two choices merged into the first result, whose usage is one choice\'s',
+    name: "chat n=2: two choices merged into the first result, whose usage is one choice's",
     run: async (target) => {
       const body = JSON.parse((await postRead(target, '/v1/chat/completions', { messages: anthropic.messages, max_tokens: 3, n: 2 })).text) as Json;
       expect(body.choices.map((choice: Json) => choice.index)).toEqual([0, 1]);

@@ -82,13 +82,18 @@ export async function startGatewayFor(
 export async function expectDrained(gateway: TestGateway): Promise<void> {
   let last = '';
   try {
-    await poll(async () => {
-      const admin = await adminBackends(gateway);
-      last = Object.values(admin)
-        .map((backend) => `${backend.id}: inflight ${backend.load.inflight}, queued ${backend.load.gatewayQueue}`)
-        .join('; ');
-      return Object.values(admin).every((backend) => backend.load.inflight === 0 && backend.load.gatewayQueue === 0);
-    }, 'the gateway to have nothing in flight', 5_000, 50);
+    await poll(
+      async () => {
+        const admin = await adminBackends(gateway);
+        last = Object.values(admin)
+          .map((backend) => `${backend.id}: inflight ${backend.load.inflight}, queued ${backend.load.gatewayQueue}`)
+          .join('; ');
+        return Object.values(admin).every((backend) => backend.load.inflight === 0 && backend.load.gatewayQueue === 0);
+      },
+      'the gateway to have nothing in flight',
+      5_000,
+      50,
+    );
   } catch {
     throw new Error(`requests left in flight in the gateway after the tests: ${last}`);
   }

@@ -119,18 +119,26 @@ async function startOnce(opts: LlamaServerOptions): Promise<LlamaServer> {
   const url = `http://127.0.0.1:${port}`;
 
   const args = [
-    '-m', build.modelPath,
-    '--host', '127.0.0.1',
-    '--port', String(port),
-    '-np', String(slots),
-    '-c', String(slots * ctx),
-    '-t', String(threads),
+    '-m',
+    build.modelPath,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '-np',
+    String(slots),
+    '-c',
+    String(slots * ctx),
+    '-t',
+    String(threads),
     '--metrics',
     '--slots',
-    '-a', alias,
+    '-a',
+    alias,
     // harmless with the patched model (its context_length is already 8192);
     // without it every slot would be capped at the converter's 128 tokens
-    '--override-kv', 'llama.context_length=int:8192',
+    '--override-kv',
+    'llama.context_length=int:8192',
     ...(opts.apiKey !== undefined ? ['--api-key', opts.apiKey] : []),
     ...(opts.extraArgs ?? []),
   ];
@@ -193,10 +201,7 @@ async function startOnce(opts: LlamaServerOptions): Promise<LlamaServer> {
     if (exited !== null) {
       const e = exited as { code: number | null; signal: NodeJS.Signals | null };
       process.removeListener('exit', killOnExit);
-      throw new Error(
-        `llama-server exited (${e.code ?? e.signal}) before it was ready\n` +
-          `command: ${build.serverBin} ${args.join(' ')}\n--- output ---\n${tail()}`,
-      );
+      throw new Error(`llama-server exited (${e.code ?? e.signal}) before it was ready\n` + `command: ${build.serverBin} ${args.join(' ')}\n--- output ---\n${tail()}`);
     }
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
@@ -209,8 +214,7 @@ async function startOnce(opts: LlamaServerOptions): Promise<LlamaServer> {
     if (Date.now() > deadline) {
       await close();
       throw new Error(
-        `llama-server did not become healthy within ${timeoutMs} ms (last /health: ${lastStatus})\n` +
-          `command: ${build.serverBin} ${args.join(' ')}\n--- output ---\n${tail()}`,
+        `llama-server did not become healthy within ${timeoutMs} ms (last /health: ${lastStatus})\n` + `command: ${build.serverBin} ${args.join(' ')}\n--- output ---\n${tail()}`,
       );
     }
     await sleep(100);

@@ -38,10 +38,7 @@ export interface Lock {
  * Take the lock at `file`, waiting (up to `timeoutMs`) while another live
  * process holds it. `onWait` is called once when we start waiting.
  */
-export async function acquireLock(
-  file: string,
-  opts: { timeoutMs: number; onWait?: (holder: LockInfo) => void },
-): Promise<Lock> {
+export async function acquireLock(file: string, opts: { timeoutMs: number; onWait?: (holder: LockInfo) => void }): Promise<Lock> {
   mkdirSync(path.dirname(file), { recursive: true });
   const deadline = Date.now() + opts.timeoutMs;
   let announced = false;
@@ -96,9 +93,7 @@ export async function acquireLock(
       opts.onWait?.(holder);
     }
     if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for lock ${file} held by pid ${holder.pid} on ${holder.host} since ${holder.since}`,
-      );
+      throw new Error(`timed out waiting for lock ${file} held by pid ${holder.pid} on ${holder.host} since ${holder.since}`);
     }
     await sleep(1000);
   }

@@ -133,12 +133,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 }
 
 /** Run and throw a SetupError (with the output tail) unless it exits 0. */
-export async function runChecked(
-  what: string,
-  cmd: string,
-  args: readonly string[],
-  opts: RunOptions = {},
-): Promise<RunResult> {
+export async function runChecked(what: string, cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   let res: RunResult;
   try {
     res = await run(cmd, args, opts);
@@ -147,9 +142,7 @@ export async function runChecked(
   }
   if (res.code !== 0) {
     const tail = (res.stderr.trim() !== '' ? res.stderr : res.stdout).trim().split('\n').slice(-25).join('\n');
-    throw new SetupError(
-      `${what} failed (\`${cmd} ${args.join(' ')}\` exited ${res.code ?? res.signal}):\n${tail}`,
-    );
+    throw new SetupError(`${what} failed (\`${cmd} ${args.join(' ')}\` exited ${res.code ?? res.signal}):\n${tail}`);
   }
   return res;
 }

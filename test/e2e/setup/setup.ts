@@ -70,9 +70,7 @@ async function checkExisting(dir: string): Promise<E2eManifest | string> {
   }
   if (statSync(m.modelPath).size !== m.modelBytes) return 'model file has the wrong size';
   if (sha256File(m.modelPath) !== m.modelSha256) return 'model file checksum differs';
-  const res = await run(m.serverBin, ['--version'], { timeoutMs: 20_000 }).catch(
-    (err: Error) => ({ code: -1, signal: null, stdout: '', stderr: err.message }),
-  );
+  const res = await run(m.serverBin, ['--version'], { timeoutMs: 20_000 }).catch((err: Error) => ({ code: -1, signal: null, stdout: '', stderr: err.message }));
   if (res.code !== 0) return `\`${m.serverBin} --version\` failed: ${res.stderr.trim().split('\n').slice(-3).join(' ')}`;
   return m;
 }
@@ -108,8 +106,7 @@ async function preflight(): Promise<Tools> {
   };
   if (missing.length > 0) {
     throw new SetupError(
-      `missing build tools:\n  - ${missing.join('\n  - ')}\n` +
-        'install them (Debian: apt-get install -y build-essential cmake git) and run `npm run e2e:setup` again',
+      `missing build tools:\n  - ${missing.join('\n  - ')}\ninstall them (Debian: apt-get install -y build-essential cmake git) and run \`npm run e2e:setup\` again`,
     );
   }
   const cm = await runChecked('cmake --version', tools.cmake, ['--version']);
@@ -148,11 +145,10 @@ async function fetchSource(tools: Tools, work: string): Promise<{ srcDir: string
   mkdirSync(packDir, { recursive: true });
 
   log(`npm pack node-llama-cpp@${NODE_LLAMA_CPP_VERSION} (~35 MB; it ships llama.cpp as a git bundle)`);
-  const res = await run(
-    tools.npm,
-    ['pack', `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`, '--pack-destination', packDir, '--json', '--loglevel=error'],
-    { cwd: packDir, timeoutMs: 10 * 60_000 },
-  );
+  const res = await run(tools.npm, ['pack', `node-llama-cpp@${NODE_LLAMA_CPP_VERSION}`, '--pack-destination', packDir, '--json', '--loglevel=error'], {
+    cwd: packDir,
+    timeoutMs: 10 * 60_000,
+  });
   if (res.code !== 0) {
     throw new SetupError(
       `npm pack node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed — is the npm registry reachable?\n` +
@@ -174,14 +170,7 @@ async function fetchSource(tools: Tools, work: string): Promise<{ srcDir: string
   if (!existsSync(tgz)) throw new SetupError(`npm pack did not produce ${tgz}`);
 
   log('extracting the llama.cpp git bundle');
-  await runChecked('extracting the npm tarball', tools.tar, [
-    '-xzf',
-    tgz,
-    '-C',
-    packDir,
-    'package/llama/gitRelease.bundle',
-    'package/llama/llama.cpp.info.json',
-  ]);
+  await runChecked('extracting the npm tarball', tools.tar, ['-xzf', tgz, '-C', packDir, 'package/llama/gitRelease.bundle', 'package/llama/llama.cpp.info.json']);
   copyFileSync(path.join(packDir, 'package/llama/llama.cpp.info.json'), infoCopy);
 
   log('cloning llama.cpp from the bundle');
@@ -221,26 +210,21 @@ async function build(tools: Tools, srcDir: string, buildDir: string, logFile: st
   let lastPct = -1;
   let lastReport = Date.now();
   try {
-    await runChecked(
-      'cmake build',
-      tools.cmake,
-      ['--build', buildDir, '--config', 'Release', '-j', String(jobs), '--target', ...BUILD_TARGETS],
-      {
-        timeoutMs: 90 * 60_000,
-        onLine: (line) => {
-          logLines.push(line);
-          const m = /^\[\s*(\d+)%\]\s+(.*)$/.exec(line);
-          if (m === null) return;
-          const pct = Number(m[1]);
-          const now = Date.now();
-          if (pct >= lastPct + 10 || now - lastReport > 60_000) {
-            lastPct = pct;
-            lastReport = now;
-            log(`  build ${String(pct).padStart(3)}%  ${(m[2] ?? '').slice(0, 100)}`);
-          }
-        },
+    await runChecked('cmake build', tools.cmake, ['--build', buildDir, '--config', 'Release', '-j', String(jobs), '--target', ...BUILD_TARGETS], {
+      timeoutMs: 90 * 60_000,
+      onLine: (line) => {
+        logLines.push(line);
+        const m = /^\[\s*(\d+)%\]\s+(.*)$/.exec(line);
+        if (m === null) return;
+        const pct = Number(m[1]);
+        const now = Date.now();
+        if (pct >= lastPct + 10 || now - lastReport > 60_000) {
+          lastPct = pct;
+          lastReport = now;
+          log(`  build ${String(pct).padStart(3)}%  ${(m[2] ?? '').slice(0, 100)}`);
+        }
       },
-    );
+    });
   } finally {
     flushLog();
   }
@@ -257,12 +241,10 @@ async function makeModel(convertBin: string, srcDir: string, work: string, model
   const out = path.join(modelsDir, MODEL_FILE);
   const tmp = `${out}.tmp-${process.pid}`;
   log('converting it to GGUF with llama-convert-llama2c-to-ggml');
-  await runChecked(
-    'llama-convert-llama2c-to-ggml',
-    convertBin,
-    ['--copy-vocab-from-model', vocab, '--llama2c-model', ckpt, '--llama2c-output-model', tmp],
-    { cwd: work, timeoutMs: 5 * 60_000 },
-  );
+  await runChecked('llama-convert-llama2c-to-ggml', convertBin, ['--copy-vocab-from-model', vocab, '--llama2c-model', ckpt, '--llama2c-output-model', tmp], {
+    cwd: work,
+    timeoutMs: 5 * 60_000,
+  });
   const { before } = patchGgufU32(tmp, 'llama.context_length', TINY_MODEL.contextLength);
   log(`patched llama.context_length ${before} -> ${TINY_MODEL.contextLength}`);
   renameSync(tmp, out);
@@ -389,9 +371,7 @@ main().catch((err: unknown) => {
   const msg = err instanceof SetupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
   process.stderr.write(`\n[e2e:setup] FAILED: ${msg}\n`);
   if (existsSync(path.join(cacheDir(), 'work'))) {
-    process.stderr.write(
-      `[e2e:setup] the partial work stays in ${path.join(cacheDir(), 'work')} and is reused by the next run; delete ${cacheDir()} to start clean\n`,
-    );
+    process.stderr.write(`[e2e:setup] the partial work stays in ${path.join(cacheDir(), 'work')} and is reused by the next run; delete ${cacheDir()} to start clean\n`);
   }
   process.exitCode = 1;
 });

@@ -70,11 +70,7 @@ export function write(name: string, text: string): void {
 
 export function save(name: string, rec: Recorded): void {
   // long prompts would bloat the fixture: shorten them in the stored request
-  const request = JSON.parse(
-    JSON.stringify(rec.request, (_k, v: unknown) =>
-      typeof v === 'string' && v.length > 300 ? `${v.slice(0, 60)}… [${v.length} chars]` : v,
-    ),
-  ) as Req;
+  const request = JSON.parse(JSON.stringify(rec.request, (_k, v: unknown) => (typeof v === 'string' && v.length > 300 ? `${v.slice(0, 60)}… [${v.length} chars]` : v))) as Req;
   write(`${name}.json`, `${JSON.stringify({ ...rec, request }, null, 2)}\n`);
   if (rec.headers['content-type']?.includes('text/event-stream') && rec.bodyText !== undefined) {
     write(`${name}.sse.txt`, rec.bodyText);

@@ -56,11 +56,7 @@ async function recordBase(build: LlamaBuild): Promise<void> {
     const { spawn } = await import('node:child_process');
     const { freePort } = await import('../helpers/llama-server.ts');
     const port = await freePort();
-    const child = spawn(
-      build.serverBin,
-      ['-m', build.modelPath, '--host', '127.0.0.1', '--port', String(port), '-np', '1', '-c', '512', '-t', '1'],
-      { stdio: 'ignore' },
-    );
+    const child = spawn(build.serverBin, ['-m', build.modelPath, '--host', '127.0.0.1', '--port', String(port), '-np', '1', '-c', '512', '-t', '1'], { stdio: 'ignore' });
     const seen = new Map<string, Recorded>();
     const t0 = Date.now();
     while (Date.now() - t0 < 30_000) {
@@ -154,14 +150,8 @@ async function recordBase(build: LlamaBuild): Promise<void> {
         json: { model: 'x', messages: [{ role: 'user', content: longPrompt }], max_tokens: 4, stream: true },
       }),
     );
-    save(
-      'error-malformed-json',
-      await call(base, { method: 'POST', path: '/v1/chat/completions', raw: '{"model": "x", "messages": [' }),
-    );
-    save(
-      'error-missing-messages',
-      await call(base, { method: 'POST', path: '/v1/chat/completions', json: { model: 'x' } }),
-    );
+    save('error-malformed-json', await call(base, { method: 'POST', path: '/v1/chat/completions', raw: '{"model": "x", "messages": [' }));
+    save('error-missing-messages', await call(base, { method: 'POST', path: '/v1/chat/completions', json: { model: 'x' } }));
     save('error-404', await call(base, { method: 'GET', path: '/v1/does-not-exist' }));
     save(
       'error-response-format-json',
@@ -177,9 +167,7 @@ async function recordBase(build: LlamaBuild): Promise<void> {
     save('metrics', metrics);
 
     // ---------------------------------------------------- busy: 6 streams on 4 slots
-    const streams = await Promise.all(
-      Array.from({ length: 4 }, () => openStream(base, 100_000)),
-    );
+    const streams = await Promise.all(Array.from({ length: 4 }, () => openStream(base, 100_000)));
     const queuedAc = new AbortController();
     const queued = Array.from({ length: 2 }, () =>
       fetch(`${base}/v1/chat/completions`, {
@@ -201,9 +189,7 @@ async function recordBase(build: LlamaBuild): Promise<void> {
     const tAbort = Date.now();
     for (const s of streams) s.abort();
     const q = await Promise.all(queued);
-    console.log(
-      `  queued streams got headers ${q.map((x) => (x === null ? 'never' : `${x.status} after ${x.t - tAbort} ms from the abort of the busy ones`)).join(', ')}`,
-    );
+    console.log(`  queued streams got headers ${q.map((x) => (x === null ? 'never' : `${x.status} after ${x.t - tAbort} ms from the abort of the busy ones`)).join(', ')}`);
     queuedAc.abort();
     await sleep(1500);
     save('slots-after-abort', await call(base, { method: 'GET', path: '/slots' }));
@@ -216,14 +202,8 @@ async function recordBase(build: LlamaBuild): Promise<void> {
   try {
     const base = authed.url;
     save('auth-models-no-key', await call(base, { method: 'GET', path: '/v1/models' }));
-    save(
-      'auth-models-wrong-key',
-      await call(base, { method: 'GET', path: '/v1/models', headers: { authorization: 'Bearer nope' } }),
-    );
-    save(
-      'auth-models-x-api-key',
-      await call(base, { method: 'GET', path: '/v1/models', headers: { 'x-api-key': 'sk-test-123' } }),
-    );
+    save('auth-models-wrong-key', await call(base, { method: 'GET', path: '/v1/models', headers: { authorization: 'Bearer nope' } }));
+    save('auth-models-x-api-key', await call(base, { method: 'GET', path: '/v1/models', headers: { 'x-api-key': 'sk-test-123' } }));
     save('auth-health-no-key', await call(base, { method: 'GET', path: '/health' }));
     save('auth-metrics-no-key', await call(base, { method: 'GET', path: '/metrics' }));
     save('auth-slots-no-key', await call(base, { method: 'GET', path: '/slots' }));
@@ -245,7 +225,6 @@ async function recordBase(build: LlamaBuild): Promise<void> {
   } finally {
     await nojinja.close();
   }
-
 }
 
 async function main(): Promise<void> {

@@ -37,11 +37,7 @@ async function record(base: string, name: string, req: Req): Promise<Recorded> {
 /** OpenAI Responses API: text, stream, tools, a tool-result turn, errors, input token counting. */
 async function recordResponses(base: string): Promise<void> {
   await record(base, 'responses', post('/v1/responses', { model: 'gpt-4o-mini', instructions: system, input: question, max_output_tokens: 8 }));
-  await record(
-    base,
-    'responses-stream',
-    post('/v1/responses', { model: 'gpt-4o-mini', instructions: system, input: question, max_output_tokens: 4, stream: true }),
-  );
+  await record(base, 'responses-stream', post('/v1/responses', { model: 'gpt-4o-mini', instructions: system, input: question, max_output_tokens: 4, stream: true }));
   await record(
     base,
     'responses-items',
@@ -82,11 +78,7 @@ async function recordResponses(base: string): Promise<void> {
   await record(base, 'error-responses-missing-input', post('/v1/responses', { model: 'x' }));
   await record(base, 'error-responses-previous-response-id', post('/v1/responses', { model: 'x', input: question, previous_response_id: 'resp_1' }));
   await record(base, 'error-responses-context-exceeded', post('/v1/responses', { model: 'x', input: longPrompt, max_output_tokens: 4 }));
-  await record(
-    base,
-    'error-responses-context-exceeded-stream',
-    post('/v1/responses', { model: 'x', input: longPrompt, max_output_tokens: 4, stream: true }),
-  );
+  await record(base, 'error-responses-context-exceeded-stream', post('/v1/responses', { model: 'x', input: longPrompt, max_output_tokens: 4, stream: true }));
 }
 
 /** Anthropic Messages API: text, stream, tools, a tool_result turn, count_tokens, errors. */
@@ -95,11 +87,7 @@ async function recordMessages(base: string): Promise<void> {
   const messages = [{ role: 'user', content: question }];
   await record(base, 'messages', post('/v1/messages', { model: 'claude-x', system, messages, max_tokens: 8 }, anthropicHeaders));
   await record(base, 'messages-stream', post('/v1/messages', { model: 'claude-x', system, messages, max_tokens: 4, stream: true }, anthropicHeaders));
-  await record(
-    base,
-    'messages-system-blocks',
-    post('/v1/messages', { model: 'claude-x', system: [{ type: 'text', text: system }], messages, max_tokens: 4 }, anthropicHeaders),
-  );
+  await record(base, 'messages-system-blocks', post('/v1/messages', { model: 'claude-x', system: [{ type: 'text', text: system }], messages, max_tokens: 4 }, anthropicHeaders));
   await record(
     base,
     'messages-tool-any',
@@ -137,19 +125,11 @@ async function recordMessages(base: string): Promise<void> {
       max_tokens: 4,
     }),
   );
-  await record(
-    base,
-    'messages-stop-sequence',
-    post('/v1/messages', { model: 'claude-x', messages, max_tokens: 16, stop_sequences: ['e'] }),
-  );
+  await record(base, 'messages-stop-sequence', post('/v1/messages', { model: 'claude-x', messages, max_tokens: 16, stop_sequences: ['e'] }));
   await record(base, 'messages-count-tokens', post('/v1/messages/count_tokens', { model: 'claude-x', system, messages }, anthropicHeaders));
   await record(base, 'error-messages-missing-messages', post('/v1/messages', { model: 'claude-x', max_tokens: 4 }));
   await record(base, 'messages-no-max-tokens', post('/v1/messages', { model: 'claude-x', messages }));
-  await record(
-    base,
-    'error-messages-context-exceeded',
-    post('/v1/messages', { model: 'claude-x', messages: [{ role: 'user', content: longPrompt }], max_tokens: 4 }),
-  );
+  await record(base, 'error-messages-context-exceeded', post('/v1/messages', { model: 'claude-x', messages: [{ role: 'user', content: longPrompt }], max_tokens: 4 }));
   await record(
     base,
     'error-messages-context-exceeded-stream',
@@ -167,11 +147,7 @@ async function recordChatOptions(base: string): Promise<void> {
   await record(base, 'chat-completion-n2', post('/v1/chat/completions', { model: 'x', messages, max_tokens: 3, n: 2 }));
   await record(base, 'chat-completion-n2-stream', post('/v1/chat/completions', { model: 'x', messages, max_tokens: 2, n: 2, stream: true }));
   await record(base, 'chat-completion-logprobs', post('/v1/chat/completions', { model: 'x', messages, max_tokens: 3, logprobs: true, top_logprobs: 2 }));
-  await record(
-    base,
-    'chat-completion-logprobs-stream',
-    post('/v1/chat/completions', { model: 'x', messages, max_tokens: 2, logprobs: true, top_logprobs: 2, stream: true }),
-  );
+  await record(base, 'chat-completion-logprobs-stream', post('/v1/chat/completions', { model: 'x', messages, max_tokens: 2, logprobs: true, top_logprobs: 2, stream: true }));
   await record(base, 'chat-completion-stop', post('/v1/chat/completions', { model: 'x', messages, max_tokens: 16, stop: ['e'] }));
   await record(
     base,

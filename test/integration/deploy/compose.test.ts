@@ -141,7 +141,9 @@ describe('docker-compose.yml', () => {
     // /metrics and /admin on their own port, not published, and the one Prometheus scrapes.
     expect(config.admin.port).toBe(9464);
     expect(publishedPorts(gateway).map((port) => port.container)).not.toContain(config.admin.port);
-    const prometheus = parseYaml(read('deploy/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; dns_sd_configs?: Array<{ names: string[]; port: number }> }> };
+    const prometheus = parseYaml(read('deploy/prometheus/prometheus.yml')) as {
+      scrape_configs: Array<{ job_name: string; dns_sd_configs?: Array<{ names: string[]; port: number }> }>;
+    };
     const job = prometheus.scrape_configs.find((candidate) => candidate.job_name === 'switchyard');
     expect(job?.dns_sd_configs?.[0]).toMatchObject({ names: ['gateway'], port: config.admin.port });
     expect(config.redis?.url).toBe('redis://redis:6379/0');
@@ -159,7 +161,10 @@ describe('docker-compose.yml', () => {
   it('points the gateway at the simulators by default, and the simulators parse as `switchyard sim` flags', () => {
     const config = loadConfigFile(join(root, 'deploy/compose/switchyard.yaml'), services.gateway?.environment ?? {});
     const urls = Object.fromEntries(config.backends.map((backend) => [backend.id, backend.url]));
-    for (const [name, flavor, backendId] of [['sim-vllm', 'vllm', 'vllm'], ['sim-llamacpp', 'llamacpp', 'llamacpp']] as const) {
+    for (const [name, flavor, backendId] of [
+      ['sim-vllm', 'vllm', 'vllm'],
+      ['sim-llamacpp', 'llamacpp', 'llamacpp'],
+    ] as const) {
       const service = services[name] ?? {};
       expect(service.image).toBe('switchyard:local');
       expect(service.command?.[0]).toBe('sim');
@@ -224,7 +229,10 @@ describe('docker-compose.yml', () => {
     const named = (text: string) => readme.includes(`\`${text}\``);
     const ports = Object.values(services).flatMap((service) => publishedPorts(service).map((port) => port.host));
     const expected = [...Object.keys(services), ...ports, ...Object.keys(compose.volumes ?? {}), ...envExample().keys()];
-    expect(expected.filter((name) => !named(name)), 'not named in deploy/README.md').toEqual([]);
+    expect(
+      expected.filter((name) => !named(name)),
+      'not named in deploy/README.md',
+    ).toEqual([]);
     expect(readme).toContain('docker compose --profile sim up');
   });
 });

@@ -88,7 +88,11 @@ describe('Dockerfile', () => {
   it('builds in stages: npm ci + npm run build, production-only dependencies, a runtime stage', () => {
     const stages = instructions.filter((instruction) => instruction.name === 'FROM').map((instruction) => instruction.stage);
     expect(stages).toEqual(['build', 'deps', 'runtime']);
-    const runs = (stage: string) => instructions.filter((instruction) => instruction.stage === stage && instruction.name === 'RUN').map((instruction) => instruction.args).join('\n');
+    const runs = (stage: string) =>
+      instructions
+        .filter((instruction) => instruction.stage === stage && instruction.name === 'RUN')
+        .map((instruction) => instruction.args)
+        .join('\n');
     expect(runs('build')).toMatch(/npm ci\b/);
     expect(runs('build')).toMatch(/npm run build\b/);
     expect(runs('deps')).toMatch(/npm ci --omit=dev\b/);
@@ -107,7 +111,10 @@ describe('Dockerfile', () => {
     expect(last('STOPSIGNAL')?.args).toBe('SIGTERM');
     expect(JSON.parse(last('ENTRYPOINT')?.args ?? '')).toEqual(['node', '/app/bin/switchyard.js']);
     expect(JSON.parse(last('CMD')?.args ?? '')).toEqual(['serve']);
-    const env = final.filter((instruction) => instruction.name === 'ENV').map((instruction) => instruction.args).join(' ');
+    const env = final
+      .filter((instruction) => instruction.name === 'ENV')
+      .map((instruction) => instruction.args)
+      .join(' ');
     expect(env).toContain('SWITCHYARD_CONFIG=/etc/switchyard/switchyard.yaml');
     expect(env).toContain('HOST=0.0.0.0');
   });
@@ -174,7 +181,7 @@ describe('the runtime stage layout', () => {
     if (app) rmSync(resolve(app, '..'), { recursive: true, force: true });
   });
 
-  it('validates the compose config and the image\'s default config with the compiled CLI', () => {
+  it("validates the compose config and the image's default config with the compiled CLI", () => {
     for (const file of [join(root, 'deploy/compose/switchyard.yaml'), join(app, 'config/switchyard.yaml')]) {
       const result = run(process.execPath, [join(app, 'bin/switchyard.js'), 'config', 'check', file], { env: { PATH: process.env.PATH ?? '', HOST: '0.0.0.0', PORT: '8080' } });
       expect(result.status, result.output).toBe(0);

@@ -64,8 +64,7 @@ function loadManifests(): Manifest[] {
   return manifests;
 }
 
-const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) =>
-  Object.entries(selector).every(([key, value]) => labels?.[key] === value);
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) => Object.entries(selector).every(([key, value]) => labels?.[key] === value);
 
 describe('deploy/k8s manifests', () => {
   const manifests = loadManifests();

@@ -28,7 +28,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Simulator } from '../../../src/sim/simulator.ts';
 import { backendFor, startSim, startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
-import { dashboardExpressions, freePort, metricNames, ruleExpressions, startPrometheus, substituteGrafanaVariables, type RunningPrometheus, type SourcedExpr } from '../../helpers/prometheus.ts';
+import {
+  dashboardExpressions,
+  freePort,
+  metricNames,
+  ruleExpressions,
+  startPrometheus,
+  substituteGrafanaVariables,
+  type RunningPrometheus,
+  type SourcedExpr,
+} from '../../helpers/prometheus.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const messages = [{ role: 'user' as const, content: 'Say something about switchyards.' }];
@@ -70,7 +79,13 @@ describe('Prometheus scraping gateway replicas under traffic', () => {
       backendFor('flaky', flaky, { health: { intervalMs: 500 }, cost: { inputPer1M: 1, outputPer1M: 1 } }),
       backendFor('dying', dying, { health: { intervalMs: 500 }, cost: { inputPer1M: 1, outputPer1M: 1 } }),
     ];
-    const chat = { name: 'chat', targets: [{ backend: 'vllm', model: 'Qwen/Qwen3-8B' }, { backend: 'llamacpp', model: 'qwen3-8b-q4' }] };
+    const chat = {
+      name: 'chat',
+      targets: [
+        { backend: 'vllm', model: 'Qwen/Qwen3-8B' },
+        { backend: 'llamacpp', model: 'qwen3-8b-q4' },
+      ],
+    };
     const common = {
       logging: { level: 'warn' },
       // Connections the clients opened but never used keep a graceful close waiting
@@ -85,12 +100,25 @@ describe('Prometheus scraping gateway replicas under traffic', () => {
         ...common,
         models: [
           chat,
-          { name: 'chat-failover', policy: 'weighted', targets: [{ backend: 'flaky', model: 'Qwen/Qwen3-8B', weight: 1 }, { backend: 'vllm', model: 'Qwen/Qwen3-8B', weight: 0 }] },
+          {
+            name: 'chat-failover',
+            policy: 'weighted',
+            targets: [
+              { backend: 'flaky', model: 'Qwen/Qwen3-8B', weight: 1 },
+              { backend: 'vllm', model: 'Qwen/Qwen3-8B', weight: 0 },
+            ],
+          },
           { name: 'broken', retries: 0, targets: [{ backend: 'flaky', model: 'Qwen/Qwen3-8B' }] },
           { name: 'dying', retries: 0, targets: [{ backend: 'dying', model: 'Qwen/Qwen3-8B' }] },
           { name: 'embed', targets: [{ backend: 'vllm', model: 'Qwen/Qwen3-8B' }] },
         ],
-        auth: { mode: 'keys', keys: [{ id: 'main', hash: sha256(mainKey) }, { id: 'limited', hash: sha256(limitedKey), rpm: 2 }] },
+        auth: {
+          mode: 'keys',
+          keys: [
+            { id: 'main', hash: sha256(mainKey) },
+            { id: 'limited', hash: sha256(limitedKey), rpm: 2 },
+          ],
+        },
       }),
     );
     gateways.push(

@@ -44,7 +44,10 @@ describe('error identity', () => {
       backends: [backendFor('good', good)],
       models: [{ name: 'm', targets: [{ backend: 'good', model: 'Qwen/Qwen3-8B' }] }],
     });
-    const response = await post(`${gateway.baseURL}/chat/completions`, JSON.stringify({ model: 'm', messages }), { 'content-type': 'application/json', authorization: 'Bearer sk-swy-nope' });
+    const response = await post(`${gateway.baseURL}/chat/completions`, JSON.stringify({ model: 'm', messages }), {
+      'content-type': 'application/json',
+      authorization: 'Bearer sk-swy-nope',
+    });
     expect(response.status).toBe(401);
     const metrics = await (await fetch(`${gateway.url}/metrics`, { headers: { authorization: 'Bearer admin-token-0123456789' } })).text();
     expect(metricLines(metrics, 'switchyard_refused_requests_total{')).toEqual(['switchyard_refused_requests_total{reason="invalid_api_key"} 1']);
@@ -66,7 +69,16 @@ describe('error identity', () => {
     const good = await sim({ flavor: 'vllm' });
     const gateway = await gatewayWith({
       backends: [{ id: 'first', kind: 'openai', url: first.url }, backendFor('good', good)],
-      models: [{ name: 'm', policy: 'weighted', targets: [{ backend: 'first', model: 'Qwen/Qwen3-8B', weight: 1 }, { backend: 'good', model: 'Qwen/Qwen3-8B', weight: 0 }] }],
+      models: [
+        {
+          name: 'm',
+          policy: 'weighted',
+          targets: [
+            { backend: 'first', model: 'Qwen/Qwen3-8B', weight: 1 },
+            { backend: 'good', model: 'Qwen/Qwen3-8B', weight: 0 },
+          ],
+        },
+      ],
     });
     const response = await fetch(`${gateway.baseURL}/chat/completions`, {
       method: 'POST',
@@ -93,7 +105,7 @@ describe('error identity', () => {
     expect(good.stats().completed).toBe(0);
   });
 
-  it('renders the admin listener\'s errors through the same function, and counts them', async () => {
+  it("renders the admin listener's errors through the same function, and counts them", async () => {
     const good = await sim({ flavor: 'vllm' });
     const gateway = await gatewayWith({
       admin: { token: 'admin-token-0123456789', port: 0 },

@@ -25,7 +25,15 @@ describe('upstream faults', () => {
     const port = await deadPort();
     const gateway = await gatewayWith({
       backends: [{ id: 'dead', kind: 'vllm', url: `http://127.0.0.1:${port}`, health: { intervalMs: 60_000 } }, backendFor('good', good)],
-      models: [{ name: 'm', targets: [{ backend: 'dead', model: 'Qwen/Qwen3-8B' }, { backend: 'good', model: 'Qwen/Qwen3-8B' }] }],
+      models: [
+        {
+          name: 'm',
+          targets: [
+            { backend: 'dead', model: 'Qwen/Qwen3-8B' },
+            { backend: 'good', model: 'Qwen/Qwen3-8B' },
+          ],
+        },
+      ],
     });
     for (let index = 0; index < 10; index++) {
       const answer = await gateway.client().chat.completions.create({ model: 'm', messages, max_tokens: 2 });
@@ -65,7 +73,16 @@ describe('upstream faults', () => {
     const good = await sim({ flavor: 'llamacpp' });
     const gateway = await gatewayWith({
       backends: [backendFor('failing', failing), backendFor('good', good)],
-      models: [{ name: 'm', policy: 'weighted', targets: [{ backend: 'failing', model: 'Qwen/Qwen3-8B', weight: 1 }, { backend: 'good', model: 'x', weight: 0 }] }],
+      models: [
+        {
+          name: 'm',
+          policy: 'weighted',
+          targets: [
+            { backend: 'failing', model: 'Qwen/Qwen3-8B', weight: 1 },
+            { backend: 'good', model: 'x', weight: 0 },
+          ],
+        },
+      ],
     });
     const response = await post(`${gateway.baseURL}/chat/completions`, JSON.stringify({ model: 'm', messages, max_tokens: 2 }));
     expect(response.status).toBe(200);

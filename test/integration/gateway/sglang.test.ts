@@ -48,7 +48,13 @@ describe('SGLang simulator shapes', () => {
     const tooLong = { model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(20_000) }] };
     const plain = await post(`${sim.url}/v1/chat/completions`, JSON.stringify(tooLong), headers);
     expect(plain.status).toBe(400);
-    expect(plain.json).toEqual({ object: 'error', message: expect.stringMatching(/^The input \(\d+ tokens\) is longer than the model's context length \(4096 tokens\)\.$/), type: 'BadRequestError', param: null, code: 400 });
+    expect(plain.json).toEqual({
+      object: 'error',
+      message: expect.stringMatching(/^The input \(\d+ tokens\) is longer than the model's context length \(4096 tokens\)\.$/),
+      type: 'BadRequestError',
+      param: null,
+      code: 400,
+    });
     // A stream has sent its headers before the context check runs: the error is an event, then [DONE].
     const streamed = await post(`${sim.url}/v1/chat/completions`, JSON.stringify({ ...tooLong, stream: true }), headers);
     expect(streamed.status).toBe(200);
@@ -91,7 +97,12 @@ describe('sglang backend kind through the gateway', () => {
     const controller = new AbortController();
     const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'a prompt of some length '.repeat(10) }], max_tokens: 5 });
     const direct = Array.from({ length: 5 }, () =>
-      fetch(`${sim.url}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }, signal: controller.signal }).catch(() => undefined),
+      fetch(`${sim.url}/v1/chat/completions`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+        signal: controller.signal,
+      }).catch(() => undefined),
     );
     try {
       await waitFor(
@@ -128,7 +139,13 @@ describe('sglang backend kind through the gateway', () => {
     expect(sim.stats().lastRequest?.headers.authorization).toBe(`Bearer ${KEY}`);
     expect((sim.stats().lastRequest?.body as { model: string } | undefined)?.model).toBe(MODEL);
 
-    const stream = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Count.' }], max_tokens: 5, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'Count.' }],
+      max_tokens: 5,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let usage: unknown;
     let finish: string | null | undefined;

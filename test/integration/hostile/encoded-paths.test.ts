@@ -137,7 +137,17 @@ describe('encoded paths never skip authorisation', () => {
   });
 
   it('non-canonical spellings get 400 invalid_path naming the problem', async () => {
-    for (const path of ['/%761/chat/completions', '/v%31/models', '/%61dmin/backends', '/%6detrics', '/v1/./models', '/v1/%2e%2e/v1/models', '/v1//models', '/v1%2Fmodels', '/v1/models/%zz']) {
+    for (const path of [
+      '/%761/chat/completions',
+      '/v%31/models',
+      '/%61dmin/backends',
+      '/%6detrics',
+      '/v1/./models',
+      '/v1/%2e%2e/v1/models',
+      '/v1//models',
+      '/v1%2Fmodels',
+      '/v1/models/%zz',
+    ]) {
       const response = await raw(shared.url, 'GET', path, { authorization: `Bearer ${adminToken}` });
       expect(response.status, path).toBe(400);
       expect(JSON.parse(response.text).error.code, path).toBe('invalid_path');

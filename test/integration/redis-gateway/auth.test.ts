@@ -190,9 +190,7 @@ describe('authentication', () => {
     const answer = await postJson(v1(), '/chat/completions', chatBody('forbidden', { model: 'other' }), { key: limited.secret });
     expectOpenAiError(answer, 403, 'model_not_allowed', 'permission_error', 'model');
     expect(answer.json.error.message).toContain('other');
-    await expect(sdk(limited.secret).chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
-      OpenAI.PermissionDeniedError,
-    );
+    await expect(sdk(limited.secret).chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
     // globs: embed-* is allowed
     expect((await postJson(v1(), '/embeddings', { model: 'embed-small', input: 'hello' }, { key: limited.secret })).status).toBe(200);
   });
@@ -299,7 +297,19 @@ describe('admin token, refusal metrics and logs', () => {
   it('no secret (API key or admin token) ever appears in the logs; key ids do', async () => {
     const text = gateway.logs.join('\n');
     expect(text).toContain('team-a-first');
-    for (const secret of [a1.secret, b1.secret, limited.secret, revokedInConfig.secret, budgeted.secret, thrifty1.secret, thrifty2.secret, cutter.secret, a2Secret, doomedSecret, adminToken]) {
+    for (const secret of [
+      a1.secret,
+      b1.secret,
+      limited.secret,
+      revokedInConfig.secret,
+      budgeted.secret,
+      thrifty1.secret,
+      thrifty2.secret,
+      cutter.secret,
+      a2Secret,
+      doomedSecret,
+      adminToken,
+    ]) {
       expect(text).not.toContain(secret);
       expect(text).not.toContain(secret.slice('sk-swy-'.length, 'sk-swy-'.length + 16));
     }

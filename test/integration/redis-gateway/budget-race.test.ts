@@ -126,7 +126,11 @@ describe.each(['memory', 'redis'] as const)('budgets under 50 concurrent request
     expect(cost).toBeLessThanOrEqual(budget + worstCase + 1e-12);
     const tenant = subject('tenant', 'team', 'month');
     const keys = [subject('key', 'team-one'), subject('key', 'team-two')];
-    await waitFor(async () => (await held(tenant)) === 0 && (await held(keys[0] as BudgetSubject)) === 0 && (await held(keys[1] as BudgetSubject)) === 0, 5_000, 'every hold to be settled');
+    await waitFor(
+      async () => (await held(tenant)) === 0 && (await held(keys[0] as BudgetSubject)) === 0 && (await held(keys[1] as BudgetSubject)) === 0,
+      5_000,
+      'every hold to be settled',
+    );
     expect(await spent(tenant)).toBeCloseTo(cost, 12);
     // Each key is charged exactly its own served answers (answers alternate between the keys).
     const costByKey = [0, 1].map((turn) => answers.reduce((sum, answer, index) => (index % 2 === turn && answer.status === 200 ? sum + costOf(answer.json.usage) : sum), 0));

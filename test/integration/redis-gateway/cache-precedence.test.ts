@@ -39,11 +39,7 @@ describe.each(['memory', 'redis'] as const)('cache.mode precedence (%s cache)', 
   beforeAll(async () => {
     gateway = await startTestGateway({
       backends: [simBackend('sim', sim)],
-      models: [
-        simModel('chat', 'sim', sim),
-        simModel('embed', 'sim', sim),
-        simModel('chat-on', 'sim', sim, { cache: { mode: 'deterministic' } }),
-      ],
+      models: [simModel('chat', 'sim', sim), simModel('embed', 'sim', sim), simModel('chat-on', 'sim', sim, { cache: { mode: 'deterministic' } })],
       cache: { ...patientCache, mode: 'off' },
       ...(store === 'redis' ? { redis: redisSection(redis.url, { keyPrefix: `p${randomUUID().slice(0, 8)}` }) } : {}),
     });
@@ -51,8 +47,7 @@ describe.each(['memory', 'redis'] as const)('cache.mode precedence (%s cache)', 
   afterAll(async () => {
     await gateway?.close();
   });
-  const cacheKeys = async () =>
-    (await dumpRedis(redis.url)).filter((entry) => entry.key.startsWith(`${gateway.config.redis?.keyPrefix}:cache:`)).length;
+  const cacheKeys = async () => (await dumpRedis(redis.url)).filter((entry) => entry.key.startsWith(`${gateway.config.redis?.keyPrefix}:cache:`)).length;
 
   it('global off: repeated temperature-0 chat, stream and embedding requests never HIT and all go upstream', async () => {
     const chat = await repeated(gateway, '/v1/chat/completions', chatBody(`off ${randomUUID()}`));

@@ -118,8 +118,9 @@ describe('cache hit and miss through the openai SDK', () => {
     const prompt = fresh('order');
     await chat(prompt, { max_tokens: 6 });
     const before = upstreamCalls();
-    const reordered = await gateway.client().chat.completions
-      .create({ max_tokens: 6, temperature: 0, messages: [{ content: prompt, role: 'user' }], model: 'chat', user: 'someone-else' })
+    const reordered = await gateway
+      .client()
+      .chat.completions.create({ max_tokens: 6, temperature: 0, messages: [{ content: prompt, role: 'user' }], model: 'chat', user: 'someone-else' })
       .withResponse();
     expect(reordered.response.headers.get('x-switchyard-cache')).toBe('HIT');
     expect(upstreamCalls()).toBe(before);
@@ -188,9 +189,7 @@ describe('cache hit and miss through the openai SDK', () => {
     const prompt = fresh('mode-off');
     const before = upstreamCalls();
     for (let i = 0; i < 2; i++) {
-      const { response } = await client.chat.completions
-        .create({ model: 'chat-off', messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: 4 })
-        .withResponse();
+      const { response } = await client.chat.completions.create({ model: 'chat-off', messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: 4 }).withResponse();
       expect(response.headers.get('x-switchyard-cache')).toBe('BYPASS');
     }
     expect(upstreamCalls()).toBe(before + 2);

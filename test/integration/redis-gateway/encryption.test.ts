@@ -36,9 +36,7 @@ afterAll(async () => {
 async function ask(gateway: TestGateway, content: string, stream = false) {
   const client = gateway.client();
   if (!stream) {
-    const { data, response } = await client.chat.completions
-      .create({ model: 'chat', messages: [{ role: 'user', content }], temperature: 0, max_tokens: 12 })
-      .withResponse();
+    const { data, response } = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content }], temperature: 0, max_tokens: 12 }).withResponse();
     return { text: data.choices[0]?.message.content ?? '', cache: response.headers.get('x-switchyard-cache') };
   }
   const { data, response } = await client.chat.completions

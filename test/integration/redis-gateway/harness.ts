@@ -95,7 +95,12 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     const found: Record<string, string> = {};
     for (const match of labelText.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found[match[1] as string] = match[2] as string;
     if (!Object.entries(labels).every(([key, value]) => found[key] === value)) continue;
-    const value = Number(line.slice((close > 0 && line.startsWith(`${name}{`) ? close + 1 : name.length)).trim().split(' ')[0]);
+    const value = Number(
+      line
+        .slice(close > 0 && line.startsWith(`${name}{`) ? close + 1 : name.length)
+        .trim()
+        .split(' ')[0],
+    );
     if (Number.isFinite(value)) total += value;
   }
   return total;

@@ -81,13 +81,7 @@ beforeAll(async () => {
   expect(settleUsed).toBeLessThan(settleReserved);
   settleLimit = settleReserved + settleUsed;
   gateway = await startTestGateway({
-    backends: [
-      simBackend('sim', sim),
-      simBackend('short', short),
-      simBackend('slow-tokens', slowTokens),
-      simBackend('slow-vllm', slowVllm),
-      simBackend('slow-llama', slowLlama),
-    ],
+    backends: [simBackend('sim', sim), simBackend('short', short), simBackend('slow-tokens', slowTokens), simBackend('slow-vllm', slowVllm), simBackend('slow-llama', slowLlama)],
     models: [
       simModel('chat', 'sim', sim),
       simModel('short', 'short', short),

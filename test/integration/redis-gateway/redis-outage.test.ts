@@ -144,7 +144,9 @@ describe('Redis killed and restarted under running gateways', () => {
       const beforeClosed = sim.stats().requests;
       expectLimitsUnavailable(await chat(closed, chatBody('closed during outage'), keys.closedLimited.secret));
       expectLimitsUnavailable(await chat(closed, { ...chatBody('closed stream'), stream: true }, keys.closedLimited.secret));
-      await expect(closed.client({ apiKey: keys.closedLimited.secret }).chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'sdk' }] })).rejects.toMatchObject({
+      await expect(
+        closed.client({ apiKey: keys.closedLimited.secret }).chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'sdk' }] }),
+      ).rejects.toMatchObject({
         status: 503,
         code: 'limits_unavailable',
       });
@@ -204,7 +206,8 @@ describe('Redis killed and restarted under running gateways', () => {
         seen[name].set(answer.status, (seen[name].get(answer.status) ?? 0) + 1);
         if (answer.status === 503 && answer.json?.error?.code !== 'limits_unavailable') bad.push(`${name}: 503 ${answer.text}`);
         if (answer.status !== 200 && answer.status !== 503) bad.push(`${name}: ${answer.status} ${answer.text}`);
-        if (answer.status === 200 && answer.headers.get('content-type')?.includes('event-stream') && !answer.text.includes('data: [DONE]')) bad.push(`${name}: stream without [DONE]`);
+        if (answer.status === 200 && answer.headers.get('content-type')?.includes('event-stream') && !answer.text.includes('data: [DONE]'))
+          bad.push(`${name}: stream without [DONE]`);
         i++;
       }
     };

@@ -35,7 +35,11 @@ beforeAll(async () => {
   redis = await startRedis();
   sim = await startSim({ flavor: 'vllm' });
   // what the body really uses, asked of the simulator directly
-  const probe = await fetch(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...tpmBody, model: sim.options.model }) });
+  const probe = await fetch(`${sim.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...tpmBody, model: sim.options.model }),
+  });
   used = ((await probe.json()) as { usage: { total_tokens: number } }).usage.total_tokens;
 
   // keys live in Redis only: every replica finds them there

@@ -22,7 +22,22 @@ function makeCertificates(directory: string): { ca: string; serverCert: string; 
   for (const name of ['server', 'client']) {
     openssl('req', ...ec, '-keyout', path(`${name}.key`), '-out', path(`${name}.csr`), '-subj', `/CN=${name}`);
     const extension = name === 'server' ? ['-extfile', path('server.ext')] : [];
-    openssl('x509', '-req', '-in', path(`${name}.csr`), '-CA', path('ca.pem'), '-CAkey', path('ca.key'), '-CAcreateserial', '-out', path(`${name}.pem`), '-days', '1', ...extension);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      path(`${name}.csr`),
+      '-CA',
+      path('ca.pem'),
+      '-CAkey',
+      path('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      path(`${name}.pem`),
+      '-days',
+      '1',
+      ...extension,
+    );
   }
   return { ca: path('ca.pem'), serverCert: path('server.pem'), serverKey: path('server.key'), clientCert: path('client.pem'), clientKey: path('client.key') };
 }

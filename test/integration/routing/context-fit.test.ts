@@ -41,7 +41,7 @@ describe.each(flavors)('a 512-token %s window', (flavor) => {
     expect(sim.stats().completed).toBe(2);
   });
 
-  it("issue case 2 (\"hello \" * 400): the gateway no longer refuses it; the runtime decides, and its own error answers", async () => {
+  it('issue case 2 ("hello " * 400): the gateway no longer refuses it; the runtime decides, and its own error answers', async () => {
     const { sim, gateway } = await gatewayFor(flavor);
     for (const stream of [false, true]) {
       const before = sim.stats().requests;

@@ -24,7 +24,17 @@ async function cheapAndFast(policy: string, extra: Record<string, unknown> = {})
       backendFor('cheap', cheap, { ...fastScrape, cost: { inputPer1M: 0.05, outputPer1M: 0.1 } }),
       backendFor('fast', fast, { ...fastScrape, cost: { inputPer1M: 2, outputPer1M: 8 } }),
     ],
-    models: [{ name: 'm', policy, targets: [{ backend: 'cheap', model: 'qwen3-8b-q4' }, { backend: 'fast', model: 'Qwen/Qwen3-8B' }], ...extra }],
+    models: [
+      {
+        name: 'm',
+        policy,
+        targets: [
+          { backend: 'cheap', model: 'qwen3-8b-q4' },
+          { backend: 'fast', model: 'Qwen/Qwen3-8B' },
+        ],
+        ...extra,
+      },
+    ],
   });
   return { cheap, fast, gateway };
 }
@@ -45,10 +55,14 @@ describe('policy cheapest', () => {
         body: JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'hog' }], max_tokens: 100 }),
       }).then((response) => response.text()),
     );
-    await waitFor(async () => {
-      const admin = (await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ id: string; load: { runtimeQueued: number | null } }> };
-      return (admin.backends.find((backend) => backend.id === 'cheap')?.load.runtimeQueued ?? 0) >= 8;
-    }, 3_000, 'the scraped queue of the cheap backend');
+    await waitFor(
+      async () => {
+        const admin = (await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ id: string; load: { runtimeQueued: number | null } }> };
+        return (admin.backends.find((backend) => backend.id === 'cheap')?.load.runtimeQueued ?? 0) >= 8;
+      },
+      3_000,
+      'the scraped queue of the cheap backend',
+    );
     const shifted = await chat(gateway);
     expect(shifted.headers.get('x-switchyard-backend')).toBe('fast'); // the cheapest backend still within the SLO
     await Promise.all(hogs);
@@ -91,7 +105,16 @@ describe('policies fastest, balanced, weighted', () => {
     const b = await sim({ flavor: 'vllm' });
     const gateway = await gatewayWith({
       backends: [backendFor('a', a), backendFor('b', b)],
-      models: [{ name: 'm', policy: 'weighted', targets: [{ backend: 'a', model: 'Qwen/Qwen3-8B', weight: 80 }, { backend: 'b', model: 'Qwen/Qwen3-8B', weight: 20 }] }],
+      models: [
+        {
+          name: 'm',
+          policy: 'weighted',
+          targets: [
+            { backend: 'a', model: 'Qwen/Qwen3-8B', weight: 80 },
+            { backend: 'b', model: 'Qwen/Qwen3-8B', weight: 20 },
+          ],
+        },
+      ],
     });
     const counts: Record<string, number> = { a: 0, b: 0 };
     for (let batch = 0; batch < 50; batch++) {

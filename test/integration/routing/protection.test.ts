@@ -20,7 +20,15 @@ describe('failover', () => {
     const b = await sim({ flavor: 'llamacpp', maxConcurrency: 64 });
     const gateway = await gatewayWith({
       backends: [backendFor('a', a, { health: { intervalMs: 200 } }), backendFor('b', b)],
-      models: [{ name: 'm', targets: [{ backend: 'a', model: 'Qwen/Qwen3-8B' }, { backend: 'b', model: 'x' }] }],
+      models: [
+        {
+          name: 'm',
+          targets: [
+            { backend: 'a', model: 'Qwen/Qwen3-8B' },
+            { backend: 'b', model: 'x' },
+          ],
+        },
+      ],
     });
     let done = 0;
     const failures: string[] = [];
@@ -47,7 +55,16 @@ describe('circuit breaker', () => {
     const gateway = await gatewayWith(
       {
         backends: [backendFor('flaky', flaky, { circuit: { consecutiveFailures: 3 } }), backendFor('steady', steady)],
-        models: [{ name: 'm', policy: 'weighted', targets: [{ backend: 'flaky', model: 'Qwen/Qwen3-8B', weight: 1 }, { backend: 'steady', model: 'Qwen/Qwen3-8B', weight: 0 }] }],
+        models: [
+          {
+            name: 'm',
+            policy: 'weighted',
+            targets: [
+              { backend: 'flaky', model: 'Qwen/Qwen3-8B', weight: 1 },
+              { backend: 'steady', model: 'Qwen/Qwen3-8B', weight: 0 },
+            ],
+          },
+        ],
       },
       { circuitClock: () => Date.now() + ahead },
     );
@@ -99,7 +116,12 @@ describe('prefix affinity', () => {
     for (let round = 0; round < 5; round++) {
       const responses = await Promise.all(
         prefixes.map((prefix, index) =>
-          chat(gateway, { messages: [{ role: 'system', content: prefix }, { role: 'user', content: `question ${round}-${index}` }] }).then((response) => ({ prefix, response })),
+          chat(gateway, {
+            messages: [
+              { role: 'system', content: prefix },
+              { role: 'user', content: `question ${round}-${index}` },
+            ],
+          }).then((response) => ({ prefix, response })),
         ),
       );
       for (const { prefix, response } of responses) {
@@ -125,7 +147,15 @@ describe('context windows', () => {
     const large = await sim({ flavor: 'vllm', maxModelLen: 8_192 });
     const gateway = await gatewayWith({
       backends: [backendFor('small', small), backendFor('large', large)],
-      models: [{ name: 'm', targets: [{ backend: 'small', model: 'qwen3-8b-q4' }, { backend: 'large', model: 'Qwen/Qwen3-8B' }] }],
+      models: [
+        {
+          name: 'm',
+          targets: [
+            { backend: 'small', model: 'qwen3-8b-q4' },
+            { backend: 'large', model: 'Qwen/Qwen3-8B' },
+          ],
+        },
+      ],
     });
     const long = 'lorem ipsum '.repeat(400); // about 1,200 tokens
     for (let index = 0; index < 5; index++) {
@@ -161,10 +191,14 @@ describe('admission control', () => {
     await waitFor(() => slow.stats().running === 1, 2_000, 'the first request to run');
     const lowA = chat(gateway, {}, { 'x-switchyard-priority': 'low' });
     const lowB = chat(gateway, {}, { 'x-switchyard-priority': 'low' });
-    await waitFor(async () => {
-      const admin = (await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ load: { gatewayQueue: number } }> };
-      return admin.backends[0]?.load.gatewayQueue === 2;
-    }, 2_000, 'two queued requests');
+    await waitFor(
+      async () => {
+        const admin = (await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ load: { gatewayQueue: number } }> };
+        return admin.backends[0]?.load.gatewayQueue === 2;
+      },
+      2_000,
+      'two queued requests',
+    );
     const high = chat(gateway, {}, { 'x-switchyard-priority': 'high' });
     const extraLow = await chat(gateway, {}, { 'x-switchyard-priority': 'low' });
     expect(extraLow.status).toBe(429);
@@ -183,7 +217,15 @@ describe('loading backends', () => {
     const ready = await sim({ flavor: 'vllm' });
     const gateway = await gatewayWith({
       backends: [backendFor('loading', loading, { health: { intervalMs: 100 } }), backendFor('ready', ready)],
-      models: [{ name: 'm', targets: [{ backend: 'loading', model: 'x' }, { backend: 'ready', model: 'Qwen/Qwen3-8B' }] }],
+      models: [
+        {
+          name: 'm',
+          targets: [
+            { backend: 'loading', model: 'x' },
+            { backend: 'ready', model: 'Qwen/Qwen3-8B' },
+          ],
+        },
+      ],
     });
     for (let index = 0; index < 10; index++) expect((await chat(gateway)).headers.get('x-switchyard-backend')).toBe('ready');
     expect(loading.stats().requests).toBe(0);
@@ -200,7 +242,11 @@ describe('load reports', () => {
       models: [{ name: 'm', targets: [{ backend: 'v', model: 'Qwen/Qwen3-8B' }] }],
     });
     const admin = async () =>
-      ((await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ load: { runtimeQueued: number | null; kvCacheUsage: number | null; scrapeAgeMs: number | null } }> }).backends[0];
+      (
+        (await (await fetch(`${gateway.url}/admin/backends`)).json()) as {
+          backends: Array<{ load: { runtimeQueued: number | null; kvCacheUsage: number | null; scrapeAgeMs: number | null } }>;
+        }
+      ).backends[0];
     expect((await admin())?.load.runtimeQueued).toBeNull(); // nothing scraped
     expect((await chat(gateway)).status).toBe(200);
     expect(vllm.stats().lastRequest?.headers['endpoint-load-metrics-format']).toBe('TEXT');

@@ -150,7 +150,12 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('chat options on the %s flavour',
     await afterStream();
 
     // A max_tokens too small for the document cuts it, like a real model: finish length.
-    const short = await openai.chat.completions.create({ model: 'sim-model', messages, max_tokens: 2, response_format: { type: 'json_schema', json_schema: { name: 'person', schema } } });
+    const short = await openai.chat.completions.create({
+      model: 'sim-model',
+      messages,
+      max_tokens: 2,
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema } },
+    });
     expect(short.choices[0]?.finish_reason).toBe('length');
   });
 
@@ -196,7 +201,7 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('chat options on the %s flavour',
   });
 });
 
-describe('the context length, in each runtime\'s own way', () => {
+describe("the context length, in each runtime's own way", () => {
   it('vLLM refuses prompt + max_tokens over max_model_len with its 400, and a prompt alone over it', async () => {
     const sim = await useSimulator({ flavor: 'vllm', maxModelLen: 64 });
     const over = await postJson(sim, '/v1/chat/completions', chatBody({ max_tokens: 60 }));

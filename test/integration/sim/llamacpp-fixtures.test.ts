@@ -32,17 +32,14 @@ describe('llama.cpp flavour against responses recorded from a real llama-server'
     }
   });
 
-  it.each([['chat-completion-stream'], ['chat-completion-stream-usage'], ['completion-stream']])(
-    '%s: same chunk sequence and chunk shapes',
-    async (name) => {
-      const { fixture, response, text } = await replay(name);
-      expect(response.status).toBe(200);
-      expectHeaders(response, fixture);
-      const recorded = sseEvents(fixture.bodyText ?? '');
-      const simulated = sseEvents(text);
-      expect(simulated.map(shape)).toEqual(recorded.map(shape));
-    },
-  );
+  it.each([['chat-completion-stream'], ['chat-completion-stream-usage'], ['completion-stream']])('%s: same chunk sequence and chunk shapes', async (name) => {
+    const { fixture, response, text } = await replay(name);
+    expect(response.status).toBe(200);
+    expectHeaders(response, fixture);
+    const recorded = sseEvents(fixture.bodyText ?? '');
+    const simulated = sseEvents(text);
+    expect(simulated.map(shape)).toEqual(recorded.map(shape));
+  });
 
   it.each([
     ['health-loading', { loadingMs: 10_000 }],
@@ -62,9 +59,7 @@ describe('llama.cpp flavour against responses recorded from a real llama-server'
 
   it('exposes the same metric families, in the same order, with the same types and help', async () => {
     const sim = await useSimulator({ flavor: 'llamacpp', ...RECORDED });
-    const simulated = (await (await fetch(`${sim.url}/metrics`)).text())
-      .split('\n')
-      .filter((line) => line.startsWith('#') && !line.includes('switchyard_sim_'));
+    const simulated = (await (await fetch(`${sim.url}/metrics`)).text()).split('\n').filter((line) => line.startsWith('#') && !line.includes('switchyard_sim_'));
     const recorded = readFileSync(new URL('metrics.txt', FIXTURES), 'utf8')
       .split('\n')
       .filter((line) => line.startsWith('#'));

@@ -51,9 +51,7 @@ describe('llama.cpp flavour: response and stream shapes', () => {
     const sim = await useSimulator({ flavor: 'llamacpp' });
     const present = sseEvents(await (await postJson(sim, '/v1/chat/completions', chatBody({ stream: true, stream_options: {} }))).text());
     expect(present.some((event) => typeof event === 'object' && 'usage' in (event as object))).toBe(false);
-    const events = sseEvents(
-      await (await postJson(sim, '/v1/chat/completions', chatBody({ stream: true, stream_options: { include_usage: true } }))).text(),
-    );
+    const events = sseEvents(await (await postJson(sim, '/v1/chat/completions', chatBody({ stream: true, stream_options: { include_usage: true } }))).text());
     const usageChunk = events.at(-2) as Chunk;
     expect(usageChunk.choices).toEqual([]);
     expect(usageChunk.usage).toMatchObject({ completion_tokens: 4, prompt_tokens_details: { cached_tokens: expect.any(Number) } });
@@ -83,9 +81,7 @@ describe('llama.cpp flavour: response and stream shapes', () => {
     expect(tooLong.headers.get('content-type')).toBe('application/json; charset=utf-8');
     const body = (await tooLong.json()) as Record<string, any>;
     expect(body.error).toMatchObject({ code: 400, type: 'exceed_context_size_error', n_ctx: 64 });
-    expect(body.error.message).toBe(
-      `request (${body.error.n_prompt_tokens} tokens) exceeds the available context size (64 tokens), try increasing it`,
-    );
+    expect(body.error.message).toBe(`request (${body.error.n_prompt_tokens} tokens) exceeds the available context size (64 tokens), try increasing it`);
   });
 
   it('cuts generation at the context end instead of failing on a large max_tokens', async () => {

@@ -87,15 +87,11 @@ describe.each<SimFlavor>(['vllm', 'llamacpp'])('the official openai SDK against 
   it('emits reasoning before the content in the runtime field', async () => {
     const sim = await useSimulator({ flavor, reasoning: true });
     const field = flavor === 'vllm' ? 'reasoning' : 'reasoning_content';
-    const body = (await (
-      await postJson(sim, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Think.' }], max_tokens: 12 })
-    ).json()) as Record<string, any>;
+    const body = (await (await postJson(sim, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Think.' }], max_tokens: 12 })).json()) as Record<string, any>;
     expect(typeof body.choices[0].message[field]).toBe('string');
     expect(body.choices[0].message[field].length).toBeGreaterThan(0);
     const response = await postJson(sim, '/v1/chat/completions', { messages: [{ role: 'user', content: 'Think.' }], max_tokens: 12, stream: true });
-    const deltas = (sseEvents(await response.text()).slice(0, -1) as Array<{ choices: Array<{ delta: Record<string, unknown> }> }>).map(
-      (chunk) => chunk.choices[0]?.delta ?? {},
-    );
+    const deltas = (sseEvents(await response.text()).slice(0, -1) as Array<{ choices: Array<{ delta: Record<string, unknown> }> }>).map((chunk) => chunk.choices[0]?.delta ?? {});
     const kinds = deltas.map((delta) => (field in delta ? 'r' : typeof delta.content === 'string' && delta.content !== '' ? 'c' : '-'));
     const sequence = kinds.join('').replace(/-/g, '');
     expect(sequence).toMatch(/^r+c+$/);

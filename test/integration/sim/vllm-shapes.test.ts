@@ -52,17 +52,13 @@ describe('vLLM flavour: response and stream shapes', () => {
     expect(withOptions.some((event) => typeof event === 'object' && 'usage' in (event as object))).toBe(true);
     const without = sseEvents(await (await postJson(sim, '/v1/chat/completions', chatBody({ stream: true }))).text());
     expect(without.some((event) => typeof event === 'object' && 'usage' in (event as object))).toBe(false);
-    const off = sseEvents(
-      await (await postJson(sim, '/v1/chat/completions', chatBody({ stream: true, stream_options: { include_usage: false } }))).text(),
-    );
+    const off = sseEvents(await (await postJson(sim, '/v1/chat/completions', chatBody({ stream: true, stream_options: { include_usage: false } }))).text());
     expect(off.some((event) => typeof event === 'object' && 'usage' in (event as object))).toBe(false);
   });
 
   it('streams text completions for each prompt of a list, side by side as the engine decodes them', async () => {
     const sim = await useSimulator({ flavor: 'vllm' });
-    const text = await (
-      await postJson(sim, '/v1/completions', { model: 'sim-model', prompt: ['one', 'two'], max_tokens: 2, stream: true })
-    ).text();
+    const text = await (await postJson(sim, '/v1/completions', { model: 'sim-model', prompt: ['one', 'two'], max_tokens: 2, stream: true })).text();
     const chunks = sseEvents(text).slice(0, -1) as Chunk[];
     // vLLM merges the prompts' generators, so their tokens interleave.
     expect(chunks.map((chunk) => chunk.choices[0]?.index)).toEqual([0, 1, 0, 1]);
@@ -142,9 +138,7 @@ describe('vLLM flavour: response and stream shapes', () => {
   it('reports load in the endpoint-load-metrics header when asked', async () => {
     const sim = await useSimulator({ flavor: 'vllm' });
     const text = await postJson(sim, '/v1/chat/completions', chatBody(), { headers: { 'endpoint-load-metrics-format': 'TEXT' } });
-    expect(text.headers.get('endpoint-load-metrics')).toMatch(
-      /^TEXT named_metrics\.kv_cache_usage_perc=[\d.]+, named_metrics\.num_requests_waiting=0\.0$/,
-    );
+    expect(text.headers.get('endpoint-load-metrics')).toMatch(/^TEXT named_metrics\.kv_cache_usage_perc=[\d.]+, named_metrics\.num_requests_waiting=0\.0$/);
     const json = await postJson(sim, '/v1/chat/completions', chatBody(), { headers: { 'endpoint-load-metrics-format': 'JSON' } });
     const report = json.headers.get('endpoint-load-metrics') ?? '';
     expect(JSON.parse(report.slice(5))).toHaveProperty('named_metrics.num_requests_waiting', 0);

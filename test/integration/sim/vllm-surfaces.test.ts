@@ -17,9 +17,34 @@ describe('vLLM flavour: /v1/responses', () => {
     expect(response.headers.get('content-type')).toBe('application/json');
     const body = (await response.json()) as Record<string, any>;
     expect(Object.keys(body)).toEqual([
-      'id', 'created_at', 'incomplete_details', 'instructions', 'metadata', 'model', 'object', 'output', 'parallel_tool_calls',
-      'temperature', 'tool_choice', 'tools', 'top_p', 'background', 'max_output_tokens', 'max_tool_calls', 'previous_response_id',
-      'prompt', 'reasoning', 'service_tier', 'status', 'text', 'top_logprobs', 'truncation', 'usage', 'user', 'input_messages', 'output_messages',
+      'id',
+      'created_at',
+      'incomplete_details',
+      'instructions',
+      'metadata',
+      'model',
+      'object',
+      'output',
+      'parallel_tool_calls',
+      'temperature',
+      'tool_choice',
+      'tools',
+      'top_p',
+      'background',
+      'max_output_tokens',
+      'max_tool_calls',
+      'previous_response_id',
+      'prompt',
+      'reasoning',
+      'service_tier',
+      'status',
+      'text',
+      'top_logprobs',
+      'truncation',
+      'usage',
+      'user',
+      'input_messages',
+      'output_messages',
     ]);
     expect(body).toMatchObject({
       object: 'response',
@@ -79,7 +104,10 @@ describe('vLLM flavour: /v1/responses', () => {
     expect(completed.output.map((item: { type: string }) => item.type)).toEqual(['reasoning', 'message']);
     expect(completed.usage.output_tokens_details.reasoning_tokens).toBe(2);
     expect(completed.output[1].content[0].text).toBe(
-      data.filter((item) => item.type === 'response.output_text.delta').map((item) => item.delta).join(''),
+      data
+        .filter((item) => item.type === 'response.output_text.delta')
+        .map((item) => item.delta)
+        .join(''),
     );
   });
 
@@ -169,7 +197,11 @@ describe('vLLM flavour: /v1/messages (Anthropic)', () => {
     expect(Object.keys(start.message)).toEqual(['id', 'content', 'model', 'stop_reason', 'stop_sequence', 'usage']);
     const toolStart = events.find((event) => (event.data as Record<string, any>).content_block?.type === 'tool_use')?.data as Record<string, any>;
     expect(toolStart).toEqual({ type: 'content_block_start', content_block: { type: 'tool_use', id: expect.any(String), name: 'get_weather', input: {} }, index: 1 });
-    expect(events.at(-2)?.data).toEqual({ type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number) } });
+    expect(events.at(-2)?.data).toEqual({
+      type: 'message_delta',
+      delta: { stop_reason: 'tool_use' },
+      usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number) },
+    });
     const json = events
       .map((event) => (event.data as Record<string, any>).delta)
       .filter((delta) => delta?.type === 'input_json_delta')

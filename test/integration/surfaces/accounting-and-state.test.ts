@@ -109,8 +109,12 @@ const chatRequest = {
 describe('a Responses request is counted like the chat request it maps to', () => {
   it.each(['native', 'translated'] as const)('%s: same reservation, settlement, tokens and cost as chat', async (mode) => {
     // Each mode against its own chat key, so both start from a full limit.
-    const { data: chatAnswer, response: chatHttp } = await client(keys[`chat-${mode}`].secret).chat.completions.create({ model: 'chat', ...chatRequest }).withResponse();
-    const { data: answer, response: http } = await client(keys[mode].secret).responses.create({ model: mode, ...responsesRequest }).withResponse();
+    const { data: chatAnswer, response: chatHttp } = await client(keys[`chat-${mode}`].secret)
+      .chat.completions.create({ model: 'chat', ...chatRequest })
+      .withResponse();
+    const { data: answer, response: http } = await client(keys[mode].secret)
+      .responses.create({ model: mode, ...responsesRequest })
+      .withResponse();
     // The reservation (estimated prompt + max tokens) is the same, so what is left of the same limit is too.
     expect(http.headers.get('x-ratelimit-remaining-tokens')).toBe(chatHttp.headers.get('x-ratelimit-remaining-tokens'));
     expect(answer.usage?.input_tokens).toBe(chatAnswer.usage?.prompt_tokens);
@@ -165,7 +169,9 @@ async function chatCount(): Promise<number> {
 describe('a Messages request is counted like the chat request it maps to', () => {
   it.each(['native', 'translated'] as const)('%s: same reservation, settlement and tokens as chat', async (mode) => {
     const model = `messages-${mode}` as const;
-    const { data: chatAnswer, response: chatHttp } = await client(keys[`chat-messages-${mode}`].secret).chat.completions.create({ model: 'chat', ...chatRequest }).withResponse();
+    const { data: chatAnswer, response: chatHttp } = await client(keys[`chat-messages-${mode}`].secret)
+      .chat.completions.create({ model: 'chat', ...chatRequest })
+      .withResponse();
     const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: keys[model].secret, maxRetries: 0 });
     // Sampling parameters pass through as the API takes them (the SDK's types here do not list temperature).
     const request = { model, system: 'Answer briefly.', messages: [{ role: 'user' as const, content: 'Count the wagons in the yard, please.' }], max_tokens: 10, temperature: 0.7 };

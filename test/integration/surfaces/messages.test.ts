@@ -155,7 +155,13 @@ describe('messages: every refusal in Anthropic shape', () => {
     ['no key', {}, body, 401, 'authentication_error'],
     ['a wrong key', { 'x-api-key': 'sk-swy-wrong' }, body, 401, 'authentication_error'],
     ['an unknown model', { 'x-api-key': key.secret }, JSON.stringify({ model: 'nope', max_tokens: 5, messages: [{ role: 'user', content: 'Hi' }] }), 404, 'not_found_error'],
-    ['a request over the key token limit', { 'x-api-key': limited.secret }, JSON.stringify({ model: 'native-vllm', max_tokens: 5000, messages: [{ role: 'user', content: 'Hi' }] }), 429, 'rate_limit_error'],
+    [
+      'a request over the key token limit',
+      { 'x-api-key': limited.secret },
+      JSON.stringify({ model: 'native-vllm', max_tokens: 5000, messages: [{ role: 'user', content: 'Hi' }] }),
+      429,
+      'rate_limit_error',
+    ],
     ['malformed JSON', { 'x-api-key': key.secret }, '{"model":', 400, 'invalid_request_error'],
     ['no max_tokens', { 'x-api-key': key.secret }, JSON.stringify({ model: 'translated-vllm', messages: [{ role: 'user', content: 'Hi' }] }), 400, 'invalid_request_error'],
     ['no messages', { 'x-api-key': key.secret }, JSON.stringify({ model: 'native-vllm', max_tokens: 5 }), 400, 'invalid_request_error'],
@@ -169,7 +175,9 @@ describe('messages: every refusal in Anthropic shape', () => {
   });
 
   it('the SDK raises its own error classes for them', async () => {
-    await expect(anthropic('sk-swy-wrong').messages.create({ model: 'native-vllm', max_tokens: 5, messages: [{ role: 'user', content: 'Hi' }] })).rejects.toBeInstanceOf(Anthropic.AuthenticationError);
+    await expect(anthropic('sk-swy-wrong').messages.create({ model: 'native-vllm', max_tokens: 5, messages: [{ role: 'user', content: 'Hi' }] })).rejects.toBeInstanceOf(
+      Anthropic.AuthenticationError,
+    );
     await expect(anthropic().messages.create({ model: 'nope', max_tokens: 5, messages: [{ role: 'user', content: 'Hi' }] })).rejects.toBeInstanceOf(Anthropic.NotFoundError);
   });
 });
@@ -198,4 +206,3 @@ describe('messages: a stream that breaks mid-way', () => {
     }
   });
 });
-

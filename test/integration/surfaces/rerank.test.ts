@@ -77,7 +77,8 @@ describe('rerank surface', () => {
     expect(answer.status).toBe(200);
     const usage = (answer.json as unknown as RerankAnswer).usage;
     const after = await metricsText();
-    const requests = (text: string) => Number(/switchyard_requests_total\{model="rerank-llama",backend="llama",endpoint="rerank",status_class="2xx",cache="[a-z]+"\} (\d+)/.exec(text)?.[1] ?? 0);
+    const requests = (text: string) =>
+      Number(/switchyard_requests_total\{model="rerank-llama",backend="llama",endpoint="rerank",status_class="2xx",cache="[a-z]+"\} (\d+)/.exec(text)?.[1] ?? 0);
     const promptTokens = (text: string) => Number(/switchyard_tokens_total\{model="rerank-llama",backend="llama",type="prompt"\} (\d+)/.exec(text)?.[1] ?? 0);
     expect(requests(after) - requests(before)).toBe(1);
     expect(promptTokens(after) - promptTokens(before)).toBe(usage.prompt_tokens ?? usage.total_tokens);

@@ -78,7 +78,13 @@ describe('vllm kind', () => {
 
   it('reads the current and the pre-V1 KV-cache gauge', () => {
     const read = (entries: Array<[string, number]>) => kind.metrics?.read(new Map(entries));
-    expect(read([['vllm:num_requests_waiting', 2], ['vllm:num_requests_running', 5], ['vllm:kv_cache_usage_perc', 0.4]])).toEqual({ queued: 2, running: 5, kvCacheUsage: 0.4 });
+    expect(
+      read([
+        ['vllm:num_requests_waiting', 2],
+        ['vllm:num_requests_running', 5],
+        ['vllm:kv_cache_usage_perc', 0.4],
+      ]),
+    ).toEqual({ queued: 2, running: 5, kvCacheUsage: 0.4 });
     expect(read([['vllm:gpu_cache_usage_perc', 0.3]])?.kvCacheUsage).toBe(0.3);
   });
 });
@@ -123,7 +129,15 @@ describe('sglang kind', () => {
 
   it('KV-cache use is used tokens over the pool, summed across ranks; token_usage only without the pool gauge', () => {
     const read = (entries: Array<[string, number]>) => kind.metrics?.read(new Map(entries));
-    expect(read([['sglang:num_running_reqs', 3], ['sglang:num_queue_reqs', 4], ['sglang:num_used_tokens', 300], ['sglang:max_total_num_tokens', 1200], ['sglang:token_usage', 0.9]])).toEqual({
+    expect(
+      read([
+        ['sglang:num_running_reqs', 3],
+        ['sglang:num_queue_reqs', 4],
+        ['sglang:num_used_tokens', 300],
+        ['sglang:max_total_num_tokens', 1200],
+        ['sglang:token_usage', 0.9],
+      ]),
+    ).toEqual({
       running: 3,
       queued: 4,
       kvCacheUsage: 0.25,
@@ -134,7 +148,12 @@ describe('sglang kind', () => {
   });
 
   it('discovers max_model_len from /v1/models with the key; no load report', async () => {
-    const { get, asked } = scripted({ '/v1/models': [200, { object: 'list', data: [{ id: 'Qwen/Qwen2.5-7B-Instruct', object: 'model', owned_by: 'sglang', root: 'Qwen/Qwen2.5-7B-Instruct', parent: null, max_model_len: 32768 }] }] });
+    const { get, asked } = scripted({
+      '/v1/models': [
+        200,
+        { object: 'list', data: [{ id: 'Qwen/Qwen2.5-7B-Instruct', object: 'model', owned_by: 'sglang', root: 'Qwen/Qwen2.5-7B-Instruct', parent: null, max_model_len: 32768 }] },
+      ],
+    });
     expect(await kind.discover(get, { wantSlots: true })).toEqual({ models: [{ id: 'Qwen/Qwen2.5-7B-Instruct', contextLength: 32768 }] });
     expect(asked).toEqual(['/v1/models (key)']);
     expect(kind.loadReport).toBeUndefined();

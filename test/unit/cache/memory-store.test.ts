@@ -3,7 +3,13 @@ import { entryAgeSeconds, entryFromResponse, parseEntry, serialiseEntry } from '
 import { MemoryCacheStore } from '../../../src/cache/memory-store.ts';
 
 const answer = (text: string) =>
-  JSON.stringify({ id: 'x', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: text } }], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } });
+  JSON.stringify({
+    id: 'x',
+    object: 'chat.completion',
+    model: 'm',
+    choices: [{ index: 0, message: { role: 'assistant', content: text } }],
+    usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+  });
 
 describe('cache entries', () => {
   it('take usage from the body and round-trip through serialisation', () => {

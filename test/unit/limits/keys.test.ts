@@ -112,7 +112,12 @@ describe('authentication and key administration (memory)', () => {
 
 describe('limit subjects', async () => {
   const { limitSubject } = await import('../../../src/limits/subject.ts');
-  const limits = { onRedisError: 'open' as const, defaults: { rpm: 60, tpm: 10_000 }, reserveCompletionTokens: 512, tenants: { t: { budget: { amount: 9, period: 'month' as const } } } };
+  const limits = {
+    onRedisError: 'open' as const,
+    defaults: { rpm: 60, tpm: 10_000 },
+    reserveCompletionTokens: 512,
+    tenants: { t: { budget: { amount: 9, period: 'month' as const } } },
+  };
   it('uses the key limits, then the defaults; anonymous without a key', () => {
     expect(limitSubject(undefined, limits)).toEqual({ id: 'anonymous', tenant: 'default', rpm: 60, tpm: 10_000, budgets: [] });
     const subject = limitSubject({ id: 'k', hash: 'h', tenant: 't', models: ['*'], rpm: 5, createdAt: '' }, limits);

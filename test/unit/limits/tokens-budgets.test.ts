@@ -126,7 +126,19 @@ describe('budgets (memory)', () => {
 describe('estimates and headers', () => {
   it('estimates prompt tokens as chars/4 plus per-message overhead', () => {
     expect(estimatePromptTokens({ messages: [{ role: 'user', content: 'x'.repeat(400) }] })).toBe(3 + 4 + 100);
-    expect(estimatePromptTokens({ messages: [{ role: 'user', content: [{ type: 'text', text: 'abcd' }, { type: 'image_url', image_url: { url: 'u' } }] }] })).toBe(3 + 4 + 1 + 256);
+    expect(
+      estimatePromptTokens({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'abcd' },
+              { type: 'image_url', image_url: { url: 'u' } },
+            ],
+          },
+        ],
+      }),
+    ).toBe(3 + 4 + 1 + 256);
     expect(estimatePromptTokens({ prompt: 'abcdefgh' })).toBe(2);
     expect(estimatePromptTokens({ input: ['abcd', 'abcd'] })).toBe(2);
     expect(reservationTokens({ prompt: 'abcd', max_tokens: 50 }, 512)).toBe(51);

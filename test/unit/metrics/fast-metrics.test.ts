@@ -63,7 +63,13 @@ describe('FastCounter', () => {
       const [a, b, c, d, e] = labels as [string, string, string, string, string];
       requests.fast.series(a, b, c, d, e).inc(value);
     }
-    for (const [model, type, value] of [['chat', 'prompt', 42], ['chat', 'completion', 20], [awkward, 'prompt', 0], ['chat', 'prompt', 1e21], ['x', 'y', 1e-7]] as const) {
+    for (const [model, type, value] of [
+      ['chat', 'prompt', 42],
+      ['chat', 'completion', 20],
+      [awkward, 'prompt', 0],
+      ['chat', 'prompt', 1e21],
+      ['x', 'y', 1e-7],
+    ] as const) {
       tokens.reference.labels(model, type).inc(value);
       tokens.fast.labels(model, type).inc(value);
     }
@@ -118,9 +124,21 @@ describe('FastHistogram', () => {
       ...latencyBuckets, // exactly on every boundary
       ...latencyBuckets.map((bound) => bound + 1e-9),
       ...latencyBuckets.map((bound) => bound - 1e-9),
-      0, -0, -3, 0.0001, 119.99, 120, 120.0000001, 500, 1e9, // below the first bound, above the last (+Inf only)
+      0,
+      -0,
+      -3,
+      0.0001,
+      119.99,
+      120,
+      120.0000001,
+      500,
+      1e9, // below the first bound, above the last (+Inf only)
     ];
-    const labelSets: [string, string, string][] = [['chat', 'sim', 'false'], ['chat', 'sim', 'true'], [awkward, 'gpu-1', 'false']];
+    const labelSets: [string, string, string][] = [
+      ['chat', 'sim', 'false'],
+      ['chat', 'sim', 'true'],
+      [awkward, 'gpu-1', 'false'],
+    ];
     values.forEach((value, index) => {
       const labels = labelSets[index % 3] as [string, string, string];
       duration.reference.labels(...labels).observe(value);
@@ -274,7 +292,13 @@ describe('GatewayMetrics on the fast path', () => {
       expect(text.split('\n')).toContain(line);
     }
     // Not recorded: no series (streamed-only time to first token, cost 0, no failovers).
-    for (const name of ['switchyard_time_to_first_token_seconds_bucket', 'switchyard_time_per_output_token_seconds_bucket', 'switchyard_cost_total{', 'switchyard_failovers_total{', 'switchyard_refused_requests_total{']) {
+    for (const name of [
+      'switchyard_time_to_first_token_seconds_bucket',
+      'switchyard_time_per_output_token_seconds_bucket',
+      'switchyard_cost_total{',
+      'switchyard_failovers_total{',
+      'switchyard_refused_requests_total{',
+    ]) {
       expect(text).not.toContain(name);
     }
   });

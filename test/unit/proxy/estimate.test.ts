@@ -32,7 +32,14 @@ describe('promptTokenFloor', () => {
 
   it('token ids count exactly; a batch counts its longest sequence (each is a sequence of its own)', () => {
     expect(promptTokenFloor({ prompt: [1, 2, 3, 4] })).toBe(4);
-    expect(promptTokenFloor({ prompt: [[1, 2], [3, 4, 5]] })).toBe(3);
+    expect(
+      promptTokenFloor({
+        prompt: [
+          [1, 2],
+          [3, 4, 5],
+        ],
+      }),
+    ).toBe(3);
     expect(promptTokenFloor({ prompt: ['one two three', 'four'] })).toBe(3);
     expect(promptTokenFloor({ input: ['a b', 'c d e f'] })).toBe(4);
     expect(promptTokenFloor({})).toBe(0);

@@ -3,11 +3,24 @@ import { streamEventFailure, upstreamFailure } from '../../../src/proxy/upstream
 
 describe('upstream error normalisation', () => {
   it("turns llama.cpp's exceed_context_size_error into 400 context_length_exceeded", () => {
-    const body = JSON.stringify({ error: { code: 400, message: 'request (9000 tokens) exceeds the available context size (8192 tokens)', type: 'exceed_context_size_error', n_prompt_tokens: 9000, n_ctx: 8192 } });
+    const body = JSON.stringify({
+      error: {
+        code: 400,
+        message: 'request (9000 tokens) exceeds the available context size (8192 tokens)',
+        type: 'exceed_context_size_error',
+        n_prompt_tokens: 9000,
+        n_ctx: 8192,
+      },
+    });
     const failure = upstreamFailure(400, body, 'llama', 'messages');
     const error = failure.clientError;
     expect(error.toJSON()).toEqual({
-      error: { message: 'request (9000 tokens) exceeds the available context size (8192 tokens)', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' },
+      error: {
+        message: 'request (9000 tokens) exceeds the available context size (8192 tokens)',
+        type: 'invalid_request_error',
+        param: 'messages',
+        code: 'context_length_exceeded',
+      },
     });
     expect(error.status).toBe(400);
     expect(error.errorName).toBe('SWY_ERR_CONTEXT_LENGTH');
@@ -17,7 +30,9 @@ describe('upstream error normalisation', () => {
   });
 
   it("recognises vLLM's context message and keeps integer codes out", () => {
-    const body = JSON.stringify({ error: { message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", type: 'BadRequestError', param: null, code: 400 } });
+    const body = JSON.stringify({
+      error: { message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", type: 'BadRequestError', param: null, code: 400 },
+    });
     const error = upstreamFailure(400, body, 'vllm', 'prompt').clientError;
     expect(error.code).toBe('context_length_exceeded');
     expect(error.param).toBe('prompt');
@@ -32,7 +47,7 @@ describe('upstream error normalisation', () => {
     expect(failure.backendFault).toBe(false);
   });
 
-  it("maps vLLM's {\"error\":\"Unauthorized\"} to a gateway-side credentials error", () => {
+  it('maps vLLM\'s {"error":"Unauthorized"} to a gateway-side credentials error', () => {
     const failure = upstreamFailure(401, '{"error":"Unauthorized"}', 'vllm-a', 'messages');
     expect(failure.clientError.status).toBe(502);
     expect(failure.clientError.code).toBe('upstream_auth_failed');
@@ -41,7 +56,7 @@ describe('upstream error normalisation', () => {
     expect(failure.backendFault).toBe(true);
   });
 
-  it('keeps an upstream 429 as the upstream\'s, not as a gateway refusal', () => {
+  it("keeps an upstream 429 as the upstream's, not as a gateway refusal", () => {
     const failure = upstreamFailure(429, '{"error":{"message":"busy","type":"rate_limit_error"}}', 'x', 'messages', '3');
     expect(failure.clientError.errorName).toBe('SWY_ERR_UPSTREAM_RATE_LIMITED');
     expect(failure.clientError.origin).toBe('upstream');

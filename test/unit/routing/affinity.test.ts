@@ -16,7 +16,13 @@ describe('affinity key', () => {
     expect(turn2).toBe(turn1);
     // Without a system prompt too: the key stops before the first assistant turn.
     const bare1 = affinityKeyFor({ messages: [{ role: 'user', content: 'hi' }] });
-    const bare2 = affinityKeyFor({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'more' }] });
+    const bare2 = affinityKeyFor({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello' },
+        { role: 'user', content: 'more' },
+      ],
+    });
     expect(bare2).toBe(bare1);
   });
 
@@ -29,7 +35,17 @@ describe('affinity key', () => {
   });
 
   it('reads content parts, prompts and token ids', () => {
-    const parts = { messages: [{ role: 'user', content: [{ type: 'text', text: 'describe' }, { type: 'image_url', image_url: { url: 'data:x' } }] }] };
+    const parts = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'describe' },
+            { type: 'image_url', image_url: { url: 'data:x' } },
+          ],
+        },
+      ],
+    };
     expect(affinityKeyFor(parts)).toBeDefined();
     expect(affinityKeyFor({ prompt: 'Once upon a time' })).toBe(affinityKeyFor({ prompt: ['Once upon a time', 'other'] }));
     expect(affinityKeyFor({ prompt: [1, 2, 3] })).toBe(affinityKeyFor({ prompt: [[1, 2, 3]] }));

@@ -80,7 +80,15 @@ describe('cheapest', () => {
 
   it('follows the load through decide(): shift and return', () => {
     const random = seeded(7);
-    const load: [number, number][] = [[0, 1], [0, 3], [2, 4], [8, 4], [1, 4], [0, 2], [0, 0]];
+    const load: [number, number][] = [
+      [0, 1],
+      [0, 3],
+      [2, 4],
+      [8, 4],
+      [1, 4],
+      [0, 2],
+      [0, 0],
+    ];
     const steps = load.map(([queued, running]) => decide([cheapBox(queued, running), expensive], withSlo, random).order[0]);
     expect(steps).toEqual(['cheap', 'cheap', 'expensive', 'expensive', 'expensive', 'cheap', 'cheap']);
   });

@@ -4,11 +4,7 @@ import { candidate, routeRequest, seeded } from './snapshot.ts';
 
 describe('decide: filters', () => {
   it('drops unhealthy and circuit-open candidates and says why', () => {
-    const decision = decide(
-      [candidate('down', { healthy: false }), candidate('open', { circuit: 'open', healthy: false }), candidate('up')],
-      routeRequest(),
-      seeded(1),
-    );
+    const decision = decide([candidate('down', { healthy: false }), candidate('open', { circuit: 'open', healthy: false }), candidate('up')], routeRequest(), seeded(1));
     expect(decision.order).toEqual(['up']);
     expect(decision.scores.map((score) => [score.backend, score.excluded])).toEqual([
       ['down', 'unhealthy'],

@@ -12,11 +12,7 @@ describe('least-loaded', () => {
   const request = routeRequest();
 
   it('picks the smallest share of maxConcurrency in use', () => {
-    const decision = leastLoaded(
-      [candidate('a', { inflight: 10 }), candidate('b', { inflight: 2 }), candidate('c', { inflight: 4, maxConcurrency: 8 })],
-      request,
-      seeded(1),
-    );
+    const decision = leastLoaded([candidate('a', { inflight: 10 }), candidate('b', { inflight: 2 }), candidate('c', { inflight: 4, maxConcurrency: 8 })], request, seeded(1));
     expect(decision.order).toEqual(['b', 'a', 'c']);
     expect(decision.reason).toBe('least-loaded');
   });

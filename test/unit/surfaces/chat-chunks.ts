@@ -10,7 +10,14 @@ function chunk(delta: Record<string, unknown>, finishReason: string | null = nul
 }
 
 export function usageChunk(prompt: number, completion: number, extra: Record<string, unknown> = {}): Chunk {
-  return { id: 'chatcmpl-7', object: 'chat.completion.chunk', created: 1700000000, model: 'upstream', choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...extra } };
+  return {
+    id: 'chatcmpl-7',
+    object: 'chat.completion.chunk',
+    created: 1700000000,
+    model: 'upstream',
+    choices: [],
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, ...extra },
+  };
 }
 
 /** Text only: "Hello world", stop. */

@@ -28,7 +28,12 @@ function recordedChunks(name: string): Array<Record<string, unknown>> {
 }
 
 function recordedEventTypes(name: string): Set<string> {
-  return new Set(fixtureText(name).split('\n').filter((line) => line.startsWith('event: ')).map((line) => line.slice(7)));
+  return new Set(
+    fixtureText(name)
+      .split('\n')
+      .filter((line) => line.startsWith('event: '))
+      .map((line) => line.slice(7)),
+  );
 }
 
 function contentOf(chunks: Array<Record<string, unknown>>): string {
@@ -92,7 +97,7 @@ describe('recorded llama-server chat streams, translated', () => {
     });
   }
 
-  it('reads usage out of llama-server\'s native /v1/responses and /v1/messages answers', () => {
+  it("reads usage out of llama-server's native /v1/responses and /v1/messages answers", () => {
     expect(responsesUsage(fixtureBody('responses.json'))).toEqual({ prompt_tokens: 56, completion_tokens: 8, total_tokens: 64, cached_tokens: 0 });
     // llama.cpp counts cached prompt tokens apart from input_tokens, as Anthropic does
     expect(messagesUsage(fixtureBody('messages.json'))).toEqual({ prompt_tokens: 56, completion_tokens: 8, total_tokens: 64, cached_tokens: 55 });

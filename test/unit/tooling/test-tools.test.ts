@@ -38,7 +38,13 @@ function executable(file: string, text: string): void {
  * which `nobody` cannot enter; `npm test` runs the script on the system's Node anyway).
  */
 function nodeFor(uid: number): string {
-  const candidates = [process.execPath, ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((directory) => join(directory, 'node'))];
+  const candidates = [
+    process.execPath,
+    ...(process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((directory) => join(directory, 'node')),
+  ];
   const usable = candidates.find((node) => spawnSync(node, ['--version'], { uid, gid: uid }).status === 0);
   if (!usable) throw new Error(`no Node on PATH that uid ${uid} may run (tried ${candidates.join(', ')})`);
   return usable;
@@ -93,8 +99,12 @@ describe('bin/test-tools.js', () => {
     const log = fakeApt(path);
     const first = runScript(path);
     expect(first.status, first.stderr).toBe(0);
-    expect(first.stderr).toBe('npm test needs redis-server, promtool, prometheus, docker-compose (not on PATH): installing the Debian packages redis-server prometheus docker-compose with apt-get (once)...\n');
-    expect(readFileSync(log, 'utf8')).toBe(['update -qq DEBIAN_FRONTEND=noninteractive', 'install -y -qq --no-install-recommends redis-server prometheus docker-compose DEBIAN_FRONTEND=noninteractive', ''].join('\n'));
+    expect(first.stderr).toBe(
+      'npm test needs redis-server, promtool, prometheus, docker-compose (not on PATH): installing the Debian packages redis-server prometheus docker-compose with apt-get (once)...\n',
+    );
+    expect(readFileSync(log, 'utf8')).toBe(
+      ['update -qq DEBIAN_FRONTEND=noninteractive', 'install -y -qq --no-install-recommends redis-server prometheus docker-compose DEBIAN_FRONTEND=noninteractive', ''].join('\n'),
+    );
 
     const second = runScript(path);
     expect(second).toMatchObject({ status: 0, stderr: '' });

@@ -87,7 +87,12 @@ describe('chunk edits', () => {
 
 describe('a key written twice or spelled with escapes', () => {
   it('replaces every occurrence of a duplicated top-level key, so no runtime reads a value the gateway did not choose', () => {
-    for (const text of ['{"model":"a","messages":[],"model":"b"}', '{"model":"a","model":"b","stream":true}', '{"mod\\u0065l":"evil","messages":[],"model":"ok"}', '{"model":"ok","messages":[],"mod\\u0065l":"evil"}']) {
+    for (const text of [
+      '{"model":"a","messages":[],"model":"b"}',
+      '{"model":"a","model":"b","stream":true}',
+      '{"mod\\u0065l":"evil","messages":[],"model":"ok"}',
+      '{"model":"ok","messages":[],"mod\\u0065l":"evil"}',
+    ]) {
       for (const present of [true, false]) {
         const out = spliceTopLevel(text, [{ key: 'model', value: '"target"', present }]);
         expect(JSON.parse(out).model, `${text} present=${present}`).toBe('target');

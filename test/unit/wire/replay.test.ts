@@ -61,7 +61,11 @@ describe('replaying a cached answer as SSE', () => {
     expect(final.usage).toEqual(usage);
     expect(final.choices[0]?.message.content).toBe(original.choices[0].message.content);
     expect(final.choices[0]?.finish_reason).toBe('tool_calls');
-    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius","days":1}' } });
+    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({
+      id: 'call_1',
+      type: 'function',
+      function: { name: 'get_weather', arguments: '{"city":"Paris","unit":"celsius","days":1}' },
+    });
   });
 
   it('has the exact OpenAI chunk shape', () => {
@@ -95,7 +99,14 @@ describe('replaying a cached answer as SSE', () => {
       kind: 'completion',
       createdAt: 0,
       usage,
-      body: JSON.stringify({ id: 'cmpl-1', object: 'text_completion', created: 5, model: 'x', choices: [{ index: 0, text: 'Once upon a time there was a gateway that cached answers.', logprobs: null, finish_reason: 'length' }], usage }),
+      body: JSON.stringify({
+        id: 'cmpl-1',
+        object: 'text_completion',
+        created: 5,
+        model: 'x',
+        choices: [{ index: 0, text: 'Once upon a time there was a gateway that cached answers.', logprobs: null, finish_reason: 'length' }],
+        usage,
+      }),
     };
     const chunks = (await sdkChunks(replayAsSse(entry, { includeUsage: true, publicModel: 'p' }))) as Array<{
       object: string;

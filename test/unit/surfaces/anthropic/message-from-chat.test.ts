@@ -1,11 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import {
-  anthropicError,
-  chatCompletionToMessage,
-  mergeMessagesUsage,
-  messagesUsage,
-} from '../../../../src/surfaces/anthropic/translate.ts';
+import { anthropicError, chatCompletionToMessage, mergeMessagesUsage, messagesUsage } from '../../../../src/surfaces/anthropic/translate.ts';
 import { answering } from '../sdk-fetch.ts';
 
 const context = { id: 'msg_abc', model: 'public-model' };
@@ -46,14 +41,17 @@ describe('chat completion -> Anthropic Message', () => {
 
   it('answers tool calls with tool_use blocks, input parsed, and stop_reason tool_use', () => {
     const message = chatCompletionToMessage(
-      chat({
-        content: 'Checking.',
-        tool_calls: [
-          { id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
-          { id: 'call_2', type: 'function', function: { name: 'weather', arguments: '{"city": "Ro' } },
-          { id: 'call_3', type: 'function', function: { name: 'now', arguments: '' } },
-        ],
-      }, 'tool_calls'),
+      chat(
+        {
+          content: 'Checking.',
+          tool_calls: [
+            { id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+            { id: 'call_2', type: 'function', function: { name: 'weather', arguments: '{"city": "Ro' } },
+            { id: 'call_3', type: 'function', function: { name: 'now', arguments: '' } },
+          ],
+        },
+        'tool_calls',
+      ),
       context,
     );
     expect(message.stop_reason).toBe('tool_use');
@@ -94,7 +92,11 @@ describe('usage of native Messages answers and events', () => {
       total_tokens: 35,
       cached_tokens: 20,
     });
-    expect(messagesUsage({ type: 'message_start', message: { usage: { input_tokens: 9, output_tokens: 1 } } })).toEqual({ prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 });
+    expect(messagesUsage({ type: 'message_start', message: { usage: { input_tokens: 9, output_tokens: 1 } } })).toEqual({
+      prompt_tokens: 9,
+      completion_tokens: 1,
+      total_tokens: 10,
+    });
     expect(messagesUsage({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x' } })).toBeUndefined();
   });
 

@@ -46,7 +46,7 @@ describe('Messages request -> chat request', () => {
     });
   });
 
-  it('joins system blocks and leaves out Claude Code\'s per-request billing header', () => {
+  it("joins system blocks and leaves out Claude Code's per-request billing header", () => {
     const chat = messagesRequestToChat({
       ...base,
       system: [
@@ -136,7 +136,9 @@ describe('Messages request -> chat request', () => {
       { role: 'tool', tool_call_id: 'toolu_2', content: 'rain' },
       { role: 'user', content: 'Summarise.' },
     ]);
-    expect(chat.tools).toEqual([{ type: 'function', function: { name: 'weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }]);
+    expect(chat.tools).toEqual([
+      { type: 'function', function: { name: 'weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    ]);
     expect(chat.tool_choice).toBe('auto');
     expect(chat.parallel_tool_calls).toBe(false);
   });
@@ -147,13 +149,32 @@ describe('Messages request -> chat request', () => {
       messages: [
         { role: 'user', content: 'shot' },
         { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'screenshot', input: {} }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: 'here' }, { type: 'image', source: { type: 'url', url: 'https://x/y.png' } }] }] },
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'tool_result',
+              tool_use_id: 't1',
+              content: [
+                { type: 'text', text: 'here' },
+                { type: 'image', source: { type: 'url', url: 'https://x/y.png' } },
+              ],
+            },
+          ],
+        },
       ],
     });
     expect(chat.messages).toEqual([
       { role: 'user', content: 'shot' },
       { role: 'assistant', content: null, tool_calls: [{ id: 't1', type: 'function', function: { name: 'screenshot', arguments: '{}' } }] },
-      { role: 'tool', tool_call_id: 't1', content: [{ type: 'text', text: 'here' }, { type: 'image_url', image_url: { url: 'https://x/y.png' } }] },
+      {
+        role: 'tool',
+        tool_call_id: 't1',
+        content: [
+          { type: 'text', text: 'here' },
+          { type: 'image_url', image_url: { url: 'https://x/y.png' } },
+        ],
+      },
     ]);
   });
 
@@ -165,7 +186,7 @@ describe('Messages request -> chat request', () => {
     expect(messagesRequestToChat({ ...base, messages, tools, tool_choice: { type: 'tool', name: 'f' } }).tool_choice).toEqual({ type: 'function', function: { name: 'f' } });
   });
 
-  it('passes a thinking budget as llama.cpp\'s thinking_budget_tokens and structured output as response_format', () => {
+  it("passes a thinking budget as llama.cpp's thinking_budget_tokens and structured output as response_format", () => {
     const messages = [{ role: 'user', content: 'x' }];
     expect(messagesRequestToChat({ ...base, messages, thinking: { type: 'enabled', budget_tokens: 2048 } }).thinking_budget_tokens).toBe(2048);
     expect(messagesRequestToChat({ ...base, messages, thinking: { type: 'disabled' } })).not.toHaveProperty('thinking_budget_tokens');

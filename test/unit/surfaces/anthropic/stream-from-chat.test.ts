@@ -141,7 +141,10 @@ describe('chat stream -> Anthropic Messages events', () => {
 
   it('is checked for real: the SDK refuses a stream without message_start', async () => {
     const { sse } = translate(textChunks());
-    const broken = sse.split('\n\n').filter((block) => !block.startsWith('event: message_start')).join('\n\n');
+    const broken = sse
+      .split('\n\n')
+      .filter((block) => !block.startsWith('event: message_start'))
+      .join('\n\n');
     await expect(throughSdk(broken)).rejects.toThrow();
   });
 });

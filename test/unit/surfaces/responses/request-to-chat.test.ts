@@ -81,7 +81,14 @@ describe('Responses request -> chat request', () => {
       model: 'm',
       input: [
         { role: 'developer', content: 'Rules.' },
-        { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'What is ' }, { type: 'input_text', text: 'this?' }] },
+        {
+          type: 'message',
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'What is ' },
+            { type: 'input_text', text: 'this?' },
+          ],
+        },
         { type: 'message', role: 'assistant', status: 'completed', id: 'msg_1', content: [{ type: 'output_text', text: 'A cat.', annotations: [] }] },
         {
           role: 'user',
@@ -159,13 +166,10 @@ describe('Responses request -> chat request', () => {
   });
 
   it('places earlier turns (previous_response_id) between the instructions and the new input', () => {
-    const chat = responsesRequestToChat(
-      { model: 'm', instructions: 'Sys', input: [{ type: 'function_call_output', call_id: 'c1', output: '42' }] },
-      [
-        { role: 'user', content: 'compute' },
-        { type: 'function_call', call_id: 'c1', name: 'calc', arguments: '{}' },
-      ],
-    );
+    const chat = responsesRequestToChat({ model: 'm', instructions: 'Sys', input: [{ type: 'function_call_output', call_id: 'c1', output: '42' }] }, [
+      { role: 'user', content: 'compute' },
+      { type: 'function_call', call_id: 'c1', name: 'calc', arguments: '{}' },
+    ]);
     expect(chat.messages).toEqual([
       { role: 'system', content: 'Sys' },
       { role: 'user', content: 'compute' },

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { chatCompletionToResponse, responsesUsage, type ResponsesContext } from '../../../../src/surfaces/responses/translate.ts';
 import { answering } from '../sdk-fetch.ts';
 
-const context = (request: Record<string, unknown> = {}): ResponsesContext => ({ id: 'resp_abc', createdAt: 1700000000, model: 'public-model', request: { model: 'public-model', input: 'x', ...request } });
+const context = (request: Record<string, unknown> = {}): ResponsesContext => ({
+  id: 'resp_abc',
+  createdAt: 1700000000,
+  model: 'public-model',
+  request: { model: 'public-model', input: 'x', ...request },
+});
 
 function chat(message: Record<string, unknown>, finishReason: string, usage?: Record<string, unknown>): Record<string, unknown> {
   const body: Record<string, unknown> = {
@@ -63,13 +68,16 @@ describe('chat completion -> Response', () => {
 
   it('answers tool calls with function_call items carrying the chat call ids', () => {
     const response = chatCompletionToResponse(
-      chat({
-        content: null,
-        tool_calls: [
-          { id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
-          { id: 'call_2', type: 'function', function: { name: 'weather', arguments: '{"city":"Rome"}' } },
-        ],
-      }, 'tool_calls'),
+      chat(
+        {
+          content: null,
+          tool_calls: [
+            { id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+            { id: 'call_2', type: 'function', function: { name: 'weather', arguments: '{"city":"Rome"}' } },
+          ],
+        },
+        'tool_calls',
+      ),
       context({ tools: [{ type: 'function', name: 'weather' }] }),
     );
     expect(response.status).toBe('completed');
@@ -115,7 +123,14 @@ describe('chat completion -> Response', () => {
     const parsed = await client.responses.parse({
       model: 'public-model',
       input: 'x',
-      text: { format: { type: 'json_schema', name: 'num', strict: true, schema: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false } } },
+      text: {
+        format: {
+          type: 'json_schema',
+          name: 'num',
+          strict: true,
+          schema: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'], additionalProperties: false },
+        },
+      },
     });
     expect(parsed.output_parsed).toEqual({ n: 4 });
   });

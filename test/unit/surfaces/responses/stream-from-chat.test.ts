@@ -121,7 +121,10 @@ describe('chat stream -> Responses events', () => {
       'response.output_item.done',
       'response.completed',
     ]);
-    expect(events[8]?.data).toMatchObject({ output_index: 1, item: { id: 'fc_s1_0', type: 'function_call', call_id: 'call_p', name: 'weather', arguments: '', status: 'in_progress' } });
+    expect(events[8]?.data).toMatchObject({
+      output_index: 1,
+      item: { id: 'fc_s1_0', type: 'function_call', call_id: 'call_p', name: 'weather', arguments: '', status: 'in_progress' },
+    });
     expect(events[13]?.data).toMatchObject({ item_id: 'fc_s1_0', output_index: 1, arguments: '{"city":"Paris"}' });
     const { final } = await throughSdk(sse);
     expect(final.output).toMatchObject([
@@ -170,7 +173,10 @@ describe('chat stream -> Responses events', () => {
     expect(translator.finish()).toBe('');
     const events = parseSse(sse);
     expect(events.slice(-2)).toMatchObject([
-      { event: 'response.failed', data: { response: { status: 'failed', error: { code: 'server_error' }, output: [{ type: 'message', status: 'incomplete', content: [{ text: 'partial' }] }] } } },
+      {
+        event: 'response.failed',
+        data: { response: { status: 'failed', error: { code: 'server_error' }, output: [{ type: 'message', status: 'incomplete', content: [{ text: 'partial' }] }] } },
+      },
       { event: 'error', data: { type: 'error', code: 'upstream_stream_interrupted', message: expect.stringContaining('ended before completion'), param: null } },
     ]);
     await expect(throughSdk(sse)).rejects.toThrow(/ended before completion/);
@@ -178,7 +184,10 @@ describe('chat stream -> Responses events', () => {
 
   it('is checked for real: the SDK refuses the same stream without its content_part.added event', async () => {
     const { sse } = translate(textChunks());
-    const broken = sse.split('\n\n').filter((block) => !block.startsWith('event: response.content_part.added')).join('\n\n');
+    const broken = sse
+      .split('\n\n')
+      .filter((block) => !block.startsWith('event: response.content_part.added'))
+      .join('\n\n');
     await expect(throughSdk(broken)).rejects.toThrow(/missing content/);
   });
 
