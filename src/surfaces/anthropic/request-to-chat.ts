@@ -179,16 +179,17 @@ function chatMessages(body: JsonObject): JsonObject[] {
   return messages;
 }
 
+/**
+ * Client tools (`{"name","description","input_schema"}`, type absent or
+ * `custom`) become chat tools. Anthropic's server tools (web_search_…,
+ * bash_…, text_editor_…) have no chat equivalent and are left out, so clients
+ * that offer them still work; the model just cannot call them.
+ */
 function chatTools(tools: unknown): JsonObject[] {
-  return requireArray(tools, 'tools', 'a list of tools').map((raw, index) => {
+  return requireArray(tools, 'tools', 'a list of tools').flatMap((raw, index) => {
     const param = `tools[${index}]`;
     const tool = requireObject(raw, param, 'a tool with name and input_schema');
-    if (tool.type !== undefined && tool.type !== null && tool.type !== 'custom') {
-      throw invalidParam(
-        `${param}.type`,
-        `Tool type ${JSON.stringify(tool.type)} is not supported by this gateway: only client tools ({"name","description","input_schema"}) can be translated.`,
-      );
-    }
+    if (tool.type !== undefined && tool.type !== null && tool.type !== 'custom') return [];
     const fn: JsonObject = { name: requireString(tool.name, `${param}.name`, 'the tool name') };
     if (typeof tool.description === 'string') fn.description = tool.description;
     fn.parameters = requireObject(tool.input_schema, `${param}.input_schema`, 'the JSON Schema of the tool input');

@@ -264,16 +264,17 @@ function mergeLeadingSystem(messages: ChatMessage[]): ChatMessage[] {
   return [{ role: 'system', content }, ...messages.slice(count)];
 }
 
+/**
+ * Function tools become chat tools. Other tool types (hosted tools such as
+ * web_search, Codex's `namespace` groups, custom/freeform tools) have no chat
+ * equivalent: they are left out, as llama.cpp's own translation does, so agents
+ * that always offer them (Codex CLI) still work; the model just cannot call them.
+ */
 function chatTools(tools: unknown): JsonObject[] {
-  return requireArray(tools, 'tools', 'a list of function tools').map((raw, index) => {
+  return requireArray(tools, 'tools', 'a list of function tools').flatMap((raw, index) => {
     const param = `tools[${index}]`;
     const tool = requireObject(raw, param, 'a function tool');
-    if (tool.type !== 'function') {
-      throw invalidParam(
-        `${param}.type`,
-        `Tool type ${JSON.stringify(tool.type)} is not supported by this gateway: only function tools ({"type":"function","name",…}) can be translated. Remove the tool, or describe it as a function.`,
-      );
-    }
+    if (tool.type !== 'function') return [];
     const fn: JsonObject = { name: requireString(tool.name, `${param}.name`, 'the function name') };
     if (typeof tool.description === 'string') fn.description = tool.description;
     if (isRecord(tool.parameters)) fn.parameters = tool.parameters;
