@@ -154,7 +154,7 @@ describe('responses surface, raw HTTP', () => {
     [{ model: 'native' }, 'input'],
     [{ input: 'x' }, 'model'],
     [{ model: 'translated', input: 'x', stream: 'yes' }, 'stream'],
-    [{ model: 'translated', input: 'x', tools: [{ type: 'web_search' }] }, 'tools[0].type'],
+    [{ model: 'translated', input: 'x', tools: [{ type: 'function' }] }, 'tools[0].name'],
   ])('refuses %j with a 400 naming %s', async (body, param) => {
     const answer = await post(`${gateway.url}/v1/responses`, JSON.stringify(body));
     expect(answer.status).toBe(400);
