@@ -211,7 +211,14 @@ describe('Messages request -> chat request', () => {
       param: 'messages[0].content[0].source.type',
     });
     // Server tools have no chat equivalent: left out (as llama.cpp does), so clients that always offer them still work.
-    const serverTool = messagesRequestToChat({ ...base, messages, tools: [{ type: 'web_search_20250305', name: 'web_search' }, { name: 'f', input_schema: { type: 'object' } }] });
+    const serverTool = messagesRequestToChat({
+      ...base,
+      messages,
+      tools: [
+        { type: 'web_search_20250305', name: 'web_search' },
+        { name: 'f', input_schema: { type: 'object' } },
+      ],
+    });
     expect((serverTool.tools as Array<{ function: { name: string } }>).map((tool) => tool.function.name)).toEqual(['f']);
     expect(refusal({ ...base, messages, tools: [{ name: 'f' }] })).toMatchObject({ param: 'tools[0].input_schema' });
     expect(refusal({ ...base, messages, tools: [{ name: 'f', input_schema: {} }], tool_choice: { type: 'sometimes' } })).toMatchObject({ param: 'tool_choice.type' });

@@ -221,7 +221,11 @@ describe('Responses request -> chat request', () => {
 
   it('refuses what it cannot translate, naming the parameter and the fix', () => {
     // Hosted tools and Codex's namespace groups have no chat equivalent: left out (as llama.cpp does), so Codex CLI works.
-    const hosted = responsesRequestToChat({ model: 'm', input: 'x', tools: [{ type: 'function', name: 'f' }, { type: 'web_search' }, { type: 'namespace', name: 'ns', tools: [] }] });
+    const hosted = responsesRequestToChat({
+      model: 'm',
+      input: 'x',
+      tools: [{ type: 'function', name: 'f' }, { type: 'web_search' }, { type: 'namespace', name: 'ns', tools: [] }],
+    });
     expect((hosted.tools as Array<{ function: { name: string } }>).map((tool) => tool.function.name)).toEqual(['f']);
     expect(refusal({ model: 'm' })).toMatchObject({ param: 'input' });
     expect(refusal({ model: 'm', input: 42 })).toMatchObject({ param: 'input' });
