@@ -99,7 +99,8 @@ class NativeCodec implements AnswerCodec {
       throw new AttemptError('invalid-answer', gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${this.options.backendId} sent a body that is not JSON.` }));
     }
     const body = rewriteModel(text, this.options.publicJson);
-    this.options.spec.answered?.(body === text ? answer : (JSON.parse(body) as Record<string, unknown>));
+    const answered = this.options.spec.answered;
+    if (answered) answered(body === text ? answer : (JSON.parse(body) as Record<string, unknown>));
     return { body, usage: this.options.spec.answerUsage(answer) };
   }
 

@@ -139,12 +139,15 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
           return { usage: responsesUsage(event), end: true };
         },
         isDelta: (data) => data.includes('.delta"'),
-        completed: (event) => {
+      };
+      if (prepared.store) {
+        // Only a request that asked to be kept pays for reading the final answer back.
+        spec.completed = (event) => {
           const response = event.response;
           if (response && typeof response === 'object') keep(prepared, json, view.model, response as Record<string, unknown>);
-        },
-        answered: (answer) => keep(prepared, json, view.model, answer),
-      };
+        };
+        spec.answered = (answer) => keep(prepared, json, view.model, answer);
+      }
       // The runtime gets the whole conversation: the gateway, not the runtime, holds earlier turns.
       const raw = prepared.history === undefined ? request.raw : JSON.stringify({ ...withoutPrevious(json), input: [...prepared.history, ...inputItems(json.input)] });
       return nativeCall(target, { path: '/v1/responses', raw, clientModel: view.model, clientStream: view.stream, promptParam: 'input', spec, errors: responsesErrors });
