@@ -43,14 +43,14 @@ const messagesMembers = new Set([
  */
 const billingHeader = 'x-anthropic-billing-header:';
 
-function systemText(system: unknown): string | undefined {
+function systemText(system: unknown, param: string): string | undefined {
   if (system === undefined || system === null) return undefined;
   if (typeof system === 'string') return system;
   const texts: string[] = [];
-  requireArray(system, 'system', 'a string or a list of text blocks').forEach((raw, index) => {
-    const block = requireObject(raw, `system[${index}]`, 'a text block');
-    if (block.type !== 'text') throw invalidParam(`system[${index}].type`, 'system blocks must be text blocks.');
-    const text = requireString(block.text, `system[${index}].text`, 'the system prompt text');
+  requireArray(system, param, 'a string or a list of text blocks').forEach((raw, index) => {
+    const block = requireObject(raw, `${param}[${index}]`, 'a text block');
+    if (block.type !== 'text') throw invalidParam(`${param}[${index}].type`, 'system blocks must be text blocks.');
+    const text = requireString(block.text, `${param}[${index}].text`, 'the system prompt text');
     if (!text.startsWith(billingHeader)) texts.push(text);
   });
   return texts.length === 0 ? undefined : texts.join('\n');
@@ -163,10 +163,15 @@ function assistantTurn(content: unknown, param: string): JsonObject[] {
   return [message];
 }
 
+/**
+ * Turns in order; `system` turns inside `messages` (Claude Code sends one after the first user turn) join
+ * the leading system message, since many chat templates accept a system message only at the start.
+ */
 function chatMessages(body: JsonObject): JsonObject[] {
   const messages: JsonObject[] = [];
-  const system = systemText(body.system);
-  if (system !== undefined) messages.push({ role: 'system', content: system });
+  const systems: string[] = [];
+  const system = systemText(body.system, 'system');
+  if (system !== undefined) systems.push(system);
   const turns = requireArray(body.messages, 'messages', 'the conversation as a list of {"role","content"} turns');
   if (turns.length === 0) throw invalidParam('messages', 'messages must hold at least one turn.');
   turns.forEach((raw, index) => {
@@ -174,8 +179,12 @@ function chatMessages(body: JsonObject): JsonObject[] {
     const turn = requireObject(raw, param, 'a {"role","content"} turn');
     if (turn.role === 'user') messages.push(...userTurn(turn.content, `${param}.content`));
     else if (turn.role === 'assistant') messages.push(...assistantTurn(turn.content, `${param}.content`));
-    else throw invalidParam(`${param}.role`, `${param}.role must be user or assistant (put system text in the top-level system field).`);
+    else if (turn.role === 'system') {
+      const text = systemText(turn.content, `${param}.content`);
+      if (text !== undefined) systems.push(text);
+    } else throw invalidParam(`${param}.role`, `${param}.role must be user, assistant or system.`);
   });
+  if (systems.length > 0) messages.unshift({ role: 'system', content: systems.join('\n\n') });
   return messages;
 }
 

@@ -198,7 +198,9 @@ export interface AdminBackend {
 
 /** `GET /admin/backends`, keyed by backend id. */
 export async function adminBackends(gateway: TestGateway): Promise<Record<string, AdminBackend>> {
-  const response = await fetch(`${gateway.url}/admin/backends`, { signal: AbortSignal.timeout(5_000) });
+  const token = gateway.config.admin.token;
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const response = await fetch(`${gateway.url}/admin/backends`, { headers, signal: AbortSignal.timeout(5_000) });
   const body = (await response.json()) as { backends: AdminBackend[] };
   return Object.fromEntries(body.backends.map((backend) => [backend.id, backend]));
 }

@@ -27,6 +27,7 @@ import {
   manifestPath,
   type E2eManifest,
 } from './config.ts';
+import { ensureAgentClients } from './agent-clients.ts';
 import { acquireLock } from './lock.ts';
 import { SetupError, killRunningChildren, log, run, runChecked, which } from './proc.ts';
 import { patchGgufU32, readGgufU32, writeLlama2cCheckpoint } from './tiny-model.ts';
@@ -255,6 +256,11 @@ async function makeModel(convertBin: string, srcDir: string, work: string, model
 // ---------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
+  await setupLlama();
+  await ensureAgentClients();
+}
+
+async function setupLlama(): Promise<void> {
   const t0 = Date.now();
   const dir = cacheDir();
   log(`cache: ${dir}`);

@@ -205,7 +205,20 @@ describe('Messages request -> chat request', () => {
     expect(refusal({ ...base, max_tokens: 0, messages })).toMatchObject({ param: 'max_tokens' });
     expect(refusal({ ...base })).toMatchObject({ param: 'messages' });
     expect(refusal({ ...base, messages: [] })).toMatchObject({ param: 'messages' });
-    expect(refusal({ ...base, messages: [{ role: 'system', content: 'x' }] })).toMatchObject({ param: 'messages[0].role' });
+    expect(refusal({ ...base, messages: [{ role: 'tool', content: 'x' }] })).toMatchObject({ param: 'messages[0].role' });
+    // Claude Code sends a system turn after the first user turn: it joins the leading system message.
+    const midSystem = messagesRequestToChat({
+      ...base,
+      system: 'Top.',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'system', content: [{ type: 'text', text: 'Agents: a, b.' }] },
+      ],
+    });
+    expect(midSystem.messages).toEqual([
+      { role: 'system', content: 'Top.\n\nAgents: a, b.' },
+      { role: 'user', content: 'hi' },
+    ]);
     expect(refusal({ ...base, messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] })).toMatchObject({ param: 'messages[0].content[0].type' });
     expect(refusal({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'f' } }] }] })).toMatchObject({
       param: 'messages[0].content[0].source.type',
