@@ -13,7 +13,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Target } from '../backends/registry.ts';
 import type { CacheEntry } from '../cache/entry.ts';
-import type { ErrorRenderer } from '../errors.ts';
+import type { ErrorRenderer, GatewayError } from '../errors.ts';
 import type { AnswerCapture, AnswerCodec } from '../proxy/codec.ts';
 import type { Usage } from '../wire/types.ts';
 import type { SurfaceName } from './names.ts';
@@ -40,6 +40,12 @@ export interface RequestView {
   accounting: Readonly<Record<string, unknown>>;
   /** The request field holding the prompt: the `param` of a context-length error. */
   promptParam: string;
+  /**
+   * Why the request cannot be mapped onto chat (a translated surface's request with a part the translation
+   * lacks): it is refused only where it would be translated; a backend serving the surface natively gets it
+   * as it is, and `accounting` is then a rough chat view of its text.
+   */
+  untranslatable?: GatewayError | undefined;
 }
 
 /** The request as the pipeline hands it to `plan`. */

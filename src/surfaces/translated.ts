@@ -8,7 +8,7 @@
  */
 import type { Target } from '../backends/registry.ts';
 import { AttemptError } from '../backends/failure.ts';
-import { gatewayError, type GatewayError } from '../errors.ts';
+import { gatewayError, GatewayError } from '../errors.ts';
 import type { AnswerCodec, ClientAnswer, StreamDialect } from '../proxy/codec.ts';
 import { streamEventFailure } from '../proxy/upstream-error.ts';
 import { extractUsage, usageFromTimings } from '../wire/chunk-edit.ts';
@@ -133,4 +133,26 @@ export function translatedCall(chat: Record<string, unknown>, target: Target, cl
     codec: new TranslatedCodec(options),
     translated: options.translation.name,
   };
+}
+
+/**
+ * The chat view of a translated surface's request: the chat request it maps to, or, when it has a part the
+ * translation lacks, a rough view (its text as one message, its sampling and max tokens) and the reason, so
+ * only a translated call refuses it (a runtime serving the surface itself may well take it).
+ */
+export function chatView(
+  json: Record<string, unknown>,
+  translate: () => Record<string, unknown>,
+  rough: { text: unknown; maxTokens: unknown },
+): { accounting: Record<string, unknown>; untranslatable: GatewayError | undefined } {
+  try {
+    return { accounting: translate(), untranslatable: undefined };
+  } catch (error) {
+    if (!(error instanceof GatewayError) || error.status !== 400) throw error;
+    const accounting: Record<string, unknown> = { model: json.model, messages: [{ role: 'user', content: JSON.stringify(rough.text ?? '') }] };
+    if (typeof rough.maxTokens === 'number') accounting.max_tokens = rough.maxTokens;
+    if (json.temperature !== undefined) accounting.temperature = json.temperature;
+    if (json.seed !== undefined) accounting.seed = json.seed;
+    return { accounting, untranslatable: error };
+  }
 }

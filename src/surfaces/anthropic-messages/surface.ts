@@ -21,10 +21,10 @@ import {
   messagesUsage,
 } from '../anthropic/translate.ts';
 import { nativeCall, type NativeDialectSpec } from '../native.ts';
-import { requireModel, streamFlag } from '../openai/validate.ts';
+import { invalid, requireModel, streamFlag } from '../openai/validate.ts';
 import { ownShapeCache } from '../own-shape-cache.ts';
 import type { Surface } from '../surface.ts';
-import { translatedCall } from '../translated.ts';
+import { chatView, translatedCall } from '../translated.ts';
 
 /** `{"type":"error","error":{"type","message"}}` with the status kept, as a response and as a stream event. */
 export const anthropicErrors: ErrorRenderer = {
@@ -66,8 +66,10 @@ export const anthropicMessages: Surface = {
   parse(json) {
     const model = requireModel(json);
     const stream = streamFlag(json);
+    if (!Array.isArray(json.messages) || json.messages.length === 0) throw invalid('messages', 'messages is required: a non-empty list of user and assistant turns.');
     // The chat request it maps to: what estimates, limits, cache keys and cost read, and the translated body.
-    return { model, stream, streamUsage: false, accounting: messagesRequestToChat(json), promptParam: 'messages' };
+    const { accounting, untranslatable } = chatView(json, () => messagesRequestToChat(json), { text: [json.system, json.messages], maxTokens: json.max_tokens });
+    return { model, stream, streamUsage: false, accounting, promptParam: 'messages', untranslatable };
   },
 
   capOutput(json, cap) {
@@ -83,6 +85,7 @@ export const anthropicMessages: Surface = {
     const { view } = request;
     const backendId = target.backend.id;
     if (mode === 'translate') {
+      if (view.untranslatable) throw view.untranslatable;
       const context = { id: `msg_${randomBytes(12).toString('hex')}`, model: view.model };
       return translatedCall(view.accounting as Record<string, unknown>, target, view.stream, {
         backendId,
@@ -122,9 +125,10 @@ export const anthropicCountTokens: Surface = {
 
   parse(json) {
     const model = requireModel(json);
-    // Validated as a Messages request (count_tokens takes no max_tokens: a placeholder satisfies the check).
-    messagesRequestToChat({ max_tokens: 1, ...json, stream: false });
-    return { model, stream: false, streamUsage: false, accounting: { model, input: [] }, promptParam: 'messages' };
+    // Checked as a Messages request (count_tokens takes no max_tokens: a placeholder satisfies the check); one
+    // the translation cannot map is refused only where the count would be estimated.
+    const { untranslatable } = chatView(json, () => messagesRequestToChat({ max_tokens: 1, ...json, stream: false }), { text: '', maxTokens: 0 });
+    return { model, stream: false, streamUsage: false, accounting: { model, input: [] }, promptParam: 'messages', untranslatable };
   },
 
   capOutput: () => undefined,
@@ -133,6 +137,7 @@ export const anthropicCountTokens: Surface = {
   plan(request, target, mode) {
     const { view, json } = request;
     if (mode === 'translate') {
+      if (view.untranslatable) throw view.untranslatable;
       const chat = messagesRequestToChat({ max_tokens: 1, ...json, stream: false });
       return { local: { body: JSON.stringify({ input_tokens: estimatePromptTokens(chat) }), usage: undefined }, translated: 'count_tokens->estimate' };
     }

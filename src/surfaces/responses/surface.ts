@@ -14,7 +14,7 @@ import { invalid, requireModel, streamFlag } from '../openai/validate.ts';
 import { nativeCall, type NativeDialectSpec } from '../native.ts';
 import { ownShapeCache } from '../own-shape-cache.ts';
 import type { PrepareContext, Surface } from '../surface.ts';
-import { translatedCall, type StreamTranslator } from '../translated.ts';
+import { chatView, translatedCall, type StreamTranslator } from '../translated.ts';
 import type { ResponseStore } from './store.ts';
 import { chatCompletionToResponse, ChatStreamToResponses, responsesRequestToChat, responsesUsage, type ResponsesContext } from './translate.ts';
 
@@ -97,9 +97,16 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
       const model = requireModel(json);
       const stream = streamFlag(json);
       const history = (prepared as Prepared | undefined)?.history;
+      const input = json.input;
+      if (history === undefined && typeof input !== 'string' && !Array.isArray(input)) {
+        throw invalid('input', 'input is required: a string, or a list of input items (messages, function_call_output, ...).');
+      }
       // The chat request it maps to: what estimates, limits, cache keys and cost read, and the translated body.
-      const chat = responsesRequestToChat(json, history);
-      return { model, stream, streamUsage: false, accounting: chat, promptParam: 'input' };
+      const { accounting, untranslatable } = chatView(json, () => responsesRequestToChat(json, history), {
+        text: [json.instructions, ...(history ?? []), json.input],
+        maxTokens: json.max_output_tokens,
+      });
+      return { model, stream, streamUsage: false, accounting, promptParam: 'input', untranslatable };
     },
 
     capOutput(json, cap) {
@@ -116,6 +123,7 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
       const prepared = request.prepared as Prepared;
       const backendId = target.backend.id;
       if (mode === 'translate') {
+        if (view.untranslatable) throw view.untranslatable;
         const context: ResponsesContext = { id: prepared.id, createdAt: prepared.createdAt, model: view.model, request: json, store: prepared.store };
         return translatedCall(view.accounting as Record<string, unknown>, target, view.stream, {
           backendId,

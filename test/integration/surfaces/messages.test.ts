@@ -206,3 +206,24 @@ describe('messages: a stream that breaks mid-way', () => {
     }
   });
 });
+
+describe('messages: a request the translation cannot map', () => {
+  it('goes as it is to a backend serving Messages natively, and is refused only where it would be translated', async () => {
+    const body = (model: string) =>
+      JSON.stringify({
+        model,
+        max_tokens: 5,
+        messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'A note.' } }, { type: 'text', text: 'Summarise.' }] }],
+      });
+    const headers = { 'content-type': 'application/json', 'x-api-key': key.secret };
+    const native = await post(`${gateway.url}/v1/messages`, body('native-vllm'), headers);
+    expect(native.status).toBe(200);
+    expect((native.json as unknown as { type: string }).type).toBe('message');
+    const translated = await post(`${gateway.url}/v1/messages`, body('translated-vllm'), headers);
+    expect(translated.status).toBe(400);
+    const error = translated.json as unknown as { type: string; error: { type: string; message: string } };
+    expect(error.error.type).toBe('invalid_request_error');
+    expect(error.error.message).toContain('document');
+  });
+});
+
