@@ -21,6 +21,10 @@ export function toGatewayError(error: FastifyError | Error): GatewayError {
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return gatewayError('SWY_ERR_BODY_TOO_LARGE');
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_JSON_BODY') return gatewayError('SWY_ERR_INVALID_JSON');
+  // Only a client's body nested thousands of levels deep drives our recursive code (or JSON.stringify) this far.
+  if (error instanceof RangeError && error.message.includes('call stack')) {
+    return gatewayError('SWY_ERR_INVALID_PARAM', { message: 'The request nests JSON too deeply; flatten it (at most 128 levels).', cause: error });
+  }
   const status = (error as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
     return gatewayError('SWY_ERR_INVALID_PARAM', { message: `Bad request: ${error.message}` });

@@ -4,6 +4,7 @@
  * prompt text ever appears in a Redis key.
  */
 import { createHash } from 'node:crypto';
+import { gatewayError } from '../errors.ts';
 
 /**
  * Fields that do not change the answer: how it is delivered (`stream`,
@@ -12,13 +13,22 @@ import { createHash } from 'node:crypto';
  */
 const ignoredFields = new Set(['stream', 'stream_options', 'user', 'model']);
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
+/**
+ * Deeper than any request a client means to send (tool schemas nest a dozen levels); a body nested
+ * thousands of levels deep would overflow the stack here, so it is refused as a client error.
+ */
+export const maxNestingDepth = 128;
+
+function sortKeys(value: unknown, depth: number): unknown {
   if (value === null || typeof value !== 'object') return value;
+  if (depth > maxNestingDepth) {
+    throw gatewayError('SWY_ERR_INVALID_PARAM', { message: `The request nests JSON more than ${maxNestingDepth} levels deep; flatten it.` });
+  }
+  if (Array.isArray(value)) return value.map((item) => sortKeys(item, depth + 1));
   const sorted: Record<string, unknown> = {};
   for (const key of Object.keys(value).sort()) {
     const item = (value as Record<string, unknown>)[key];
-    if (item !== undefined) sorted[key] = sortKeys(item);
+    if (item !== undefined) sorted[key] = sortKeys(item, depth + 1);
   }
   return sorted;
 }
@@ -27,7 +37,7 @@ function sortKeys(value: unknown): unknown {
 export function normaliseRequest(body: Readonly<Record<string, unknown>>): string {
   const kept: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) if (!ignoredFields.has(key)) kept[key] = value;
-  return JSON.stringify(sortKeys(kept));
+  return JSON.stringify(sortKeys(kept, 0));
 }
 
 /** The cache key: hex SHA-256 of (version, tenant, public model, endpoint, normalised request). */

@@ -165,6 +165,19 @@ export function handleInference(ctx: InferenceContext, route: Route, path: strin
   request.on('end', () => {
     if (tooLarge || response.destroyed) return;
     const text = chunks.length === 1 ? (chunks[0]?.toString('utf8') ?? '') : Buffer.concat(chunks).toString('utf8');
-    handleBody(ctx, route, path, request, response, headers, text);
+    try {
+      handleBody(ctx, route, path, request, response, headers, text);
+    } catch (error) {
+      // Both runtimes answer a body their parser cannot take (JSON nested thousands of levels deep, which
+      // overflows a recursive walk here as Python's RecursionError does there) with a 400, and survive it.
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      const deep = error instanceof RangeError;
+      const message = deep ? 'The request is nested too deeply.' : 'Internal server error';
+      const status = deep ? 400 : 500;
+      fail(ctx, response, { status, body: JSON.stringify({ error: { message, type: deep ? 'BadRequestError' : 'InternalServerError', param: null, code: status } }) }, headers);
+    }
   });
 }

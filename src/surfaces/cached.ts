@@ -56,6 +56,11 @@ export interface CacheRequest {
   surface: Surface;
   route: Route;
   view: RequestView;
+  /**
+   * The client's body (after the gateway's own edits): what the key is derived from, so two requests share an
+   * entry only when the client sent the same thing (a translated surface's chat view can drop parts of it).
+   */
+  json: Readonly<Record<string, unknown>>;
   /** The request-limit check, running meanwhile: a hit is served only once it passed. */
   admitted: Promise<void> | undefined;
 }
@@ -76,11 +81,11 @@ export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
 }
 
 async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDirective>): Promise<CachePlan> {
-  const { state, request, reply, surface, route, view, admitted } = input;
+  const { state, request, reply, surface, route, view, json, admitted } = input;
   const { config, cache, flights } = state;
   const surfaceCache = surface.cache as SurfaceCache; // planCache checked it is there
   const kind = surfaceCache.kind(view);
-  const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, kind, view.accounting);
+  const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, kind, json);
   if (directive === 'use') {
     const entry = await cache.get(key);
     if (entry && entry.kind === kind) {

@@ -75,7 +75,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
     let settle: Settle | undefined;
     let cacheFinish: ((usage: typeof record.usage) => void) | undefined;
     try {
-      const planned = planCache({ state, request, reply, surface, route, view, admitted });
+      const planned = planCache({ state, request, reply, surface, route, view, json, admitted });
       const cache = planned instanceof Promise ? await planned : planned;
       if (cache.served) return;
       cacheFinish = cache.finish;

@@ -213,7 +213,15 @@ describe('messages: a request the translation cannot map', () => {
       JSON.stringify({
         model,
         max_tokens: 5,
-        messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'A note.' } }, { type: 'text', text: 'Summarise.' }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'A note.' } },
+              { type: 'text', text: 'Summarise.' },
+            ],
+          },
+        ],
       });
     const headers = { 'content-type': 'application/json', 'x-api-key': key.secret };
     const native = await post(`${gateway.url}/v1/messages`, body('native-vllm'), headers);
@@ -226,4 +234,3 @@ describe('messages: a request the translation cannot map', () => {
     expect(error.error.message).toContain('document');
   });
 });
-
