@@ -62,7 +62,9 @@ export function randomValue(rng: Random, depth = 0): unknown {
   if (roll < 0.18) return rng() < 0.5;
   if (roll < 0.36) return pick(rng, numbers);
   if (roll < 0.55) return pick(rng, strings);
-  if (roll < 0.62) return nested(1000 + Math.floor(rng() * 5000), rng() < 0.5);
+  if (roll < 0.62)
+    // 150-900 levels: past the gateway's 128-level bound, within what runtimes parse (deep-nesting.test.ts covers thousands).
+    return nested(150 + Math.floor(rng() * 750), rng() < 0.5);
   if (roll < 0.66) return Array.from({ length: 2000 + Math.floor(rng() * 8000) }, (_, index) => index);
   if (roll < 0.82 && depth < 3) return Array.from({ length: Math.floor(rng() * 4) }, () => randomValue(rng, depth + 1));
   if (depth < 3) {

@@ -73,6 +73,31 @@ function dataPayloads(text: string): string[] {
     .filter((payload): payload is string => payload !== undefined);
 }
 
+/** Anthropic's `{"type":"error","error":{"type","message"}}`. */
+function anthropicErrorProblem(body: unknown): string | undefined {
+  const root = body as { type?: unknown; error?: { type?: unknown; message?: unknown } } | null;
+  if (root?.type !== 'error') return 'error body is not {"type":"error",…}';
+  if (typeof root.error?.type !== 'string') return 'error.type is not a string';
+  if (typeof root.error.message !== 'string' || root.error.message === '') return 'error.message is not a non-empty string';
+  if (/Traceback|<html|FST_ERR|at [\w.]+ \(/i.test(root.error.message)) return `error.message leaks internals: ${root.error.message.slice(0, 120)}`;
+  return undefined;
+}
+
+/** A Messages stream ends with message_stop, or with a well-formed `error` event. */
+function messagesStreamProblem(text: string): string | undefined {
+  const last = dataPayloads(text).at(-1);
+  if (last === undefined) return 'stream with no data events';
+  let event: { type?: unknown };
+  try {
+    event = JSON.parse(last) as typeof event;
+  } catch {
+    return 'stream ended on an event that is not JSON';
+  }
+  if (event.type === 'message_stop') return undefined;
+  if (event.type === 'error') return anthropicErrorProblem(event);
+  return `stream ended on ${String(event.type)}`;
+}
+
 const json = { 'content-type': 'application/json' };
 const messages = [{ role: 'user', content: 'Say something short.' }];
 
@@ -201,6 +226,30 @@ export const fuzzSurfaces: FuzzSurface[] = [
     ],
     errorShapeProblem: openaiErrorProblem,
     streamProblem: responsesStreamProblem,
+  },
+  {
+    name: 'messages',
+    path: '/v1/messages',
+    headers: { ...json, 'anthropic-version': '2023-06-01' },
+    bases: [
+      { model: 'm-vllm', max_tokens: 8, messages: [{ role: 'user', content: 'Say something short.' }] },
+      { model: 'm-llama', max_tokens: 8, system: [{ type: 'text', text: 'Be brief.' }], messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], stream: true },
+      {
+        model: 'm-both',
+        max_tokens: 8,
+        temperature: 0,
+        tools: [{ name: 'f', description: 'a tool', input_schema: { type: 'object', properties: {} } }],
+        messages: [
+          { role: 'user', content: 'call f' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'f', input: {} }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: 'ok' }] },
+        ],
+        stream: true,
+      },
+    ],
+    knownFields: ['model', 'messages', 'system', 'max_tokens', 'stop_sequences', 'temperature', 'top_p', 'top_k', 'tools', 'tool_choice', 'thinking', 'metadata', 'stream'],
+    errorShapeProblem: anthropicErrorProblem,
+    streamProblem: messagesStreamProblem,
   },
   {
     name: 'rerank',
