@@ -13,6 +13,7 @@ import { BackendMonitor } from './backends/monitor.ts';
 import { BackendRegistry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { gatewayError, type GatewayError } from './errors.ts';
+import { corsPlugin } from './api/cors.ts';
 import { nonCanonicalPath } from './api/path.ts';
 import { installErrorHandlers, sendError } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
@@ -195,6 +196,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   installErrorHandlers(app);
 
   await app.register(bodyPlugin);
+  await app.register(corsPlugin);
   await app.register(accessPlugin);
   await app.register(healthPlugin);
   // With admin.port set, /admin/* and /metrics move to their own listener (buildAdminApp) and leave this one.

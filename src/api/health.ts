@@ -10,6 +10,8 @@ import { redisHealth } from '../redis/health.ts';
 async function healthRoutes(app: FastifyInstance): Promise<void> {
   const state = app.switchyard;
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
+  // The name guidellm and other tools check before a run.
+  app.get('/health', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
     const backends = [...state.backends.byId.values()].map((backend) => ({
       id: backend.id,

@@ -160,6 +160,13 @@ export const ServerSchema = Type.Object(
     keepAliveTimeoutMs: Milliseconds(72_000, 'keep-alive of idle client connections'),
     shutdownGraceMs: Milliseconds(30_000, 'time in-flight requests get to finish on SIGTERM'),
     trustProxy: Type.Boolean({ default: false }),
+    cors: Type.Object(
+      {
+        origins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'browser origins allowed to call the gateway (CORS); "*" for any; empty = CORS off' }),
+        maxAgeSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 600, description: 'how long a browser may cache a preflight answer' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

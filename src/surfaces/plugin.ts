@@ -5,7 +5,7 @@
  * rendering) know the surface of the matched route, never guessing it from
  * the URL.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import type { Logger } from 'pino';
 import { gatewayError } from '../errors.ts';
@@ -34,24 +34,32 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
   for (const surface of surfaces) {
     const handler = inferenceHandler(app.switchyard, surface, support);
     for (const route of surface.routes) {
-      app.route({ method: route.method, url: route.url, config: { surface, errorRenderer: surface.errors, access: 'client' }, handler });
+      // Also without the /v1 prefix, as llama-server and vLLM answer (clients configured with a bare base URL).
+      for (const url of unprefixed(route.url)) app.route({ method: route.method, url, config: { surface, errorRenderer: surface.errors, access: 'client' }, handler });
     }
     surface.register?.(app);
   }
 
-  app.get('/v1/models', { config: { access: 'client' } }, async () => ({
+  const list = async () => ({
     object: 'list',
     data: registry.routeList.flatMap((route) => [route.name, ...route.config.aliases].map((id) => modelObject(id, created, route.config.ownedBy))),
-  }));
+  });
+  for (const url of unprefixed('/v1/models')) app.get(url, { config: { access: 'client' } }, list);
 
-  app.get('/v1/models/*', { config: { access: 'client' } }, async (request) => {
+  const one = async (request: FastifyRequest) => {
     const id = (request.params as { '*': string })['*'];
     const route = registry.resolve(id);
     if (!route) {
       throw gatewayError('SWY_ERR_MODEL_NOT_FOUND', { param: 'model', message: `The model \`${id.slice(0, 200)}\` does not exist on this gateway.` });
     }
     return modelObject(id, created, route.config.ownedBy);
-  });
+  };
+  for (const url of unprefixed('/v1/models/*')) app.get(url, { config: { access: 'client' } }, one);
+}
+
+/** A `/v1/...` path and the same without the prefix. */
+function unprefixed(url: string): string[] {
+  return url.startsWith('/v1/') ? [url, url.slice(3)] : [url];
 }
 
 /** The API surfaces and the model list. */
