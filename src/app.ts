@@ -17,6 +17,8 @@ import { corsPlugin } from './api/cors.ts';
 import { nonCanonicalPath } from './api/path.ts';
 import { installErrorHandlers, sendError } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
+import { clientErrorHandler, listenerTimeouts } from './api/listener.ts';
+import { lingerOnUnreadBody } from './api/linger.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
 import type { SwitchyardState } from './state.ts';
@@ -71,6 +73,10 @@ function routerError(error: FastifyError): GatewayError | FastifyError {
 /** Builds the gateway application (not listening). */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
+  const backends = new BackendRegistry(config, deps.dispatcherFactory, deps.circuitClock);
+  const router = new Router(backends);
+  const promRegistry = deps.promRegistry ?? new PromRegistry();
+  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels);
   const app = Fastify({
     // No child logger per request (it cost more than the line itself): the lines this app writes per request
     // carry `requestId` explicitly. A logger whose child() is itself keeps Fastify on its default factory
@@ -84,7 +90,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     },
     bodyLimit: config.server.bodyLimitBytes,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
-    requestTimeout: config.server.requestTimeoutMs,
+    ...listenerTimeouts(config.server),
+    // Timeouts, malformed requests and oversized headers, found by Node before any route: our shape, then close.
+    clientErrorHandler: clientErrorHandler((error) => metrics.errors.series(error.errorName, error.origin).inc()),
     return503OnClosing: false,
     trustProxy: config.server.trustProxy,
     routerOptions: { ignoreTrailingSlash: true },
@@ -96,10 +104,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     },
   });
 
-  const backends = new BackendRegistry(config, deps.dispatcherFactory, deps.circuitClock);
-  const router = new Router(backends);
-  const promRegistry = deps.promRegistry ?? new PromRegistry();
-  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels);
+  // Connections past the cap are closed as they arrive (0 = no cap).
+  if (config.server.maxConnections > 0) app.server.maxConnections = config.server.maxConnections;
   const monitor = new BackendMonitor(backends, deps.logger);
   const keyPrefix = config.redis?.keyPrefix ?? 'swy';
   const cache = createCacheStore({
@@ -174,6 +180,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Callback-style hooks: an async hook costs a promise and a microtask hop per request.
   app.addHook('onRequest', (request, reply, done) => {
     request.record = newRecord(request.id, performance.now());
+    request.response = reply.raw;
     reply.header('x-request-id', request.id);
     const unusual = nonCanonicalPath(request.url);
     if (unusual !== undefined) {
@@ -190,6 +197,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onResponse', (request, reply, done) => {
     // Answers written past Fastify are reported by the pipeline that wrote them (see proxy/raw-reply.ts).
     if (!request.record.rawAnswer) state.report(request, reply.statusCode);
+    // Answered before the body was read (401, 413, 503): discard the rest within bounds, so the client sees the answer.
+    if (!request.raw.complete) lingerOnUnreadBody(request.raw);
     done();
   });
 

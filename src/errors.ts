@@ -48,6 +48,12 @@ export const errorCatalogue = {
     code: 'invalid_path',
     message: 'The URL path is not in canonical form. Send it as documented, e.g. POST /v1/chat/completions.',
   },
+  SWY_ERR_MALFORMED_REQUEST: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'malformed_request',
+    message: 'The request is not valid HTTP/1.1 (e.g. conflicting Content-Length and Transfer-Encoding, or a malformed header). Send a well-formed request.',
+  },
   SWY_ERR_UPSTREAM_REJECTED: {
     status: 400,
     type: 'invalid_request_error',
@@ -102,6 +108,12 @@ export const errorCatalogue = {
     code: 'response_not_found',
     message: 'No stored response has this id: it was not stored (send store: true), has expired, or belongs to another tenant.',
   },
+  SWY_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    type: 'invalid_request_error',
+    code: 'request_timeout',
+    message: 'The request did not arrive in time (server.headersTimeoutMs for its headers, server.requestTimeoutMs for the whole request). Send it at once.',
+  },
   SWY_ERR_BODY_TOO_LARGE: {
     status: 413,
     type: 'invalid_request_error',
@@ -138,6 +150,12 @@ export const errorCatalogue = {
     code: 'rate_limit_exceeded',
     message: 'The backend is at capacity (HTTP 429). Retry after the time in retry-after.',
   },
+  SWY_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    type: 'invalid_request_error',
+    code: 'headers_too_large',
+    message: 'The request headers are larger than the gateway accepts (16 KiB). Send fewer or shorter headers.',
+  },
   SWY_ERR_INTERNAL: {
     status: 500,
     type: 'server_error',
@@ -168,6 +186,12 @@ export const errorCatalogue = {
     code: 'upstream_stream_interrupted',
     message: 'The backend stream ended before completion; the answer is incomplete.',
   },
+  SWY_ERR_UPSTREAM_TOO_LARGE: {
+    status: 502,
+    type: 'server_error',
+    code: 'upstream_answer_too_large',
+    message: 'The backend sent an answer larger than the gateway accepts (backends[].maxAnswerBytes, or maxEventBytes for one stream event).',
+  },
   SWY_ERR_NO_BACKEND: {
     status: 503,
     type: 'server_error',
@@ -191,6 +215,12 @@ export const errorCatalogue = {
     type: 'server_error',
     code: 'auth_unavailable',
     message: 'The gateway cannot look up API keys because Redis is unreachable. Retry shortly.',
+  },
+  SWY_ERR_BODIES_IN_FLIGHT: {
+    status: 503,
+    type: 'server_error',
+    code: 'server_busy',
+    message: 'The gateway is holding as many request bodies as it may (server.maxInflightBodyBytes). Retry after the time in retry-after.',
   },
   SWY_ERR_SHUTTING_DOWN: {
     status: 503,

@@ -50,6 +50,9 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, thrown: 
     noteError(record, error);
   }
   observe?.(error);
+  // Fastify closes the connection after a body parser's error; a body refused unread is discarded after the
+  // answer instead (api/linger.ts), so a client still sending it gets the answer rather than a reset.
+  if ((error.errorName === 'SWY_ERR_BODY_TOO_LARGE' || error.errorName === 'SWY_ERR_BODIES_IN_FLIGHT') && !request.raw.complete) reply.removeHeader('connection');
   const renderer = request.routeOptions.config?.errorRenderer ?? openaiErrorRenderer;
   const rendered = renderer.response(error);
   return reply.code(rendered.status).headers(rendered.headers).send(rendered.body);

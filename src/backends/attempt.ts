@@ -197,6 +197,10 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
   private chunks: Buffer[] = [];
   private reader: ((text: string) => boolean) | undefined;
   private decoder: StringDecoder | undefined;
+  /** Body bytes received while the answer is held whole (`text`, or `read` for an answer assembled whole). */
+  private held = 0;
+  /** `backends[].maxAnswerBytes` while the answer is held whole; infinite for a stream relayed as it arrives. */
+  private maxHeld: number;
   private waiter: { stage: 'head' | 'end'; resolve: () => void; reject: (error: Error) => void } | undefined;
   private readonly backend: Backend;
   private readonly client: ClientState;
@@ -206,6 +210,7 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
     this.client = client;
     this.deadlines = new AttemptDeadlines(backend, () => this.abort());
     this.startedAt = performance.now();
+    this.maxHeld = backend.config.maxAnswerBytes > 0 ? backend.config.maxAnswerBytes : Number.POSITIVE_INFINITY;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -213,16 +218,25 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
     if (this.pendingAbort) controller.abort(aborted());
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx: informational, the real head follows
     this.statusCode = statusCode;
     this.headers = headers;
-    if (this.waiter?.stage === 'head') this.settle();
+    const declared = headers['content-length'];
+    if (declared !== undefined && Number(declared) > this.maxHeld) this.tooLarge(controller);
+    else if (this.waiter?.stage === 'head') this.settle();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.firstDataMs === undefined) this.firstDataMs = performance.now() - this.startedAt;
     this.deadlines.onData();
+    if (this.maxHeld !== Number.POSITIVE_INFINITY) {
+      this.held += chunk.length;
+      if (this.held > this.maxHeld) {
+        this.tooLarge(controller);
+        return;
+      }
+    }
     const reader = this.reader;
     if (reader === undefined) this.chunks.push(chunk);
     else if (!reader((this.decoder as StringDecoder).write(chunk))) controller.pause();
@@ -245,6 +259,20 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.reject(error);
+  }
+
+  /** The answer outgrew backends[].maxAnswerBytes: a backend fault; drop what was held and stop reading. */
+  private tooLarge(controller: Dispatcher.DispatchController): void {
+    const limit = this.backend.config.maxAnswerBytes;
+    this.onResponseError(
+      controller,
+      new AttemptError(
+        'answer-too-large',
+        gatewayError('SWY_ERR_UPSTREAM_TOO_LARGE', { message: `Backend ${this.backend.id} sent an answer larger than ${limit} bytes (backends[].maxAnswerBytes).` }),
+      ),
+    );
+    this.chunks = [];
+    controller.abort(aborted());
   }
 
   private settle(): void {
@@ -289,9 +317,12 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
   /**
    * Hands the body to `onText` as it arrives (UTF-8 text, never split inside a
    * character); when it returns false the upstream pauses until `resume()`.
-   * Resolves at the end of the body.
+   * Resolves at the end of the body. `whole`: the reader keeps the whole
+   * answer (it is assembled), so backends[].maxAnswerBytes bounds it.
    */
-  read(onText: (text: string) => boolean): Promise<void> {
+  read(onText: (text: string) => boolean, whole = false): Promise<void> {
+    // Relayed as it arrives, a stream holds only its current event (bounded by the relay); assembled, all of it.
+    if (!whole) this.maxHeld = Number.POSITIVE_INFINITY;
     this.decoder = new StringDecoder('utf8');
     const early = this.chunks;
     this.chunks = [];

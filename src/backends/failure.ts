@@ -18,6 +18,8 @@ export type FailureKind =
   | 'upstream-status'
   /** The backend answered 200 with something that is not the protocol (a body that is not JSON). */
   | 'invalid-answer'
+  /** The backend's answer (or one event of its stream) outgrew backends[].maxAnswerBytes / maxEventBytes. */
+  | 'answer-too-large'
   | 'stream-interrupted'
   | 'client-closed'
   /** The gateway ended the request itself (shutdown past its grace period). */
@@ -43,6 +45,7 @@ const clientFailure: FailureVerdict = Object.freeze({ retryable: false, backendF
  * | kind | status | retryable | backendFault |
  * | connect-error, connection-reset, first-byte-timeout, stream-interrupted, invalid-answer | | yes | yes |
  * | idle-timeout, total-timeout (the generation ran long: another backend would start over) | | no | yes |
+ * | answer-too-large (over backends[].maxAnswerBytes or maxEventBytes: the same request would be as large elsewhere) | | no | yes |
  * | client-closed, gateway-stopped | | no | no |
  * | upstream-status | 401, 403 (the gateway's credentials), 404 (model not served), 408, 429, 5xx, none | yes | yes |
  * | upstream-status | any other 4xx (the request itself is wrong: every backend would refuse it) | no | no |
@@ -54,6 +57,7 @@ export function judgeFailure(kind: FailureKind, status: number | undefined): Fai
       return clientFailure;
     case 'idle-timeout':
     case 'total-timeout':
+    case 'answer-too-large':
       return backendFailureFinal;
     case 'upstream-status':
       if (status === undefined || status >= 500 || status < 400) return backendFailure;

@@ -95,6 +95,16 @@ export const BackendSchema = Type.Object(
       description: 'stream from the backend even for non-streaming clients (auto: llama.cpp only)',
     }),
     timeouts: TimeoutsSchema,
+    maxAnswerBytes: Type.Integer({
+      minimum: 1024,
+      default: 64 * 1024 * 1024,
+      description: 'largest answer held whole (JSON, or a stream assembled for a non-streaming client); larger fails with 502',
+    }),
+    maxEventBytes: Type.Integer({
+      minimum: 1024,
+      default: 4 * 1024 * 1024,
+      description: 'largest single event (or line) of a relayed stream; larger ends the stream with an error',
+    }),
     health: HealthSchema,
     scrape: ScrapeSchema,
     circuit: CircuitSchema,
@@ -155,9 +165,16 @@ export const ServerSchema = Type.Object(
   {
     host: Type.String({ default: '127.0.0.1' }),
     port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080 }),
-    bodyLimitBytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024 }),
-    requestTimeoutMs: Milliseconds(0, 'Node request timeout for receiving a request; 0 = off (backend timeouts bound answers)'),
+    bodyLimitBytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024, description: 'largest request body (413 beyond it)' }),
+    maxInflightBodyBytes: Type.Integer({
+      minimum: 1024,
+      default: 128 * 1024 * 1024,
+      description: 'request body bytes all requests in flight may hold together (503 with retry-after beyond it)',
+    }),
+    headersTimeoutMs: Milliseconds(10_000, "time to receive a request's headers (408 beyond it); 0 = off"),
+    requestTimeoutMs: Milliseconds(60_000, 'time to receive a whole request, headers and body (408 beyond it); 0 = off. Answers are bounded by backend timeouts'),
     keepAliveTimeoutMs: Milliseconds(72_000, 'keep-alive of idle client connections'),
+    maxConnections: Type.Integer({ minimum: 0, default: 10_000, description: 'open client connections; more are closed as they arrive; 0 = no cap' }),
     shutdownGraceMs: Milliseconds(30_000, 'time in-flight requests get to finish on SIGTERM'),
     trustProxy: Type.Boolean({ default: false }),
     cors: Type.Object(

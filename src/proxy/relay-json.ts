@@ -7,7 +7,8 @@ import { AttemptError, classifyFailure, type Attempt, type ClientState } from '.
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError } from '../errors.ts';
 import { StreamAssembler } from '../wire/assemble.ts';
-import { dataOf, isErrorPayload, SseSplitter } from '../wire/sse.ts';
+import { dataOf, EventTooLargeError, isErrorPayload, SseSplitter } from '../wire/sse.ts';
+import { answeredJson, eventTooLarge } from './relay-stream.ts';
 import { streamEventFailure } from './upstream-error.ts';
 
 /** Reads an upstream stream to the end and assembles the non-streaming answer (its JSON text). */
@@ -19,14 +20,25 @@ export async function assembleStreamAnswer(
   publicModel: string,
   promptParam: string,
 ): Promise<string> {
+  // A backend that ignores `stream` sent the JSON answer itself: take it as it is (held whole, so bounded).
+  if (answeredJson(attempt)) return attempt.text();
   const assembler = new StreamAssembler(kind, publicModel);
-  const splitter = new SseSplitter();
+  const splitter = new SseSplitter(backend.config.maxEventBytes);
   let sawDone = false;
   let failure: AttemptError | undefined;
   try {
     await attempt.read((chunk) => {
       if (failure) return true;
-      for (const event of splitter.push(chunk)) {
+      let events: string[];
+      try {
+        events = splitter.push(chunk);
+      } catch (error) {
+        if (!(error instanceof EventTooLargeError)) throw error;
+        failure = eventTooLarge(backend);
+        attempt.abort();
+        return true;
+      }
+      for (const event of events) {
         const data = dataOf(event);
         if (data === undefined || sawDone) continue;
         if (data === '[DONE]') {
@@ -47,7 +59,7 @@ export async function assembleStreamAnswer(
         }
       }
       return true;
-    });
+    }, true);
   } catch (error) {
     throw failure ?? classifyFailure(error, attempt.deadlines, client, backend, false);
   }

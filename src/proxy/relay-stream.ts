@@ -10,7 +10,7 @@ import { AttemptError, classifyFailure, type Attempt, type ClientState } from '.
 import type { Backend } from '../backends/registry.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
 import type { Usage } from '../wire/types.ts';
-import { SseSplitter } from '../wire/sse.ts';
+import { EventTooLargeError, SseSplitter } from '../wire/sse.ts';
 import type { AnswerCapture, StreamDialect } from './codec.ts';
 
 /** How a relayed stream ended. */
@@ -41,14 +41,34 @@ export interface StreamRelayOptions {
   capture?: AnswerCapture | undefined;
 }
 
+/** A stream event (or a line without its end) over backends[].maxEventBytes: the backend's fault. */
+export function eventTooLarge(backend: Backend): AttemptError {
+  return new AttemptError(
+    'answer-too-large',
+    gatewayError('SWY_ERR_UPSTREAM_TOO_LARGE', {
+      message: `Backend ${backend.id} sent a stream event longer than ${backend.config.maxEventBytes} bytes (backends[].maxEventBytes).`,
+    }),
+  );
+}
+
+/** The backend answered a stream request with one JSON document (its content type says so), not an event stream. */
+export function answeredJson(attempt: Attempt): boolean {
+  const type = attempt.headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/json');
+}
+
 /**
  * Relays the stream. Throws AttemptError only before anything reached the
  * client (so the caller may fail over); afterwards it always resolves.
  */
 export async function relayStream(options: StreamRelayOptions): Promise<StreamOutcome> {
   const { backend, attempt, raw, client, dialect } = options;
+  // Nothing to relay: fail now (and fail over) rather than wait for an event that never comes.
+  if (answeredJson(attempt)) {
+    throw new AttemptError('invalid-answer', gatewayError('SWY_ERR_UPSTREAM', { message: `Backend ${backend.id} answered a streaming request with JSON, not an event stream.` }));
+  }
   const onOutput = options.capture?.streamText?.bind(options.capture);
-  const splitter = new SseSplitter();
+  const splitter = new SseSplitter(backend.config.maxEventBytes);
   const outcome: StreamOutcome = { usage: undefined, firstEventMs: undefined, error: undefined, backendFault: false, clientClosed: false, chunks: 0 };
   let committed = false;
   /** Why the relay stopped reading on its own: an error before the first event (fail over) or a bug. */
@@ -101,7 +121,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
       }
       return false;
     } catch (error) {
-      stoppedBy = error;
+      stoppedBy = error instanceof EventTooLargeError ? eventTooLarge(backend) : error;
       stopped = true;
       attempt.abort();
       return true;
@@ -113,7 +133,9 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
   } catch (error) {
     if (stoppedBy !== undefined) {
       if (!committed) throw stoppedBy instanceof AttemptError ? stoppedBy : classifyFailure(stoppedBy, attempt.deadlines, client, backend, false);
-      outcome.error = gatewayError('SWY_ERR_INTERNAL');
+      // The upstream's fault (an oversized event) is told as such; anything else stopping the relay is a bug.
+      outcome.error = stoppedBy instanceof AttemptError ? stoppedBy.clientError : gatewayError('SWY_ERR_INTERNAL');
+      outcome.backendFault = stoppedBy instanceof AttemptError && stoppedBy.backendFault;
       if (!raw.destroyed) raw.write(dialect.fail(outcome.error));
     } else if (!stopped) {
       if (!committed) throw classifyFailure(error, attempt.deadlines, client, backend, false);

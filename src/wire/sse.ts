@@ -3,11 +3,30 @@
  * Events are kept as text: the relay edits a few bytes and passes them on.
  */
 
-/** Splits an SSE text stream into complete events (without the blank line). */
+/** An upstream event (or a line without its end) grew past the bound the splitter was given. */
+export class EventTooLargeError extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`a stream event longer than ${limit} characters`);
+    this.name = 'EventTooLargeError';
+    this.limit = limit;
+  }
+}
+
+/**
+ * Splits an SSE text stream into complete events (without the blank line).
+ * What waits for its end is bounded (`maxEventLength` characters): an
+ * upstream sending an endless line fails fast instead of filling memory.
+ */
 export class SseSplitter {
   private pending = '';
+  private readonly maxEventLength: number;
 
-  /** Adds text and returns the events it completed. */
+  constructor(maxEventLength = Number.POSITIVE_INFINITY) {
+    this.maxEventLength = maxEventLength;
+  }
+
+  /** Adds text and returns the events it completed; throws EventTooLargeError past the bound. */
   push(text: string): string[] {
     let buffer = this.pending + (text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text);
     const events: string[] = [];
@@ -19,6 +38,7 @@ export class SseSplitter {
       boundary = buffer.indexOf('\n\n');
     }
     this.pending = buffer;
+    if (buffer.length > this.maxEventLength) throw new EventTooLargeError(this.maxEventLength);
     return events;
   }
 
