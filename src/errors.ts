@@ -114,6 +114,12 @@ export const errorCatalogue = {
     code: 'request_timeout',
     message: 'The request did not arrive in time (server.headersTimeoutMs for its headers, server.requestTimeoutMs for the whole request). Send it at once.',
   },
+  SWY_ERR_CLIENT_STALLED: {
+    status: 408,
+    type: 'invalid_request_error',
+    code: 'client_too_slow',
+    message: "The client stopped reading the stream for longer than the backend's idle timeout; the answer was cut. Read streams as they arrive.",
+  },
   SWY_ERR_BODY_TOO_LARGE: {
     status: 413,
     type: 'invalid_request_error',

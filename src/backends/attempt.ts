@@ -12,7 +12,7 @@ import type { Backend } from './registry.ts';
 
 export { AttemptError, judgeFailure, type FailureKind, type FailureVerdict } from './failure.ts';
 
-type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout';
+type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout' | 'client-stalled';
 
 /**
  * Deadlines of one attempt: first byte, then idle between chunks, and a total.
@@ -21,12 +21,19 @@ type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout';
  * arrive meanwhile and move the idle deadline, but only later), and when it
  * wakes it either fires the deadline that passed or re-arms for the next one,
  * so every deadline fires on time at the cost of one wake-up per idle period.
+ *
+ * While the upstream is paused because the client is not reading (backpressure),
+ * the upstream is not idle: the silence is ours. Then the idle limit measures
+ * the client instead, from the moment of the pause, and what passes while
+ * paused (idle or total) is `client-stalled`, never the backend's fault.
  */
 export class AttemptDeadlines {
   fired: TimeoutKind | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** performance.now() of the latest chunk; -1 before the first. */
   private lastDataAt = -1;
+  /** performance.now() when the upstream was paused for the client; -1 while it flows. */
+  private pausedAt = -1;
   private readonly startedAt: number;
   private readonly firstByteMs: number;
   private readonly idleMs: number;
@@ -44,7 +51,7 @@ export class AttemptDeadlines {
   }
 
   private arm(now: number): void {
-    const pending = this.lastDataAt < 0 ? this.startedAt + this.firstByteMs : this.lastDataAt + this.idleMs;
+    const pending = this.pausedAt >= 0 ? this.pausedAt + this.idleMs : this.lastDataAt < 0 ? this.startedAt + this.firstByteMs : this.lastDataAt + this.idleMs;
     const next = Math.min(pending, this.totalAt, now + this.idleMs);
     this.timer = Number.isFinite(next) ? setTimeout(checkDeadlines, Math.max(1, Math.ceil(next - now)), this) : undefined;
   }
@@ -53,7 +60,10 @@ export class AttemptDeadlines {
   check(): void {
     if (this.fired || this.timer === undefined) return;
     const now = performance.now();
-    if (now >= this.totalAt) this.fire('total-timeout');
+    if (this.pausedAt >= 0) {
+      if (now >= this.totalAt || now >= this.pausedAt + this.idleMs) this.fire('client-stalled');
+      else this.arm(now);
+    } else if (now >= this.totalAt) this.fire('total-timeout');
     else if (this.lastDataAt < 0 ? now >= this.startedAt + this.firstByteMs : now >= this.lastDataAt + this.idleMs) {
       this.fire(this.lastDataAt < 0 ? 'first-byte-timeout' : 'idle-timeout');
     } else this.arm(now);
@@ -67,6 +77,18 @@ export class AttemptDeadlines {
 
   /** Call on every body chunk. */
   onData(): void {
+    this.lastDataAt = performance.now();
+  }
+
+  /** The upstream was paused because the client is not reading. */
+  pause(): void {
+    if (this.pausedAt < 0) this.pausedAt = performance.now();
+  }
+
+  /** The client drained: the upstream flows again, and its idle time starts now. */
+  resume(): void {
+    if (this.pausedAt < 0) return;
+    this.pausedAt = -1;
     this.lastDataAt = performance.now();
   }
 
@@ -87,6 +109,9 @@ export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, cli
     return new AttemptError('client-closed', gatewayError('SWY_ERR_INTERNAL', { message: 'client closed the request' }));
   }
   if (client.stoppedWith) return new AttemptError('gateway-stopped', client.stoppedWith);
+  if (deadlines.fired === 'client-stalled') {
+    return new AttemptError('client-stalled', gatewayError('SWY_ERR_CLIENT_STALLED'));
+  }
   if (deadlines.fired) {
     const what = deadlines.fired === 'first-byte-timeout' ? 'first byte' : deadlines.fired === 'idle-timeout' ? 'next chunk' : 'complete answer';
     return new AttemptError(
@@ -239,7 +264,7 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
     }
     const reader = this.reader;
     if (reader === undefined) this.chunks.push(chunk);
-    else if (!reader((this.decoder as StringDecoder).write(chunk))) controller.pause();
+    else if (!reader((this.decoder as StringDecoder).write(chunk))) this.pause(controller);
   }
 
   onResponseEnd(): void {
@@ -326,7 +351,7 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
     this.decoder = new StringDecoder('utf8');
     const early = this.chunks;
     this.chunks = [];
-    for (const chunk of early) if (!onText(this.decoder.write(chunk))) this.controller?.pause();
+    for (const chunk of early) if (!onText(this.decoder.write(chunk)) && this.controller) this.pause(this.controller);
     this.reader = onText;
     if (this.ended) {
       const rest = this.decoder.end();
@@ -335,7 +360,13 @@ export class Attempt implements Dispatcher.DispatchHandler, Abortable {
     return this.wait('end', false);
   }
 
+  private pause(controller: Dispatcher.DispatchController): void {
+    this.deadlines.pause();
+    controller.pause();
+  }
+
   resume(): void {
+    this.deadlines.resume();
     this.controller?.resume();
   }
 

@@ -23,7 +23,9 @@ export type FailureKind =
   | 'stream-interrupted'
   | 'client-closed'
   /** The gateway ended the request itself (shutdown past its grace period). */
-  | 'gateway-stopped';
+  | 'gateway-stopped'
+  /** The client stopped reading for longer than the idle limit while the upstream waited for it. */
+  | 'client-stalled';
 
 /** The decision about one failed attempt. */
 export interface FailureVerdict {
@@ -46,7 +48,7 @@ const clientFailure: FailureVerdict = Object.freeze({ retryable: false, backendF
  * | connect-error, connection-reset, first-byte-timeout, stream-interrupted, invalid-answer | | yes | yes |
  * | idle-timeout, total-timeout (the generation ran long: another backend would start over) | | no | yes |
  * | answer-too-large (over backends[].maxAnswerBytes or maxEventBytes: the same request would be as large elsewhere) | | no | yes |
- * | client-closed, gateway-stopped | | no | no |
+ * | client-closed, client-stalled, gateway-stopped | | no | no |
  * | upstream-status | 401, 403 (the gateway's credentials), 404 (model not served), 408, 429, 5xx, none | yes | yes |
  * | upstream-status | any other 4xx (the request itself is wrong: every backend would refuse it) | no | no |
  */
@@ -54,6 +56,7 @@ export function judgeFailure(kind: FailureKind, status: number | undefined): Fai
   switch (kind) {
     case 'client-closed':
     case 'gateway-stopped':
+    case 'client-stalled':
       return clientFailure;
     case 'idle-timeout':
     case 'total-timeout':

@@ -144,6 +144,13 @@ export async function relayStream(options: StreamRelayOptions): Promise<StreamOu
         outcome.clientClosed = true;
         return outcome;
       }
+      if (failure.kind === 'client-stalled') {
+        // A client that reads nothing would not read an error event either: cut it, and free what it held.
+        outcome.error = failure.clientError;
+        outcome.clientClosed = true;
+        raw.destroy();
+        return outcome;
+      }
       outcome.error = failure.clientError;
       outcome.backendFault = failure.backendFault;
       if (!raw.destroyed) raw.write(dialect.fail(failure.clientError));

@@ -63,4 +63,37 @@ describe('attempt deadlines (one timer, nothing per chunk)', () => {
     start({ firstByteMs: 0, idleMs: 0, totalMs: 0 });
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('does not count time the upstream is paused for the client as upstream idleness', () => {
+    const { deadlines } = start({ firstByteMs: 10_000, idleMs: 100, totalMs: 0 });
+    vi.advanceTimersByTime(10);
+    deadlines.onData();
+    deadlines.pause(); // t = 10: the client stopped reading
+    vi.advanceTimersByTime(60);
+    deadlines.resume(); // t = 70: it drained; the upstream's idle time starts now
+    vi.advanceTimersByTime(99);
+    expect(deadlines.fired).toBeUndefined(); // t = 169: 159 ms since the last chunk, 99 since the resume
+    vi.advanceTimersByTime(2);
+    expect(deadlines.fired).toBe('idle-timeout');
+  });
+
+  it('blames a client that reads nothing for the idle limit, and the total limit passing while paused too', () => {
+    const stalled = start({ firstByteMs: 10_000, idleMs: 100, totalMs: 0 });
+    vi.advanceTimersByTime(10);
+    stalled.deadlines.onData();
+    vi.advanceTimersByTime(50);
+    stalled.deadlines.pause(); // t = 60
+    vi.advanceTimersByTime(99);
+    expect(stalled.deadlines.fired).toBeUndefined();
+    vi.advanceTimersByTime(2);
+    expect(stalled.deadlines.fired).toBe('client-stalled');
+    expect(stalled.aborted).toHaveLength(1);
+
+    const total = start({ firstByteMs: 10_000, idleMs: 100, totalMs: 150 });
+    vi.advanceTimersByTime(10);
+    total.deadlines.onData();
+    total.deadlines.pause();
+    vi.advanceTimersByTime(145);
+    expect(total.deadlines.fired).toBe('client-stalled');
+  });
 });
