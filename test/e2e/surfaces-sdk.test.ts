@@ -52,7 +52,8 @@ describe.each(Object.keys(modes) as Array<keyof typeof modes>)('official SDKs on
     }
     expect(types[0]).toBe('response.created');
     expect(['response.completed', 'response.incomplete']).toContain(types.at(-1));
-    expect(types).toContain('response.output_item.added');
+    // The tiny model may end its turn at once (empty output); any text must come inside an announced item.
+    if (types.includes('response.output_text.delta')) expect(types.indexOf('response.output_item.added')).toBeLessThan(types.indexOf('response.output_text.delta'));
     expect(typeof text).toBe('string');
     await pause();
   });
