@@ -10,8 +10,8 @@
  * Anthropic blocks never overlap: a block closes when output of another kind (or another tool call)
  * starts. A tool call whose name has not come yet is held back until it does.
  */
-import type { Usage } from '../../wire/types.ts';
-import { chatUsage, firstChoice, isRecord, meteringUsage, reasoningText, sseEvent, type ChatUsage, type JsonObject } from '../translate-common.ts';
+import { ChatChunkTranslator } from '../chat-stream.ts';
+import { isRecord, sseEvent, type JsonObject } from '../translate-common.ts';
 import { anthropicErrorType } from './errors.ts';
 import { messagesUsageFromChat, stopReason, type MessagesContext } from './message-from-chat.ts';
 
@@ -25,10 +25,8 @@ interface HeldCall {
   arguments: string;
 }
 
-export class ChatStreamToMessages {
+export class ChatStreamToMessages extends ChatChunkTranslator {
   readonly #context: MessagesContext;
-  #started = false;
-  #ended = false;
   #blocks = 0;
   #open: OpenBlock | undefined;
   readonly #held = new Map<number, HeldCall>();
@@ -37,22 +35,16 @@ export class ChatStreamToMessages {
   #toolCalls = false;
   #finishReason: unknown;
   #matchedStop: unknown;
-  #usage: ChatUsage | undefined;
-  #usageFromChunk = false;
 
   constructor(context: MessagesContext) {
+    super();
     this.#context = context;
   }
 
-  /** Usage seen so far (the upstream's usage chunk, else llama.cpp timings), in the chat shape. */
-  get usage(): Usage | undefined {
-    return this.#usage ? meteringUsage(this.#usage) : undefined;
-  }
-
   /** message_start (usage unknown until the chat stream ends: zero) and a first ping. */
-  start(): string {
-    if (this.#started) return '';
-    this.#started = true;
+  override start(): string {
+    if (this.started) return '';
+    this.started = true;
     const message = {
       id: this.#context.id,
       type: 'message',
@@ -71,32 +63,9 @@ export class ChatStreamToMessages {
     return sseEvent('ping', { type: 'ping' });
   }
 
-  /** The events one parsed chat.completion.chunk causes. */
-  push(chunk: Record<string, unknown>): string {
-    if (this.#ended) return '';
-    let out = this.#started ? '' : this.start();
-    if (isRecord(chunk.usage)) {
-      this.#usage = chatUsage(chunk);
-      this.#usageFromChunk = true;
-    } else if (!this.#usageFromChunk && chunk.timings !== undefined) {
-      this.#usage = chatUsage(chunk) ?? this.#usage;
-    }
-    const choice = firstChoice(chunk);
-    if (!choice) return out;
-    const delta = choice.delta;
-    if (isRecord(delta)) {
-      const reasoning = reasoningText(delta);
-      if (reasoning !== undefined) out += this.#textDelta('thinking', reasoning);
-      const content = delta.content;
-      if (typeof content === 'string' && content !== '') out += this.#textDelta('text', content);
-      const toolCalls = delta.tool_calls;
-      if (Array.isArray(toolCalls)) for (const call of toolCalls) if (isRecord(call)) out += this.#callDelta(call);
-    }
-    if (typeof choice.finish_reason === 'string') {
-      this.#finishReason = choice.finish_reason;
-      this.#matchedStop = choice.stop_reason ?? choice.matched_stop;
-    }
-    return out;
+  protected finished(choice: JsonObject): void {
+    this.#finishReason = choice.finish_reason;
+    this.#matchedStop = choice.stop_reason ?? choice.matched_stop;
   }
 
   #blockStart(block: JsonObject): string {
@@ -107,17 +76,17 @@ export class ChatStreamToMessages {
     return sseEvent('content_block_delta', { type: 'content_block_delta', index: this.#blocks, delta });
   }
 
-  #textDelta(kind: 'thinking' | 'text', text: string): string {
+  protected textDelta(kind: 'reasoning' | 'text', text: string): string {
     let out = '';
-    if (this.#open?.kind !== kind) {
+    if (this.#open?.kind !== (kind === 'text' ? 'text' : 'thinking')) {
       out += this.#close();
-      this.#open = { kind };
+      this.#open = { kind: kind === 'text' ? 'text' : 'thinking' };
       out += this.#blockStart(kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' });
     }
     return out + this.#delta(kind === 'text' ? { type: 'text_delta', text } : { type: 'thinking_delta', thinking: text });
   }
 
-  #callDelta(delta: JsonObject): string {
+  protected callDelta(delta: JsonObject): string {
     const index = typeof delta.index === 'number' ? delta.index : 0;
     const fn = isRecord(delta.function) ? delta.function : {};
     const piece = typeof fn.arguments === 'string' ? fn.arguments : '';
@@ -163,15 +132,15 @@ export class ChatStreamToMessages {
 
   /** Closes the open block and ends with message_delta (stop reason, usage) and message_stop. */
   finish(): string {
-    if (this.#ended) return '';
-    let out = this.#started ? '' : this.start();
-    this.#ended = true;
+    if (this.ended) return '';
+    let out = this.started ? '' : this.start();
+    this.ended = true;
     out += this.#close();
     for (const [index, held] of this.#held) {
       out += this.#openCall(index, held) + this.#close();
     }
     const stop = stopReason(this.#finishReason, this.#matchedStop, this.#toolCalls);
-    const usage = this.#usage ? messagesUsageFromChat(this.#usage) : { output_tokens: 0 };
+    const usage = this.chatUsage ? messagesUsageFromChat(this.chatUsage) : { output_tokens: 0 };
     return (
       out +
       sseEvent('message_delta', { type: 'message_delta', delta: { stop_reason: stop.reason, stop_sequence: stop.sequence }, usage }) +
@@ -181,8 +150,8 @@ export class ChatStreamToMessages {
 
   /** Ends the stream after an upstream failure with Anthropic's `error` event, which the SDKs raise. */
   fail(error: { message: string; code: string | null; type?: string }): string {
-    if (this.#ended) return '';
-    this.#ended = true;
+    if (this.ended) return '';
+    this.ended = true;
     const type = anthropicErrorType(undefined, error.type ?? 'server_error', error.code);
     return sseEvent('error', { type: 'error', error: { type, message: error.message } });
   }

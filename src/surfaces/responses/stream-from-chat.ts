@@ -15,8 +15,8 @@
  * until the end (chat streams may interleave them by index). A tool call whose name has not come
  * yet is held back until it does, since its output_item.added must carry the name.
  */
-import type { Usage } from '../../wire/types.ts';
-import { chatUsage, firstChoice, isRecord, meteringUsage, reasoningText, sseEvent, type ChatUsage, type JsonObject } from '../translate-common.ts';
+import { ChatChunkTranslator } from '../chat-stream.ts';
+import { isRecord, sseEvent, type JsonObject } from '../translate-common.ts';
 import { itemIds, responseEnvelope, responsesUsageFromChat, responseStatus, type ResponsesContext } from './response-envelope.ts';
 
 /** A reasoning or message item being streamed. */
@@ -36,12 +36,10 @@ interface CallItem {
   arguments: string;
 }
 
-export class ChatStreamToResponses {
+export class ChatStreamToResponses extends ChatChunkTranslator {
   readonly #context: ResponsesContext;
   readonly #ids: { message: string; reasoning: string; functionCall: string };
   #sequence = 0;
-  #started = false;
-  #ended = false;
   /** Final form of each output item, by output_index; filled as items close. */
   readonly #output: JsonObject[] = [];
   #current: TextItem | undefined;
@@ -49,17 +47,11 @@ export class ChatStreamToResponses {
   #messages = 0;
   #reasonings = 0;
   #finishReason: unknown;
-  #usage: ChatUsage | undefined;
-  #usageFromChunk = false;
 
   constructor(context: ResponsesContext) {
+    super();
     this.#context = context;
     this.#ids = itemIds(context.id);
-  }
-
-  /** Usage seen so far (the upstream's usage chunk, else llama.cpp timings), in the chat shape. */
-  get usage(): Usage | undefined {
-    return this.#usage ? meteringUsage(this.#usage) : undefined;
   }
 
   #event(type: string, fields: JsonObject): string {
@@ -67,39 +59,19 @@ export class ChatStreamToResponses {
   }
 
   /** response.created and response.in_progress. */
-  start(): string {
-    if (this.#started) return '';
-    this.#started = true;
+  override start(): string {
+    if (this.started) return '';
+    this.started = true;
     const response = responseEnvelope(this.#context, 'in_progress');
     return this.#event('response.created', { response }) + this.#event('response.in_progress', { response });
   }
 
-  /** The events one parsed chat.completion.chunk causes. */
-  push(chunk: Record<string, unknown>): string {
-    if (this.#ended) return '';
-    let out = this.#started ? '' : this.start();
-    if (isRecord(chunk.usage)) {
-      this.#usage = chatUsage(chunk);
-      this.#usageFromChunk = true;
-    } else if (!this.#usageFromChunk && chunk.timings !== undefined) {
-      this.#usage = chatUsage(chunk) ?? this.#usage;
-    }
-    const choice = firstChoice(chunk);
-    if (!choice) return out;
-    const delta = choice.delta;
-    if (isRecord(delta)) {
-      const reasoning = reasoningText(delta);
-      if (reasoning !== undefined) out += this.#textDelta('reasoning', reasoning);
-      const content = delta.content;
-      if (typeof content === 'string' && content !== '') out += this.#textDelta('message', content);
-      const toolCalls = delta.tool_calls;
-      if (Array.isArray(toolCalls)) for (const call of toolCalls) if (isRecord(call)) out += this.#callDelta(call);
-    }
-    if (typeof choice.finish_reason === 'string') this.#finishReason = choice.finish_reason;
-    return out;
+  protected finished(choice: JsonObject): void {
+    this.#finishReason = choice.finish_reason;
   }
 
-  #textDelta(kind: 'reasoning' | 'message', text: string): string {
+  protected textDelta(delta: 'reasoning' | 'text', text: string): string {
+    const kind = delta === 'text' ? 'message' : 'reasoning';
     let out = '';
     let item = this.#current;
     if (item?.kind !== kind) {
@@ -157,7 +129,7 @@ export class ChatStreamToResponses {
     return textDone + this.#event('response.content_part.done', { ...where, part }) + this.#event('response.output_item.done', { output_index: item.outputIndex, item: final });
   }
 
-  #callDelta(delta: JsonObject): string {
+  protected callDelta(delta: JsonObject): string {
     const index = typeof delta.index === 'number' ? delta.index : 0;
     const fn = isRecord(delta.function) ? delta.function : {};
     const piece = typeof fn.arguments === 'string' ? fn.arguments : '';
@@ -214,16 +186,16 @@ export class ChatStreamToResponses {
 
   /** Closes every open item and ends with response.completed (or response.incomplete). */
   finish(): string {
-    if (this.#ended) return '';
-    let out = this.#started ? '' : this.start();
-    this.#ended = true;
+    if (this.ended) return '';
+    let out = this.started ? '' : this.start();
+    this.ended = true;
     const { status, incomplete } = responseStatus(this.#finishReason);
     const itemStatus = status === 'completed' ? 'completed' : 'incomplete';
     out += this.#closeCurrent(itemStatus) + this.#closeCalls(itemStatus);
     const response = responseEnvelope(this.#context, status);
     response.incomplete_details = incomplete;
     response.output = this.#output;
-    if (this.#usage) response.usage = responsesUsageFromChat(this.#usage);
+    if (this.chatUsage) response.usage = responsesUsageFromChat(this.chatUsage);
     return out + this.#event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response });
   }
 
@@ -232,16 +204,16 @@ export class ChatStreamToResponses {
    * incomplete) then an `error` event, which the official SDKs raise to the caller.
    */
   fail(error: { message: string; code: string | null; type?: string }): string {
-    if (this.#ended) return '';
-    this.#ended = true;
+    if (this.ended) return '';
+    this.ended = true;
     let out = '';
-    if (this.#started) {
+    if (this.started) {
       if (this.#current) this.#output[this.#current.outputIndex] = this.#finalText(this.#current, 'incomplete');
       for (const call of this.#calls.values()) if (call.outputIndex !== -1) this.#output[call.outputIndex] = this.#finalCall(call, 'incomplete');
       const response = responseEnvelope(this.#context, 'failed');
       response.error = { code: error.code === 'rate_limit_exceeded' ? error.code : 'server_error', message: error.message };
       response.output = this.#output;
-      if (this.#usage) response.usage = responsesUsageFromChat(this.#usage);
+      if (this.chatUsage) response.usage = responsesUsageFromChat(this.chatUsage);
       out += this.#event('response.failed', { response });
     }
     return out + this.#event('error', { code: error.code, message: error.message, param: null });
