@@ -146,16 +146,22 @@ export interface GatewayProcess {
   close(): Promise<void>;
 }
 
+/** How to start the process: extra Node flags (before the script) and environment. */
+export interface ProcessOptions {
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+}
+
 /** Writes the config to a temp file and starts `switchyard serve` on it; resolves once it listens. */
-export async function startGatewayProcess(config: Record<string, unknown>, timeoutMs = 15_000): Promise<GatewayProcess> {
+export async function startGatewayProcess(config: Record<string, unknown>, timeoutMs = 15_000, options: ProcessOptions = {}): Promise<GatewayProcess> {
   const directory = await mkdtemp(join(tmpdir(), 'swy-gw-'));
   const file = join(directory, 'switchyard.yaml');
   // JSON is YAML: the loader reads it as is.
   await writeFile(file, JSON.stringify({ server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 2_000 }, ...config }, null, 2));
-  const child = spawn(process.execPath, ['src/main.ts', 'serve', '--config', file], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'src/main.ts', 'serve', '--config', file], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    env: { ...process.env, NODE_NO_WARNINGS: '1', ...(options.env ?? {}) },
   });
   const logs: string[] = [];
   let buffered = '';
