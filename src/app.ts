@@ -32,6 +32,7 @@ import { SingleFlight } from './cache/single-flight.ts';
 import { createLimits } from './limits/create.ts';
 import { settleWaitMs } from './limits/open-reservations.ts';
 import { InFlight } from './proxy/in-flight.ts';
+import { TenantSalts } from './proxy/isolation.ts';
 import type { RedisClient } from './redis/client.ts';
 
 /** What buildApp needs; production passes real parts, tests their own. */
@@ -68,6 +69,16 @@ function routerError(error: FastifyError): GatewayError | FastifyError {
   if (error.code === 'FST_ERR_BAD_URL') return invalidPath('a malformed percent-escape');
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return invalidPath('a path segment longer than the router accepts');
   return error;
+}
+
+/** The per-tenant prefix-cache salts; says once at startup when isolated models use a process-local secret. */
+function tenantSalts(config: SwitchyardConfig, logger: AppDependencies['logger']): TenantSalts {
+  const salts = new TenantSalts(config.isolation);
+  const isolates = config.models.some((model) => (model.isolation ?? config.isolation.mode) === 'tenant');
+  if (isolates && salts.randomSecret) {
+    logger.warn("isolation.secret is not set: prefix-cache salts use a random secret of this process, so replicas do not share a tenant's cached prefixes");
+  }
+  return salts;
 }
 
 /** Builds the gateway application (not listening). */
@@ -137,6 +148,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     redis: deps.redis,
     shuttingDown: false,
     inFlight: new InFlight(),
+    salts: tenantSalts(config, deps.logger),
     admitRequest: () => undefined,
     report(request, statusCode) {
       const record = request.record;

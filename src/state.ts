@@ -13,6 +13,7 @@ import type { SwitchyardConfig } from './config/schema.ts';
 import type { Limits } from './limits/create.ts';
 import type { GatewayMetrics } from './metrics/metrics.ts';
 import type { InFlight } from './proxy/in-flight.ts';
+import type { TenantSalts } from './proxy/isolation.ts';
 import type { RequestRecord } from './proxy/record.ts';
 import type { RedisClient } from './redis/client.ts';
 import type { Router } from './routing/router.ts';
@@ -32,6 +33,8 @@ export interface SwitchyardState {
   shuttingDown: boolean;
   /** Requests being forwarded: a shutdown past its grace period ends them with server_shutting_down. */
   inFlight: InFlight;
+  /** Per-tenant prefix-cache salts for models with `isolation: tenant`. */
+  salts: TenantSalts;
   /** Counts a request against its requests-per-minute limit (set by the access plugin); rejects with 429. Undefined: no limit applies. */
   admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
   /**

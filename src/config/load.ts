@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
+import { backendKind } from '../backends/kinds/index.ts';
 import { ConfigSchema, type SwitchyardConfig } from './schema.ts';
 
 /** Thrown when a config cannot be used; `problems` are `path: message` lines. */
@@ -85,6 +86,15 @@ function crossCheck(config: SwitchyardConfig, problems: string[]): void {
         problems.push(`models[${index}].targets[${targetIndex}].backend: unknown backend "${target.backend}" (known: ${[...backendIds].join(', ')})`);
       }
     });
+    if ((model.isolation ?? config.isolation.mode) === 'tenant') {
+      const where = model.isolation ? `models[${index}].isolation` : 'isolation.mode';
+      for (const target of model.targets) {
+        const backend = config.backends.find((entry) => entry.id === target.backend);
+        if (backend && backendKind(backend.kind).tenantIsolation === undefined) {
+          problems.push(`${where}: backend "${backend.id}" of model "${model.name}" (kind ${backend.kind}) has no way to keep tenants' prefix caches apart`);
+        }
+      }
+    }
   });
 }
 

@@ -134,6 +134,21 @@ const Policy = (defaultValue?: PolicyName) =>
     defaultValue ? { default: defaultValue } : {},
   );
 
+function IsolationMode(description: string, fallback?: 'none' | 'tenant') {
+  return Type.Union([Type.Literal('none'), Type.Literal('tenant')], { description, ...(fallback ? { default: fallback } : {}) });
+}
+
+/** Prefix-cache isolation between tenants (vLLM/SGLang cache_salt, llama.cpp cache_prompt: false). */
+export const IsolationSchema = Type.Object(
+  {
+    mode: IsolationMode("none: tenants share the runtimes' prefix caches; tenant: each tenant's requests reuse only its own", 'none'),
+    secret: Type.Optional(
+      Type.String({ minLength: 16, description: 'key the per-tenant salts derive from (use ${ENV}; the same on every replica); required when a model isolates' }),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ModelSchema = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
@@ -157,6 +172,7 @@ export const ModelSchema = Type.Object(
     deadlineMs: Milliseconds(0, 'total time for all attempts before the answer began; 0 = only per-attempt timeouts'),
     ownedBy: Type.String({ default: 'switchyard' }),
     cache: ModelCacheSchema,
+    isolation: Type.Optional(IsolationMode('prefix-cache isolation for this model; unset: isolation.mode')),
   },
   { additionalProperties: false },
 );
@@ -245,6 +261,7 @@ export const ConfigSchema = Type.Object(
     limits: LimitsConfigSchema,
     admin: AdminSchema,
     responses: ResponsesSchema,
+    isolation: IsolationSchema,
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@ import { markUnreachable } from '../backends/health.ts';
 import type { Route, Target } from '../backends/registry.ts';
 import { applyLoadReport } from '../backends/scrape.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
+import { spliceTopLevel } from '../wire/json-splice.ts';
 import type { Priority } from '../routing/admission.ts';
 import type { RoutePlan, Router } from '../routing/router.ts';
 import type { ContextNeed, PolicyName } from '../routing/types.ts';
@@ -75,6 +76,8 @@ export interface ForwardContext {
   support: SurfaceSupport;
   /** Where the request is listed while it runs, so a shutdown can end it properly. */
   inFlight?: InFlight | undefined;
+  /** The tenant's prefix-cache salt when the model isolates tenants (see isolation.ts). */
+  salt?: string | undefined;
 }
 
 function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
@@ -151,6 +154,9 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         return;
       }
       const call = plannedCall;
+      // Isolation edits go on every generating call (native or translated); the client's own cache_salt is replaced.
+      const isolation = context.salt !== undefined && surface.cache?.sampled === true ? backend.kind.tenantIsolation : undefined;
+      if (isolation) call.body = spliceTopLevel(call.body, isolation(context.salt as string));
       const upstreamStream = call.stream;
       record.streamedUpstream = upstreamStream;
       attempt = startAttempt(backend, call.path, call.body, record.requestId, client, backend.loadReportHeaders, upstreamStream && backend.kind.closesAfterStream);

@@ -53,6 +53,17 @@ function roundCached(cached: number, tokens: number, block: number): number {
   return usable > 0 ? usable - (usable % block) : 0;
 }
 
+/** The request's prefix-cache controls (`cache_salt`, llama.cpp's `cache_prompt`). */
+type CacheControls = Pick<ChatFields, 'cacheSalt' | 'cachePrompt'>;
+
+/**
+ * The prefix-cache key of a prompt prefix: requests with different salts never share a cached block. Only the
+ * cache key is salted; the answer (seeded by the prompt hash) does not depend on the salt, as on the runtimes.
+ */
+function cacheKey(hash: number, controls: CacheControls): number {
+  return controls.cacheSalt === undefined ? hash : hashString(controls.cacheSalt, hashString('salt', hash));
+}
+
 /** Prompt tokens and prefix-cache hits of a chat request; without a cache (token counting) nothing is remembered. */
 export function chatPromptStats(fields: ChatFields, cache: PrefixCache | undefined, block: number): PromptStats {
   let hash = hashString('chat');
@@ -62,7 +73,7 @@ export function chatPromptStats(fields: ChatFields, cache: PrefixCache | undefin
     const text = messageText(message);
     hash = hashString(text, hash);
     tokens += CHAT_MESSAGE_OVERHEAD + estimateTextTokens(text);
-    if (cache?.check(hash) === true) cached = tokens;
+    if (cache?.check(cacheKey(hash, fields)) === true) cached = tokens;
   }
   if (fields.tools.length > 0) {
     // Tool definitions are rendered into the prompt by the chat template.
@@ -71,14 +82,16 @@ export function chatPromptStats(fields: ChatFields, cache: PrefixCache | undefin
     hash = hashString(toolText, hash);
   }
   tokens += CHAT_PROMPT_SUFFIX;
+  // cache_prompt: false (llama.cpp) computes the prompt again; the slot still holds it afterwards.
+  if (fields.cachePrompt === false) cached = 0;
   return { tokens, cached: roundCached(cached, tokens, block), hash };
 }
 
-export function textPromptStats(prompt: PromptInput, cache: PrefixCache, block: number): PromptStats {
+export function textPromptStats(prompt: PromptInput, cache: PrefixCache, block: number, controls: CacheControls = {}): PromptStats {
   const text = typeof prompt === 'string' ? prompt : prompt.join(',');
   const tokens = typeof prompt === 'string' ? estimateTextTokens(prompt) + 1 : prompt.length;
   const hash = hashString(text, hashString('text'));
-  const cached = cache.check(hash) ? tokens : 0;
+  const cached = cache.check(cacheKey(hash, controls)) && controls.cachePrompt !== false ? tokens : 0;
   return { tokens, cached: roundCached(cached, tokens, block), hash };
 }
 
@@ -250,7 +263,7 @@ export function buildCompletionPlan(fields: CompletionFields, context: PlanConte
   if (isReply(maxTokens)) return maxTokens;
   const choices: PlanChoice[] = [];
   for (const [index, prompt] of fields.prompts.entries()) {
-    const stats = textPromptStats(prompt, context.cache, flavor.cacheBlockTokens);
+    const stats = textPromptStats(prompt, context.cache, flavor.cacheBlockTokens, fields);
     const verdict = flavor.checkContext(stats.tokens, maxTokens, options);
     if (verdict.error !== undefined) return verdict.error;
     const seed = hashNumber(stats.hash, fields.seed ?? options.seed);

@@ -16,6 +16,7 @@ import {
   isRecord,
   isReply,
   isString,
+  parseCacheControls,
   type JsonFormat,
   parseStop,
   type RerankFields,
@@ -42,14 +43,19 @@ function contentText(content: unknown): string {
   return text;
 }
 
-function common(body: Body, flavor: Flavor): { model: string | undefined; seed: number | undefined; stream: boolean } | Reply {
+function common(
+  body: Body,
+  flavor: Flavor,
+): { model: string | undefined; seed: number | undefined; stream: boolean; cacheSalt?: string | undefined; cachePrompt?: boolean | undefined } | Reply {
   const model = scalar(body, 'model', isString, 'a valid string', flavor);
   if (isReply(model)) return model;
   const seed = scalar(body, 'seed', isInteger, 'a valid integer', flavor);
   if (isReply(seed)) return seed;
   const stream = scalar(body, 'stream', isBoolean, 'a valid boolean', flavor);
   if (isReply(stream)) return stream;
-  return { model, seed, stream: stream ?? false };
+  const cacheControls = parseCacheControls(body, flavor);
+  if (isReply(cacheControls)) return cacheControls;
+  return { model, seed, stream: stream ?? false, ...cacheControls };
 }
 
 // ---------------------------------------------------------------- Responses

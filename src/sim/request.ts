@@ -21,6 +21,26 @@ export interface JsonFormat {
 interface Common {
   model: string | undefined;
   seed: number | undefined;
+  /** vLLM / SGLang `cache_salt`: prefix-cache blocks are shared only between requests with the same salt. */
+  cacheSalt?: string | undefined;
+  /** llama.cpp `cache_prompt` (default true): false computes the whole prompt again, reusing nothing. */
+  cachePrompt?: boolean | undefined;
+}
+
+/**
+ * Reads the prefix-cache controls the runtimes take: vLLM and SGLang refuse an empty or non-string
+ * `cache_salt`; llama.cpp ignores it and reads `cache_prompt` instead.
+ */
+export function parseCacheControls(body: Body, flavor: Flavor): Pick<Common, 'cacheSalt' | 'cachePrompt'> | Reply {
+  if (flavor.name === 'llamacpp') {
+    const cachePrompt = scalar(body, 'cache_prompt', isBoolean, 'a valid boolean', flavor);
+    if (isReply(cachePrompt)) return cachePrompt;
+    return { cachePrompt };
+  }
+  const salt = body.cache_salt;
+  if (salt === undefined || salt === null) return {};
+  if (typeof salt !== 'string' || salt === '') return flavor.invalidField('cache_salt', 'Parameter cache_salt must be a non-empty string if provided.', salt);
+  return { cacheSalt: salt };
 }
 
 /** Chat completions, and the Responses / Messages surfaces once converted to chat (as both runtimes do). */
@@ -250,9 +270,12 @@ export function parseInference(route: Route, body: unknown, flavor: Flavor): Inf
   if (isReply(maxCompletion)) return maxCompletion;
   const maxTokensField = scalar(body, 'max_tokens', isInteger, 'a valid integer', flavor);
   if (isReply(maxTokensField)) return maxTokensField;
+  const cacheControls = parseCacheControls(body, flavor);
+  if (isReply(cacheControls)) return cacheControls;
   const common = {
     model,
     seed,
+    ...cacheControls,
     stream: stream ?? false,
     streamOptions: body.stream_options,
     maxTokens: maxCompletion ?? maxTokensField,

@@ -103,6 +103,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
           capture: cache.capture,
           support,
           inFlight: state.inFlight,
+          salt: state.salts.saltFor(route, request.limitSubject?.tenant),
         },
       );
     } finally {

@@ -5,6 +5,15 @@
  * Adding a runtime is one file here plus its entry in index.ts.
  */
 import type { SurfaceName } from '../../surfaces/names.ts';
+import type { SpliceEdit } from '../../wire/json-splice.ts';
+
+/** `cache_salt` set to the tenant's salt, replacing any the client sent (vLLM, SGLang). */
+export function saltEdits(salt: string): SpliceEdit[] {
+  return [{ key: 'cache_salt', value: JSON.stringify(salt) }];
+}
+
+/** llama.cpp: the prompt is computed again rather than taken from the slot's cache. */
+export const noPromptCache: SpliceEdit[] = [{ key: 'cache_prompt', value: 'false' }];
 
 export type HealthVerdict = 'up' | 'loading' | 'down';
 
@@ -92,6 +101,11 @@ export interface BackendKind {
   discover(get: KindGet, options: { wantSlots: boolean }): Promise<Discovery>;
   /** API surfaces the runtime serves on their own paths; the others are translated (see src/surfaces/support.ts). */
   readonly nativeSurfaces: readonly SurfaceName[];
+  /**
+   * The body members that keep one tenant's requests from reusing another's prefix cache (`isolation: tenant`),
+   * given the tenant's salt; undefined: the runtime offers no such control, and config validation refuses it.
+   */
+  readonly tenantIsolation: ((salt: string) => SpliceEdit[]) | undefined;
 }
 
 /** Shared reader for the OpenAI list shape; `contextOf` picks the runtime's context field. */

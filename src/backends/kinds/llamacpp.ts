@@ -21,7 +21,7 @@
  *   `text.format` and reports `completed` for an answer cut by `max_output_tokens`; the gateway's translation
  *   onto chat does all three right. `backends[].surfaces.responses: native` uses it anyway.
  */
-import { discoverFromModelList, type BackendKind, type Discovery } from './kind.ts';
+import { discoverFromModelList, noPromptCache, type BackendKind, type Discovery } from './kind.ts';
 
 const processing = 'llamacpp:requests_processing';
 const deferred = 'llamacpp:requests_deferred';
@@ -42,6 +42,10 @@ export const llamacppKind: BackendKind = {
   contextCountsMaxTokens: false,
   usageFromTimings: true,
   nativeSurfaces: ['chat', 'completion', 'embedding', 'messages', 'rerank'],
+  // llama.cpp has no salt: a slot reuses whatever prefix it holds. cache_prompt: false makes every isolated
+  // request compute its prompt again (slower prefill, nothing shared); pinning tenants to slots cannot keep more
+  // tenants than slots apart.
+  tenantIsolation: () => noPromptCache,
   metrics: {
     names: [processing, deferred],
     read: (gauges) => ({ queued: gauges.get(deferred), running: gauges.get(processing), kvCacheUsage: undefined }),

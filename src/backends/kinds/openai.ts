@@ -16,6 +16,8 @@ export const openaiKind: BackendKind = {
   contextCountsMaxTokens: true,
   usageFromTimings: false,
   nativeSurfaces: ['chat', 'completion', 'embedding'],
+  // An OpenAI-compatible service of unknown make: nothing we send is known to separate its caches.
+  tenantIsolation: undefined,
   metrics: undefined,
   loadReport: undefined,
   discover: async (get) => ({ models: await discoverFromModelList(get, (entry) => entry.context_length ?? entry.max_model_len) }),

@@ -28,7 +28,7 @@
  *   only its chat, completions and embeddings are checked here (and simulated), so Responses requests are
  *   translated onto chat and rerank is not sent to it; `backends[].surfaces` opts in.
  */
-import { discoverFromModelList, type BackendKind } from './kind.ts';
+import { discoverFromModelList, saltEdits, type BackendKind } from './kind.ts';
 
 const running = 'sglang:num_running_reqs';
 const queued = 'sglang:num_queue_reqs';
@@ -48,6 +48,8 @@ export const sglangKind: BackendKind = {
   contextCountsMaxTokens: true,
   usageFromTimings: false,
   nativeSurfaces: ['chat', 'completion', 'embedding'],
+  // SGLang keys its radix cache on cache_salt too.
+  tenantIsolation: saltEdits,
   metrics: {
     names: [running, queued, usedTokens, poolTokens, tokenUsage],
     read(gauges) {

@@ -12,7 +12,7 @@
  *   or the JSON form) — load feedback fresher than any scrape.
  * - Refuses prompt + max_tokens beyond `max_model_len` (400, "This model's maximum context length is …").
  */
-import { discoverFromModelList, type BackendKind, type LoadReport } from './kind.ts';
+import { discoverFromModelList, saltEdits, type BackendKind, type LoadReport } from './kind.ts';
 
 const running = 'vllm:num_requests_running';
 const waiting = 'vllm:num_requests_waiting';
@@ -67,6 +67,8 @@ export const vllmKind: BackendKind = {
   contextCountsMaxTokens: true,
   usageFromTimings: false,
   nativeSurfaces: ['chat', 'completion', 'embedding', 'responses', 'messages', 'rerank'],
+  // Prefix-cache blocks are shared only between requests with the same cache_salt (vLLM >= 0.9).
+  tenantIsolation: saltEdits,
   metrics: {
     names: [running, waiting, kvCache, kvCacheOld],
     read: (gauges) => ({
