@@ -136,6 +136,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   const writeInfoLine = createInfoLineWriter(deps.logger);
+  // A tenant's data policy may lower its request lines to debug or drop them (tenants.<t>.logging.requests).
+  const requestLogLevels = new Map(Object.entries(config.tenants).flatMap(([tenant, policy]) => (policy.logging?.requests ? [[tenant, policy.logging.requests]] : [])));
+  const writeRequestLine = (tenant: string | undefined, line: Record<string, unknown>): void => {
+    const level = requestLogLevels.size === 0 ? undefined : requestLogLevels.get(tenant ?? 'default');
+    if (level === undefined || level === 'info') writeInfoLine(line);
+    else if (level === 'debug') deps.logger.debug(line);
+  };
   const state: SwitchyardState = {
     config,
     backends,
@@ -183,7 +190,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       if (record.cost > 0) line.cost = record.cost;
       if (config.logging.logPrompts && request.body) line.requestBody = (request.body as { raw?: string }).raw;
       line.msg = 'request completed';
-      writeInfoLine(line);
+      writeRequestLine(record.tenant, line);
     },
   };
   app.decorate('switchyard', state);

@@ -36,6 +36,11 @@ export const ModelCacheSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** Fragment for a tenant's data policy: a mode that can only narrow what the model and global settings allow. */
+export const TenantCacheModeSchema = Type.Optional(
+  Type.Union(cacheModes(), { description: "narrows the cache for this tenant's requests (never widens): off = nothing of theirs is stored or served from the cache" }),
+);
+
 export type CacheMode = Static<typeof CacheModeSchema>;
 export type CacheConfig = Static<typeof CacheConfigSchema>;
 export type ModelCacheConfig = Static<typeof ModelCacheSchema>;

@@ -22,9 +22,12 @@ export function isCacheable(body: Readonly<Record<string, unknown>>, mode: Cache
   return body.temperature === 0 || Number.isInteger(body.seed);
 }
 
-/** `models[].cache.mode` when set, else `cache.mode`. */
-export function resolveCacheMode(globalMode: CacheMode, modelMode: CacheMode | undefined): CacheMode {
-  return modelMode ?? globalMode;
+const breadth: Record<CacheMode, number> = { off: 0, deterministic: 1, always: 2 };
+
+/** `models[].cache.mode` when set, else `cache.mode`; a tenant's own mode (`tenants.<t>.cache`) can only narrow it. */
+export function resolveCacheMode(globalMode: CacheMode, modelMode: CacheMode | undefined, tenantMode?: CacheMode): CacheMode {
+  const mode = modelMode ?? globalMode;
+  return tenantMode !== undefined && breadth[tenantMode] < breadth[mode] ? tenantMode : mode;
 }
 
 /**

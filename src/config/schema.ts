@@ -4,7 +4,7 @@
  */
 import { Type, type Static, type TOptional } from '@sinclair/typebox';
 import { backendKindNames } from '../backends/kinds/index.ts';
-import { CacheConfigSchema, ModelCacheSchema } from '../cache/config.ts';
+import { CacheConfigSchema, ModelCacheSchema, TenantCacheModeSchema } from '../cache/config.ts';
 import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
 import { RedisConfigSchema } from '../redis/config.ts';
 import { policyNames, type PolicyName } from '../routing/types.ts';
@@ -138,6 +138,35 @@ function IsolationMode(description: string, fallback?: 'none' | 'tenant') {
   return Type.Union([Type.Literal('none'), Type.Literal('tenant')], { description, ...(fallback ? { default: fallback } : {}) });
 }
 
+/** A tenant's data policy (`tenants.<name>`): what is kept of its requests, and how much of them is logged. */
+export const TenantPolicySchema = Type.Object(
+  {
+    cache: TenantCacheModeSchema,
+    responses: Type.Optional(
+      Type.Object(
+        {
+          store: Type.Optional(Type.Boolean({ description: 'false: never keep a Responses answer, even one sent with store: true' })),
+          storeTtlSeconds: Type.Optional(Type.Integer({ minimum: 1, description: "how long this tenant's stored responses are kept; unset: responses.storeTtlSeconds" })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    logging: Type.Optional(
+      Type.Object(
+        {
+          requests: Type.Optional(
+            Type.Union([Type.Literal('info'), Type.Literal('debug'), Type.Literal('off')], {
+              description: "level of this tenant's per-request log line (info: as everyone; debug: only when logging.level is debug; off: none)",
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /** Prefix-cache isolation between tenants (vLLM/SGLang cache_salt, llama.cpp cache_prompt: false). */
 export const IsolationSchema = Type.Object(
   {
@@ -262,6 +291,7 @@ export const ConfigSchema = Type.Object(
     admin: AdminSchema,
     responses: ResponsesSchema,
     isolation: IsolationSchema,
+    tenants: Type.Record(Type.String({ minLength: 1 }), TenantPolicySchema, { default: {}, description: 'per-tenant data policy (cache, stored responses, request logs)' }),
   },
   { additionalProperties: false },
 );

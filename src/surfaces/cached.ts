@@ -71,7 +71,8 @@ export interface CacheRequest {
  */
 export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
   const { state, request, reply, surface, route, view } = input;
-  const mode = resolveCacheMode(state.config.cache.mode, route.config.cache.mode);
+  const tenant = state.config.tenants[request.limitSubject?.tenant ?? 'default'];
+  const mode = resolveCacheMode(state.config.cache.mode, route.config.cache.mode, tenant?.cache);
   const directive = cacheDirective(request.headers['cache-control']);
   if (mode === 'off' || directive === 'bypass' || !surface.cache || !isCacheable(view.accounting, mode, surface.cache.sampled)) {
     reply.header('x-switchyard-cache', 'BYPASS');

@@ -20,6 +20,7 @@ export function createSurfaces(state: SwitchyardState, logger: Logger): Surface[
   const responseStore = new ResponseStore(state.redis, {
     keyPrefix: config.redis?.keyPrefix ?? 'swy',
     ttlSeconds: config.responses.storeTtlSeconds,
+    tenants: config.tenants,
     encryptionKey: loadEncryptionKey(config.cache),
   });
   return [openaiChat, openaiCompletions, openaiEmbeddings, responsesSurface(responseStore, logger), anthropicMessages, anthropicCountTokens, rerank];

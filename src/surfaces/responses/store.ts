@@ -24,6 +24,8 @@ export interface StoredResponse {
 export interface ResponseStoreOptions {
   keyPrefix: string;
   ttlSeconds: number;
+  /** Per-tenant data policy: `store: false` keeps nothing of that tenant's, `storeTtlSeconds` its own TTL. */
+  tenants?: Readonly<Record<string, { responses?: { store?: boolean; storeTtlSeconds?: number } }>>;
   /** 32-byte AES key (the cache's); values are plaintext JSON without it. */
   encryptionKey: Buffer | undefined;
 }
@@ -41,6 +43,11 @@ export class ResponseStore {
   /** True when responses can be stored (Redis is configured). */
   get available(): boolean {
     return this.redis !== undefined;
+  }
+
+  /** True when this tenant's responses may be kept (Redis is configured and its data policy allows it). */
+  keepsFor(tenant: string): boolean {
+    return this.redis !== undefined && this.options.tenants?.[tenant]?.responses?.store !== false;
   }
 
   /** The Redis key of a response: tenant hashed, id as given. */
@@ -71,6 +78,7 @@ export class ResponseStore {
     const key = this.storageKey(tenant, id);
     const text = JSON.stringify(stored);
     const encryption = this.options.encryptionKey;
-    await this.redis.set(key, encryption ? encryptValue(encryption, text, key) : text, 'PX', this.options.ttlSeconds * 1000);
+    const ttlSeconds = this.options.tenants?.[tenant]?.responses?.storeTtlSeconds ?? this.options.ttlSeconds;
+    await this.redis.set(key, encryption ? encryptValue(encryption, text, key) : text, 'PX', ttlSeconds * 1000);
   }
 }

@@ -73,7 +73,7 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
         createdAt: Math.floor(Date.now() / 1000),
         tenant: context.tenant,
         history: undefined,
-        store: json.store === true && store.available,
+        store: json.store === true && store.keepsFor(context.tenant),
       };
       const previous = json.previous_response_id;
       if (previous === undefined || previous === null) return prepared;
@@ -158,7 +158,9 @@ export function responsesSurface(store: ResponseStore, logger: Logger): Surface 
       }
       // The runtime gets the whole conversation: the gateway, not the runtime, holds earlier turns.
       const raw = prepared.history === undefined ? request.raw : JSON.stringify({ ...withoutPrevious(json), input: [...prepared.history, ...inputItems(json.input)] });
-      return nativeCall(target, { path: '/v1/responses', raw, clientModel: view.model, clientStream: view.stream, promptParam: 'input', spec, errors: responsesErrors });
+      // A tenant whose data policy keeps no answers (tenants.<t>.responses.store: false): the runtime must not keep one either.
+      const edits = json.store === true && !prepared.store && store.available ? [{ key: 'store', value: 'false' }] : undefined;
+      return nativeCall(target, { path: '/v1/responses', raw, clientModel: view.model, clientStream: view.stream, promptParam: 'input', spec, errors: responsesErrors, edits });
     },
 
     cache: ownShapeCache('responses'),
