@@ -33,6 +33,7 @@ import { createLimits } from './limits/create.ts';
 import { settleWaitMs } from './limits/open-reservations.ts';
 import { InFlight } from './proxy/in-flight.ts';
 import { TenantSalts } from './proxy/isolation.ts';
+import { registerSecrets } from './proxy/sanitise.ts';
 import type { RedisClient } from './redis/client.ts';
 
 /** What buildApp needs; production passes real parts, tests their own. */
@@ -135,6 +136,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     onRedisError: (limiter, operation) => metrics.limitErrors.labels(limiter, operation).inc(),
   });
 
+  // Secrets an upstream might echo back (its own API key, above all) never reach a client or a log line.
+  registerSecrets([...config.backends.map((backend) => backend.apiKey), config.admin.token, config.redis?.password, config.cache.encryptionKey, config.isolation.secret]);
   const writeInfoLine = createInfoLineWriter(deps.logger);
   // A tenant's data policy may lower its request lines to debug or drop them (tenants.<t>.logging.requests).
   const requestLogLevels = new Map(Object.entries(config.tenants).flatMap(([tenant, policy]) => (policy.logging?.requests ? [[tenant, policy.logging.requests]] : [])));

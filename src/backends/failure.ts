@@ -79,13 +79,16 @@ export class AttemptError extends Error {
   readonly clientError: GatewayError;
   readonly upstreamStatus: number | undefined;
   readonly retryAfter: string | undefined;
-  constructor(kind: FailureKind, clientError: GatewayError, options: { upstreamStatus?: number; retryAfter?: string } = {}) {
+  /** What the upstream said, secrets redacted and bounded: for the operator's debug log, never the client. */
+  readonly detail: string | undefined;
+  constructor(kind: FailureKind, clientError: GatewayError, options: { upstreamStatus?: number; retryAfter?: string; detail?: string } = {}) {
     super(`${kind}: ${clientError.message}`);
     this.name = 'AttemptError';
     this.kind = kind;
     this.clientError = clientError;
     this.upstreamStatus = options.upstreamStatus;
     this.retryAfter = options.retryAfter;
+    this.detail = options.detail;
     const verdict = judgeFailure(kind, options.upstreamStatus);
     this.retryable = verdict.retryable;
     this.backendFault = verdict.backendFault;

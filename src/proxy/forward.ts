@@ -229,6 +229,9 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (!(error instanceof AttemptError)) throw error;
       lastError = error;
       record.failures.push(`${backend.id}:${learnt ? 'not-native' : error.kind}`);
+      if (error.detail !== undefined && (reply.log.level === 'debug' || reply.log.level === 'trace')) {
+        reply.log.debug({ requestId: record.requestId, backend: backend.id, upstreamStatus: error.upstreamStatus, detail: error.detail }, 'upstream error detail');
+      }
       router.feedback(backend, { ok: false, backendFault: error.backendFault && !learnt, model: target.model, ttftMs: undefined, tpotMs: undefined });
       if (error.kind === 'connect-error') markUnreachable(backend, error.message);
       if (learnt)

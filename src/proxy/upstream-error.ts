@@ -6,6 +6,7 @@
  */
 import { AttemptError } from '../backends/failure.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
+import { sanitiseMessage, upstreamDetail } from './sanitise.ts';
 
 const statusTypes: Record<number, string> = {
   400: 'invalid_request_error',
@@ -27,12 +28,28 @@ interface UpstreamErrorFields {
   code: string | null;
 }
 
+/** A short identifier from upstream (`code`, `param`), or null when it is not one. */
+function identifier(value: unknown, max: number): string | null {
+  return typeof value === 'string' && value.length <= max && /^[\w.[\]:-]+$/.test(value) ? value : null;
+}
+
+/** The upstream error's fields, with the message made safe to show (see sanitise.ts). */
 function readFields(status: number, bodyText: string): UpstreamErrorFields {
+  const fields = rawFields(status, bodyText);
+  return {
+    message: sanitiseMessage(fields.message, `Backend answered HTTP ${status}`),
+    type: identifier(fields.type, 64) ?? undefined,
+    param: identifier(fields.param, 128),
+    code: identifier(fields.code, 64),
+  };
+}
+
+function rawFields(status: number, bodyText: string): UpstreamErrorFields {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bodyText);
   } catch {
-    const snippet = bodyText.trim().slice(0, 200);
+    const snippet = bodyText.trim().slice(0, 4096);
     return { message: snippet ? `Backend answered HTTP ${status}: ${snippet}` : `Backend answered HTTP ${status} with an empty body`, type: undefined, param: null, code: null };
   }
   const root = parsed as { error?: unknown; message?: unknown; detail?: unknown };
@@ -99,7 +116,8 @@ export function normaliseUpstreamError(status: number, bodyText: string, backend
 /** A failed attempt from an upstream error response, with its verdict (see failure.ts). */
 export function upstreamFailure(status: number, bodyText: string, backendId: string, promptParam: string, retryAfter?: string): AttemptError {
   const error = normaliseUpstreamError(status, bodyText, backendId, promptParam);
-  return new AttemptError('upstream-status', error, retryAfter === undefined ? { upstreamStatus: status } : { upstreamStatus: status, retryAfter });
+  const detail = upstreamDetail(bodyText);
+  return new AttemptError('upstream-status', error, retryAfter === undefined ? { upstreamStatus: status, detail } : { upstreamStatus: status, retryAfter, detail });
 }
 
 /** The status an in-stream error event stands for: its integer `code`, else 502. */
