@@ -17,7 +17,7 @@ import { corsPlugin } from './api/cors.ts';
 import { nonCanonicalPath } from './api/path.ts';
 import { installErrorHandlers, sendError } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
-import { clientErrorHandler, listenerTimeouts } from './api/listener.ts';
+import { clientErrorHandler, listenerTimeouts, missingHost } from './api/listener.ts';
 import { lingerOnUnreadBody } from './api/linger.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
@@ -204,6 +204,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     request.record = newRecord(request.id, performance.now());
     request.response = reply.raw;
     reply.header('x-request-id', request.id);
+    const noHost = missingHost(request.raw);
+    if (noHost) {
+      reply.header('connection', 'close');
+      done(noHost);
+      return;
+    }
     const unusual = nonCanonicalPath(request.url);
     if (unusual !== undefined) {
       done(invalidPath(unusual));
@@ -258,13 +264,20 @@ export async function buildAdminApp(main: FastifyInstance, logger: Logger): Prom
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    http: { requireHostHeader: false },
     frameworkErrors: (error, request, reply) => {
       sendError(request, reply, routerError(error), (sent) => state.metrics.errors.series(sent.errorName, sent.origin).inc());
     },
   });
   app.decorate('switchyard', state);
   // By the matched route's access class, never the raw URL (the metrics route is open here: this is the private listener).
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
+    const noHost = missingHost(request.raw);
+    if (noHost) {
+      reply.header('connection', 'close');
+      done(noHost);
+      return;
+    }
     const unusual = nonCanonicalPath(request.url);
     if (unusual !== undefined) {
       done(invalidPath(unusual));

@@ -5,21 +5,34 @@
  * the wire (timeouts, malformed requests, oversized headers) answered in the
  * OpenAI shape instead of Fastify's.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SwitchyardConfig } from '../config/schema.ts';
 import { gatewayError, openaiErrorRenderer, type GatewayError } from '../errors.ts';
 import { lingering } from './linger.ts';
 
 /** Fastify options for the listener's timeouts (Node's `headersTimeout`, `requestTimeout`). */
-export function listenerTimeouts(server: SwitchyardConfig['server']): { requestTimeout: number; http: { headersTimeout: number; connectionsCheckingInterval: number } } {
+export function listenerTimeouts(server: SwitchyardConfig['server']): {
+  requestTimeout: number;
+  http: { headersTimeout: number; connectionsCheckingInterval: number; requireHostHeader: boolean };
+} {
   const requestTimeout = server.requestTimeoutMs;
   // Node refuses a headers timeout longer than the request timeout (when that is on).
   const headersTimeout = requestTimeout > 0 && server.headersTimeoutMs > requestTimeout ? requestTimeout : server.headersTimeoutMs;
   const shortest = Math.min(...[requestTimeout, headersTimeout].filter((ms) => ms > 0), 4_000);
   // Node checks both every `connectionsCheckingInterval` (30 s by default): a timeout fires within a quarter of
   // the shorter one (at most 1 s late), at the cost of a walk over the open connections each time.
-  return { requestTimeout, http: { headersTimeout, connectionsCheckingInterval: Math.max(25, Math.floor(shortest / 4)) } };
+  // Node's own Host check answers a bare 400 outside our error shape; missingHost() does it in ours.
+  return { requestTimeout, http: { headersTimeout, connectionsCheckingInterval: Math.max(25, Math.floor(shortest / 4)), requireHostHeader: false } };
+}
+
+/**
+ * HTTP/1.1 requires a Host header (RFC 9112 §3.2); a request without one is refused in our shape and its
+ * connection closed, as a proxy that cannot tell which site is meant should.
+ */
+export function missingHost(request: IncomingMessage): GatewayError | undefined {
+  if (request.headers.host !== undefined || request.httpVersionMajor !== 1 || request.httpVersionMinor !== 1) return undefined;
+  return gatewayError('SWY_ERR_MALFORMED_REQUEST', { message: 'An HTTP/1.1 request needs a Host header. Send a well-formed request.' });
 }
 
 function errorFor(code: string | undefined): GatewayError {
