@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
 import { bodyPlugin } from './api/body.ts';
-import { healthPlugin } from './api/health.ts';
+import { healthPlugin, readyzHandler } from './api/health.ts';
 import { metricsPlugin } from './api/metrics.ts';
 import { BackendMonitor } from './backends/monitor.ts';
 import { BackendRegistry, type DispatcherFactory } from './backends/registry.ts';
@@ -294,6 +294,12 @@ export async function buildAdminApp(main: FastifyInstance, logger: Logger): Prom
   // No request record here: errors are counted as they are sent (the gateway counts them when it reports).
   installErrorHandlers(app, (error) => state.metrics.errors.series(error.errorName, error.origin).inc());
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
+  // The private listener: readiness with its detail.
+  app.get(
+    '/readyz',
+    { config: { access: 'public' } },
+    readyzHandler(state, () => true),
+  );
   await app.register(metricsPlugin);
   await app.register(adminPlugin);
   return app;

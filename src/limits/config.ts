@@ -30,6 +30,11 @@ export const AuthConfigSchema = Type.Object(
     mode: Type.Union([Type.Literal('none'), Type.Literal('keys')], { default: 'none', description: 'keys: every /v1 request needs an API key' }),
     keys: Type.Array(ConfigKeySchema, { default: [], description: 'keys from the config; more live in Redis (`switchyard keys create`)' }),
     cacheTtlMs: Type.Integer({ minimum: 0, default: 5_000, description: 'how long a replica reuses a key looked up in Redis (a revocation takes up to this long)' }),
+    maxStaleMs: Type.Integer({
+      minimum: 0,
+      default: 30_000,
+      description: 'while Redis does not answer, a key looked up before keeps working this long after its last lookup, then gets 503 (fail closed)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -42,7 +42,7 @@ export function createLimits(deps: LimitsDependencies): Limits {
   const policy = new RedisFailurePolicy({ mode: deps.limits.onRedisError, logger: deps.logger, onError: deps.onRedisError });
   const clock = deps.now ? { now: deps.now } : {};
   const configured = new MemoryKeyStore(recordsFromConfig(deps.auth.keys));
-  const keyOptions: ConstructorParameters<typeof LayeredKeyStore>[2] = { cacheTtlMs: deps.auth.cacheTtlMs, ...clock };
+  const keyOptions: ConstructorParameters<typeof LayeredKeyStore>[2] = { cacheTtlMs: deps.auth.cacheTtlMs, maxStaleMs: deps.auth.maxStaleMs, ...clock };
   if (deps.onRedisError) {
     const report = deps.onRedisError;
     keyOptions.onRedisError = (error) => report('keys', 'check', error);

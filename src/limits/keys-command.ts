@@ -100,7 +100,7 @@ export async function runKeysCommand(argv: string[], load: (file: string) => Swi
     if (!redis) throw new Error(`No redis in ${values.config}: revoke a config key by setting revoked: true in auth.keys`);
     const revoked = await revokeKey(store, id);
     if (!revoked) throw new Error(`no key with id ${id}`);
-    return `Revoked ${id}. Replicas stop accepting it within auth.cacheTtlMs (${config.auth.cacheTtlMs} ms).`;
+    return `Revoked ${id}. Replicas stop accepting it within auth.cacheTtlMs (${config.auth.cacheTtlMs} ms), or auth.maxStaleMs (${config.auth.maxStaleMs} ms) while Redis is unreachable.`;
   } finally {
     if (redis) await closeRedis(redis);
   }

@@ -1,8 +1,10 @@
 /**
  * The key store the gateway uses: config keys first, then Redis keys behind
  * a short per-replica cache. Auth never fails open: while Redis is down, a
- * key this replica looked up before keeps working (stale), an unknown one
- * gets 503 auth_unavailable, whatever `limits.onRedisError` says.
+ * key this replica looked up before keeps working (stale) for at most
+ * `maxStaleMs` after that lookup, so a revocation Redis could not deliver
+ * still takes effect within a known time; past it, and for unknown keys, 503
+ * auth_unavailable, whatever `limits.onRedisError` says.
  */
 import type { KeyRecord } from './api-keys.ts';
 import { gatewayError } from '../errors.ts';
@@ -13,6 +15,8 @@ import { MemoryKeyStore } from './key-store.ts';
 export interface LayeredKeyStoreOptions {
   /** How long a Redis lookup (found or not) is reused. */
   cacheTtlMs: number;
+  /** How long after its lookup a cached verdict may stand in while Redis fails (default: forever). */
+  maxStaleMs?: number;
   /** Most lookups remembered (oldest dropped first). */
   maxCached?: number;
   /** Called when Redis failed during a lookup (for metrics). */
@@ -52,7 +56,8 @@ export class LayeredKeyStore implements KeyStore {
       record = await shared.findByHash(hash);
     } catch (error) {
       this.options.onRedisError?.(error);
-      if (cached) return cached.record; // stale but known: keep serving it while Redis is down
+      // Stale but known: keep serving it while Redis is down, for a bounded time.
+      if (cached && this.now() - cached.at < (this.options.maxStaleMs ?? Number.POSITIVE_INFINITY)) return cached.record;
       throw gatewayError('SWY_ERR_AUTH_UNAVAILABLE', { cause: error, retryAfterSeconds: 1 });
     }
     this.remember(hash, record);

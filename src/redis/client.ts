@@ -147,7 +147,44 @@ export function createRedis(config: RedisConfig, logger: Logger): RedisClient {
     if (down) logger.info({ redis: where }, 'redis connection restored');
     down = false;
   });
+  watchForHang(client, config.commandTimeoutMs, () => logger.warn({ redis: where }, 'redis stopped answering; reconnecting (commands fail at once meanwhile)'));
   return client;
+}
+
+/**
+ * A hung Redis (the process stopped, a network black hole) keeps its connection open and answers nothing, so
+ * every command would wait its full `commandTimeoutMs`, and a request making several in turn (API key, cache,
+ * limits) would wait several times that. A PING every `timeoutMs` notices within about two of them; the
+ * connection is then dropped and reconnected, and while it is not ready every command fails at once
+ * (`enableOfflineQueue: false`), so requests go on at full speed with Redis's failure modes (cache bypassed,
+ * limits per `limits.onRedisError`, known keys from the cache up to `auth.maxStaleMs`). Once Redis answers
+ * again, the reconnect completes and everything is back. The timer does not keep the process alive.
+ */
+function watchForHang(client: RedisClient, timeoutMs: number, onHang: () => void): void {
+  let pending = false;
+  const timer = setInterval(
+    () => {
+      if (pending || client.status !== 'ready') return;
+      pending = true;
+      const started = performance.now();
+      client.ping().then(
+        () => {
+          pending = false;
+        },
+        () => {
+          pending = false;
+          // Only a PING that went unanswered for the whole timeout means hung; an error answer means Redis is alive.
+          if (client.status === 'ready' && performance.now() - started >= timeoutMs * 0.9) {
+            onHang();
+            client.disconnect(true);
+          }
+        },
+      );
+    },
+    Math.max(50, timeoutMs),
+  );
+  timer.unref();
+  client.once('end', () => clearInterval(timer));
 }
 
 /**

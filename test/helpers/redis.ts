@@ -30,6 +30,9 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Starts the server again on the same port (empty: no persistence). */
   restart(): Promise<void>;
+  /** SIGSTOPs the server: connections stay open, nothing is answered (a hung Redis); resume() continues it. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   /** Deletes every key. */
   flush(): Promise<void>;
 }
@@ -92,7 +95,7 @@ export async function startRedis(options: { tls?: TestRedisTls } = {}): Promise<
     const unsupported = async () => {
       throw new Error('test redis: kill()/restart() need the private redis-server; unset REDIS_URL to run this test');
     };
-    return { url: external, port, stop: async () => undefined, kill: unsupported, restart: unsupported, flush: () => flushUrl(external) };
+    return { url: external, port, stop: async () => undefined, kill: unsupported, restart: unsupported, pause: unsupported, resume: unsupported, flush: () => flushUrl(external) };
   }
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
@@ -149,6 +152,7 @@ export async function startRedis(options: { tls?: TestRedisTls } = {}): Promise<
     const running = child;
     child = undefined;
     if (!running) return;
+    running.kill('SIGCONT'); // a paused server would not act on SIGTERM
     running.kill(signal);
     await exited(running);
   };
@@ -163,6 +167,12 @@ export async function startRedis(options: { tls?: TestRedisTls } = {}): Promise<
       await rm(directory, { recursive: true, force: true });
     },
     kill: () => halt('SIGKILL'),
+    pause: async () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: async () => {
+      child?.kill('SIGCONT');
+    },
     restart: async () => {
       await halt('SIGKILL');
       await launch();

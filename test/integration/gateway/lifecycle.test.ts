@@ -25,6 +25,30 @@ describe('lifecycle', () => {
     expect(await ready.json()).toMatchObject({ status: 'ready', backends: [{ id: 'llama', kind: 'llamacpp', health: 'up' }] });
   });
 
+  it('/readyz: its status code is public, its detail (backend ids, errors) needs the admin token or the admin listener', async () => {
+    const sim = await startSim({ flavor: 'llamacpp' });
+    cleanups.push(() => sim.close());
+    const token = 'admin-token-readyz-0123456789';
+    const gateway = await startTestGateway({
+      backends: [backendFor('llama-internal-7', sim), { id: 'down-one', kind: 'llamacpp', url: 'http://127.0.0.1:9', health: { intervalMs: 60_000 } }],
+      models: [{ name: 'm', targets: [{ backend: 'llama-internal-7', model: 'x' }] }],
+      auth: { mode: 'keys', keys: [] },
+      admin: { token, port: 0 },
+    });
+    cleanups.push(() => gateway.close());
+    const anonymous = await fetch(`${gateway.url}/readyz`);
+    expect(anonymous.status).toBe(200);
+    const body = await anonymous.text();
+    expect(JSON.parse(body)).toEqual({ status: 'ready' });
+    expect(body).not.toContain('llama-internal-7');
+    const wrong = await fetch(`${gateway.url}/readyz`, { headers: { authorization: 'Bearer not-the-token' } });
+    expect(await wrong.json()).toEqual({ status: 'ready' });
+    const operator = await fetch(`${gateway.url}/readyz`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await operator.json()).toMatchObject({ status: 'ready', backends: [{ id: 'llama-internal-7' }, { id: 'down-one' }] });
+    const admin = await fetch(`${gateway.adminUrl}/readyz`);
+    expect(await admin.json()).toMatchObject({ status: 'ready', backends: [{ id: 'llama-internal-7' }, { id: 'down-one' }] });
+  });
+
   it('logs one line per request with id, model, backend, status, latency and tokens, and never the prompt or keys', async () => {
     const sim = await startSim({ flavor: 'vllm' });
     cleanups.push(() => sim.close());

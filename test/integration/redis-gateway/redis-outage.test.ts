@@ -80,7 +80,7 @@ afterAll(async () => {
 });
 
 const chat = (gateway: TestGateway, body: unknown, key: string) => postJson(gateway.baseURL, '/chat/completions', body, { key });
-const readyRedis = async (gateway: TestGateway) => (await getJson(gateway.url, '/readyz')).json?.redis?.status as string | undefined;
+const readyRedis = async (gateway: TestGateway) => (await getJson(gateway.url, '/readyz', { authorization: `Bearer ${adminToken}` })).json?.redis?.status as string | undefined;
 
 function expectLimitsUnavailable(answer: RawAnswer): void {
   expect(answer.status).toBe(503);
@@ -93,7 +93,7 @@ const cachedPrompt = chatBody(`survives the outage ${randomUUID()}`);
 describe('Redis killed and restarted under running gateways', () => {
   it('before: both gateways use Redis (readyz up, limits, cache)', async () => {
     for (const gateway of [open, closed]) {
-      const ready = await getJson(gateway.url, '/readyz');
+      const ready = await getJson(gateway.url, '/readyz', { authorization: `Bearer ${adminToken}` });
       expect(ready.status).toBe(200);
       expect(ready.json.redis).toMatchObject({ status: 'up' });
       expect(typeof ready.json.redis.latencyMs).toBe('number');
@@ -112,7 +112,7 @@ describe('Redis killed and restarted under running gateways', () => {
     try {
       await waitFor(async () => (await readyRedis(open)) === 'down' && (await readyRedis(closed)) === 'down', 10_000, 'readyz to report Redis down');
       for (const gateway of [open, closed]) {
-        const ready = await getJson(gateway.url, '/readyz');
+        const ready = await getJson(gateway.url, '/readyz', { authorization: `Bearer ${adminToken}` });
         expect(ready.status).toBe(200);
         expect(ready.json.status).toBe('ready');
         expect(ready.json.redis.status).toBe('down');

@@ -21,7 +21,7 @@ const pinned = Math.floor(Date.now() / minute) * minute + 10_000;
 const redisConfig = (url: string) => ({ url, keyPrefix: 'swy', commandTimeoutMs: 300, connectTimeoutMs: 1_000, maxRetriesPerRequest: 1, startupWaitMs: 0 });
 const open = new RedisFailurePolicy({ mode: 'open' });
 const limitsConfig = (onRedisError: 'open' | 'closed'): LimitsConfig => ({ onRedisError, defaults: {}, reserveCompletionTokens: 512, tenants: {} });
-const authConfig: AuthConfig = { mode: 'keys', keys: [], cacheTtlMs: 60_000 };
+const authConfig: AuthConfig = { mode: 'keys', keys: [], cacheTtlMs: 60_000, maxStaleMs: 30_000 };
 
 async function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
