@@ -8,7 +8,7 @@ const withDefaults = <T>(schema: Parameters<typeof Value.Default>[0], value: unk
 describe('config fragments', () => {
   it('fill their defaults from an empty section', () => {
     const auth = withDefaults(AuthConfigSchema, {});
-    expect(auth).toEqual({ mode: 'none', keys: [], cacheTtlMs: 5_000 });
+    expect(auth).toEqual({ mode: 'none', keys: [], cacheTtlMs: 5_000, maxStaleMs: 30_000 });
     expect(Value.Check(AuthConfigSchema, auth)).toBe(true);
     const limits = withDefaults(LimitsConfigSchema, {});
     expect(limits).toEqual({ onRedisError: 'open', defaults: {}, reserveCompletionTokens: 512, tenants: {} });
