@@ -159,7 +159,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     shuttingDown: false,
     inFlight: new InFlight(),
     salts: tenantSalts(config, deps.logger),
-    admitRequest: () => undefined,
     report(request, statusCode) {
       const record = request.record;
       if (record.status === 0) record.status = statusCode ?? 0;

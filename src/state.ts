@@ -3,7 +3,7 @@
  * it, plugins and surfaces read it, and none of them imports app.ts (which
  * imports them).
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Registry as PromRegistry } from 'prom-client';
 import type { BackendRegistry } from './backends/registry.ts';
 import type { CacheEntry } from './cache/entry.ts';
@@ -35,8 +35,6 @@ export interface SwitchyardState {
   inFlight: InFlight;
   /** Per-tenant prefix-cache salts for models with `isolation: tenant`. */
   salts: TenantSalts;
-  /** Counts a request against its requests-per-minute limit (set by the access plugin); rejects with 429. Undefined: no limit applies. */
-  admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
   /**
    * Logs the request's one line and records its metrics. Fastify's onResponse calls it for answers sent
    * through Fastify; the inference pipeline calls it for answers it wrote past Fastify (see raw-reply.ts).

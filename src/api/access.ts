@@ -28,6 +28,14 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     access?: AccessClass;
   }
+  interface FastifyInstance {
+    /**
+     * Counts a request against its key's requests per minute; rejects with 429 when over. Undefined: no
+     * limit applies. The inference pipeline calls it (concurrently with its own Redis work); every other
+     * client route is counted in onRequest.
+     */
+    admitRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined;
+  }
   interface FastifyRequest {
     apiKey: KeyRecord | undefined;
     limitSubject: LimitSubject | undefined;
@@ -68,7 +76,7 @@ async function access(app: FastifyInstance): Promise<void> {
       throw requestLimitError(requests.retryAfterMs, requests.limit);
     }
   };
-  app.switchyard.admitRequest = admitRequest;
+  app.decorate('admitRequest', admitRequest);
 
   /** Sets who is calling and, except on the inference endpoints (they count it themselves), counts the request. */
   const identified = (request: FastifyRequest, reply: FastifyReply, key: KeyRecord | undefined, done: HookHandlerDoneFunction): void => {
@@ -116,4 +124,4 @@ async function access(app: FastifyInstance): Promise<void> {
   });
 }
 
-export const accessPlugin = fastifyPlugin(access, { name: 'switchyard-access' });
+export const accessPlugin = fastifyPlugin(access, { name: 'switchyard-access', decorators: { fastify: ['switchyard'] } });

@@ -60,4 +60,4 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
   });
 }
 
-export const adminPlugin = fastifyPlugin(adminRoutes, { name: 'switchyard-admin' });
+export const adminPlugin = fastifyPlugin(adminRoutes, { name: 'switchyard-admin', decorators: { fastify: ['switchyard'] } });

@@ -156,4 +156,4 @@ declare module 'fastify' {
   }
 }
 
-export const bodyPlugin = fastifyPlugin(bodyParser, { name: 'switchyard-body' });
+export const bodyPlugin = fastifyPlugin(bodyParser, { name: 'switchyard-body', decorators: { fastify: ['switchyard'] } });

@@ -28,16 +28,16 @@ const exposed = [
 async function cors(app: FastifyInstance): Promise<void> {
   const { origins, maxAgeSeconds } = app.switchyard.config.server.cors;
   if (origins.length === 0) return;
-  const any = origins.includes('*');
+  const anyOrigin = origins.includes('*');
   const allowed = new Set(origins);
   app.addHook('onRequest', (request, reply, done) => {
     const origin = request.headers.origin;
-    if (origin === undefined || !(any || allowed.has(origin))) {
+    if (origin === undefined || !(anyOrigin || allowed.has(origin))) {
       done();
       return;
     }
-    reply.header('access-control-allow-origin', any ? '*' : origin);
-    if (!any) reply.header('vary', 'origin');
+    reply.header('access-control-allow-origin', anyOrigin ? '*' : origin);
+    if (!anyOrigin) reply.header('vary', 'origin');
     const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
     if (!preflight) {
       reply.header('access-control-expose-headers', exposed);
@@ -57,4 +57,4 @@ async function cors(app: FastifyInstance): Promise<void> {
   });
 }
 
-export const corsPlugin = fastifyPlugin(cors, { name: 'switchyard-cors' });
+export const corsPlugin = fastifyPlugin(cors, { name: 'switchyard-cors', decorators: { fastify: ['switchyard'] } });

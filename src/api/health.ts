@@ -54,4 +54,4 @@ async function healthRoutes(app: FastifyInstance): Promise<void> {
   );
 }
 
-export const healthPlugin = fastifyPlugin(healthRoutes, { name: 'switchyard-health' });
+export const healthPlugin = fastifyPlugin(healthRoutes, { name: 'switchyard-health', decorators: { fastify: ['switchyard'] } });

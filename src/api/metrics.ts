@@ -11,4 +11,4 @@ async function metricsRoute(app: FastifyInstance): Promise<void> {
   });
 }
 
-export const metricsPlugin = fastifyPlugin(metricsRoute, { name: 'switchyard-metrics' });
+export const metricsPlugin = fastifyPlugin(metricsRoute, { name: 'switchyard-metrics', decorators: { fastify: ['switchyard'] } });

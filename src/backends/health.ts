@@ -1,7 +1,7 @@
 /**
- * Health probes with each runtime's own semantics (see kinds/). Passive
- * signals from real traffic (connection refused) mark a backend down at once;
- * the next probe brings it back.
+ * Health probes with each runtime's own semantics (see kinds/). The verdict
+ * goes to the backend's own state machine (Backend.recordProbe), as do the
+ * passive signals from real traffic (Backend.markUnreachable).
  */
 import type { Backend } from './registry.ts';
 
@@ -29,29 +29,4 @@ export async function probeBackend(backend: Backend): Promise<{ verdict: 'up' | 
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Applies a probe verdict with the configured thresholds. */
-export function recordHealth(backend: Backend, verdict: 'up' | 'loading' | 'down', detail: string, now: number): void {
-  backend.healthCheckedAt = now;
-  if (verdict === 'up') {
-    backend.healthFailures = 0;
-    backend.healthSuccesses++;
-    if (backend.health !== 'up' && (backend.health === 'unknown' || backend.healthSuccesses >= backend.config.health.healthyThreshold)) {
-      backend.health = 'up';
-    }
-    return;
-  }
-  backend.healthSuccesses = 0;
-  backend.healthFailures++;
-  backend.lastError = detail;
-  if (verdict === 'loading') backend.health = 'loading';
-  else if (backend.health === 'unknown' || backend.healthFailures >= backend.config.health.unhealthyThreshold) backend.health = 'down';
-}
-
-/** Marks a backend down after real traffic could not connect to it. */
-export function markUnreachable(backend: Backend, detail: string): void {
-  backend.health = 'down';
-  backend.healthSuccesses = 0;
-  backend.lastError = detail;
 }

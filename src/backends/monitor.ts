@@ -4,7 +4,7 @@
  * only reads the fields these loops write.
  */
 import type { Logger } from 'pino';
-import { probeBackend, recordHealth } from './health.ts';
+import { probeBackend } from './health.ts';
 import type { Backend, BackendRegistry } from './registry.ts';
 import { discoverModels, scrapeLoad } from './scrape.ts';
 
@@ -55,7 +55,7 @@ export class BackendMonitor {
     const before = backend.health;
     const { verdict, detail } = await probeBackend(backend);
     if (this.stopped) return;
-    recordHealth(backend, verdict, detail, this.now());
+    backend.recordProbe(verdict, detail, this.now());
     if (backend.health !== before) {
       this.logger.info({ backend: backend.id, health: backend.health, previous: before, detail }, 'backend health changed');
       if (backend.health === 'up' && before !== 'unknown') void discoverModels(backend, this.now);

@@ -1,59 +1,13 @@
 /**
- * The backends and public models from config, with the live state the router
- * reads on the hot path (in-flight count, health). One undici Pool per backend.
+ * The backends and public models from config (each backend owns its live
+ * state, see backend.ts). One undici Pool per backend.
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { BackendConfig, ModelConfig, SwitchyardConfig } from '../config/schema.ts';
-import { CircuitBreaker } from './circuit.ts';
-import { backendKind, type BackendKind } from './kinds/index.ts';
-import { LatencyStats } from './latency.ts';
+import { Backend } from './backend.ts';
+import { backendKind } from './kinds/index.ts';
 
-/** Health as last seen; `unknown` until the first probe answers (treated as usable). */
-export type BackendHealth = 'unknown' | 'up' | 'loading' | 'down';
-
-/** What the runtime last told us about itself. */
-export interface LiveSignals {
-  queued: number | undefined;
-  running: number | undefined;
-  kvCacheUsage: number | undefined;
-  /** Clock time of the last successful scrape or load report (0 = never). */
-  scrapedAt: number;
-  scrapeError: string | undefined;
-  /** Parallel slots (from config, else as the kind's discovery reports them). */
-  slots: number | undefined;
-  /** Served model ids and their context length, from the kind's discovery. */
-  models: Map<string, number | undefined>;
-  modelsDiscoveredAt: number;
-}
-
-/** One configured backend and its live state. */
-export interface Backend {
-  readonly id: string;
-  readonly config: BackendConfig;
-  readonly kind: BackendKind;
-  /** `http://host:port` the pool connects to. */
-  readonly origin: string;
-  /** Path prefix before `/v1/...` ('' for most servers). */
-  readonly basePath: string;
-  readonly dispatcher: Dispatcher;
-  /** `authorization` header value for the backend, when it needs a key. */
-  readonly authorization: string | undefined;
-  /** Stream upstream for non-streaming clients (prompt cancellation on llama.cpp). */
-  readonly streamUpstream: boolean;
-  /** Extra request headers asking for the kind's per-response load report, when enabled and the kind has one. */
-  readonly loadReportHeaders: Readonly<Record<string, string>> | undefined;
-  inflight: number;
-  health: BackendHealth;
-  healthCheckedAt: number;
-  healthFailures: number;
-  healthSuccesses: number;
-  lastError: string | undefined;
-  readonly live: LiveSignals;
-  readonly latency: LatencyStats;
-  readonly circuit: CircuitBreaker;
-  /** Last routing score details, for /admin/backends. */
-  lastDecision: { at: number; model: string; reason: string; predictedTtftMs?: number; costPer1M?: number; score?: number; chosen: boolean } | undefined;
-}
+export { Backend, type BackendHealth, type LastDecision, type LiveSignals } from './backend.ts';
 
 /** One place a public model can be served: a backend and the model id it knows. */
 export interface Target {
@@ -102,38 +56,10 @@ export class BackendRegistry {
     const backends = new Map<string, Backend>();
     for (const backendConfig of config.backends) {
       const { origin, basePath } = splitUrl(backendConfig.url);
-      const kind = backendKind(backendConfig.kind);
-      const streamUpstream = backendConfig.streamUpstream === 'always' || (backendConfig.streamUpstream === 'auto' && kind.streamUpstreamByDefault);
-      backends.set(backendConfig.id, {
-        id: backendConfig.id,
-        config: backendConfig,
-        kind,
-        origin,
-        basePath,
-        dispatcher: dispatcherFactory(origin, backendConfig),
-        authorization: backendConfig.apiKey ? `Bearer ${backendConfig.apiKey}` : undefined,
-        streamUpstream,
-        loadReportHeaders: backendConfig.loadReport ? kind.loadReport?.requestHeaders : undefined,
-        inflight: 0,
-        health: 'unknown',
-        healthCheckedAt: 0,
-        healthFailures: 0,
-        healthSuccesses: 0,
-        lastError: undefined,
-        live: {
-          queued: undefined,
-          running: undefined,
-          kvCacheUsage: undefined,
-          scrapedAt: 0,
-          scrapeError: undefined,
-          slots: backendConfig.slots,
-          models: new Map(),
-          modelsDiscoveredAt: 0,
-        },
-        latency: new LatencyStats(),
-        circuit: new CircuitBreaker(backendConfig.circuit, now),
-        lastDecision: undefined,
-      });
+      backends.set(
+        backendConfig.id,
+        new Backend({ config: backendConfig, kind: backendKind(backendConfig.kind), origin, basePath, dispatcher: dispatcherFactory(origin, backendConfig), now }),
+      );
     }
     const routes = new Map<string, Route>();
     const routeList: Route[] = [];

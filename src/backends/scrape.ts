@@ -34,14 +34,9 @@ export async function scrapeLoad(backend: Backend, now: () => number): Promise<v
       const hint = metrics.failureHint?.(status);
       throw new Error(`HTTP ${status}${hint ? ` (${hint})` : ''}`);
     }
-    const load = metrics.read(readGauges(body, metrics.names));
-    backend.live.queued = load.queued;
-    backend.live.running = load.running;
-    backend.live.kvCacheUsage = load.kvCacheUsage;
-    backend.live.scrapedAt = now();
-    backend.live.scrapeError = undefined;
+    backend.applyScrape(metrics.read(readGauges(body, metrics.names)), now());
   } catch (error) {
-    backend.live.scrapeError = (error as Error).message;
+    backend.scrapeFailed((error as Error).message);
   }
 }
 
@@ -49,11 +44,7 @@ export async function scrapeLoad(backend: Backend, now: () => number): Promise<v
 export async function discoverModels(backend: Backend, now: () => number): Promise<void> {
   try {
     const discovery = await backend.kind.discover(getter(backend, backend.config.health.timeoutMs), { wantSlots: backend.config.slots === undefined });
-    if (discovery.models !== undefined) {
-      for (const model of discovery.models) backend.live.models.set(model.id, model.contextLength);
-      backend.live.modelsDiscoveredAt = now();
-    }
-    if (discovery.slots !== undefined && backend.config.slots === undefined) backend.live.slots = discovery.slots;
+    backend.applyDiscovery(discovery.models, discovery.slots, now());
   } catch {
     // discovery is best effort; health probes report reachability
   }
@@ -70,7 +61,5 @@ export function applyLoadReport(backend: Backend, headers: Readonly<Record<strin
   if (typeof value !== 'string' || value.length === 0) return;
   const load = report.read(value);
   if (load === undefined) return;
-  if (load.queued !== undefined) backend.live.queued = load.queued;
-  if (load.kvCacheUsage !== undefined) backend.live.kvCacheUsage = load.kvCacheUsage;
-  backend.live.scrapedAt = now;
+  backend.applyLoadReport(load, now);
 }

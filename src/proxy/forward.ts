@@ -7,7 +7,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AttemptError, ClientLink, startAttempt, type Attempt } from '../backends/attempt.ts';
-import { markUnreachable } from '../backends/health.ts';
 import type { Route, Target } from '../backends/registry.ts';
 import { applyLoadReport } from '../backends/scrape.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
@@ -233,7 +232,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         reply.log.debug({ requestId: record.requestId, backend: backend.id, upstreamStatus: error.upstreamStatus, detail: error.detail }, 'upstream error detail');
       }
       router.feedback(backend, { ok: false, backendFault: error.backendFault && !learnt, model: target.model, ttftMs: undefined, tpotMs: undefined });
-      if (error.kind === 'connect-error') markUnreachable(backend, error.message);
+      if (error.kind === 'connect-error') backend.markUnreachable(error.message);
       if (learnt)
         remaining.unshift(target); // the same backend again at once, translated
       else if (!error.retryable) break;

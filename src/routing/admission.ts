@@ -47,9 +47,7 @@ export class Admission {
 
   /** Takes a slot if one is free right now. */
   tryAcquire(): boolean {
-    if (this.backend.inflight >= this.backend.config.maxConcurrency || this.waiting > 0) return false;
-    this.backend.inflight++;
-    return true;
+    return this.waiting === 0 && this.backend.takeSlot();
   }
 
   /** Waits for a slot; rejects with 429 when shed, on queue timeout, or when the client leaves. */
@@ -101,7 +99,7 @@ export class Admission {
       next.grant(); // the slot passes over without being freed
       return;
     }
-    this.backend.inflight--;
+    this.backend.freeSlot();
   }
 
   private lowestBelow(priority: Priority): Waiter | undefined {

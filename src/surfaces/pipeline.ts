@@ -36,8 +36,11 @@ function policyFor(request: FastifyRequest, route: Route): PolicyName {
   });
 }
 
+/** Counts the request against its requests-per-minute limit (the access plugin's `admitRequest`). */
+type Admit = (request: FastifyRequest, reply: FastifyReply) => Promise<void> | undefined;
+
 /** The route handler of every inference route of `surface`. */
-export function inferenceHandler(state: SwitchyardState, surface: Surface, support: SurfaceSupport) {
+export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, surface: Surface, support: SurfaceSupport) {
   const registry = state.backends;
   const router = state.router;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -70,7 +73,7 @@ export function inferenceHandler(state: SwitchyardState, surface: Surface, suppo
     }
     const accounting = view.accounting;
     // The common case (no limits, nothing cacheable) runs without a single await up to the upstream call.
-    const admitted = state.admitRequest(request, reply);
+    const admitted = admitRequest(request, reply);
     admitted?.catch(() => undefined); // awaited below; this only keeps an early refusal from counting as unhandled
     let settle: Settle | undefined;
     let cacheFinish: ((usage: typeof record.usage) => void) | undefined;

@@ -32,7 +32,7 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
   const surfaces = createSurfaces(app.switchyard, app.log as unknown as Logger);
   const support = new SurfaceSupport(registry.byId.values(), surfaces);
   for (const surface of surfaces) {
-    const handler = inferenceHandler(app.switchyard, surface, support);
+    const handler = inferenceHandler(app.switchyard, app.admitRequest, surface, support);
     for (const route of surface.routes) {
       // Also without the /v1 prefix, as llama-server and vLLM answer (clients configured with a bare base URL).
       for (const url of unprefixed(route.url)) app.route({ method: route.method, url, config: { surface, errorRenderer: surface.errors, access: 'client' }, handler });
@@ -63,4 +63,9 @@ function unprefixed(url: string): string[] {
 }
 
 /** The API surfaces and the model list. */
-export const surfacesPlugin = fastifyPlugin(surfaceRoutes, { name: 'switchyard-surfaces' });
+export const surfacesPlugin = fastifyPlugin(surfaceRoutes, {
+  name: 'switchyard-surfaces',
+  // Access declares who may call each route (onRoute) and provides admitRequest; body parses what the handlers read.
+  dependencies: ['switchyard-access', 'switchyard-body'],
+  decorators: { fastify: ['switchyard', 'admitRequest'] },
+});

@@ -1,0 +1,190 @@
+/**
+ * One configured backend and the live state the router reads on the hot path.
+ * This class is the only writer of that state: its slot count (admission
+ * takes and frees slots through it), its health state machine (probes and
+ * passive signals report to it) and what the runtime last said about itself
+ * (scrapes, discovery and load reports apply through it). Everyone else reads.
+ */
+import type { Dispatcher } from 'undici';
+import type { BackendConfig } from '../config/schema.ts';
+import { CircuitBreaker } from './circuit.ts';
+import type { BackendKind, RuntimeLoad } from './kinds/index.ts';
+import { LatencyStats } from './latency.ts';
+
+/** Health as last seen; `unknown` until the first probe answers (treated as usable). */
+export type BackendHealth = 'unknown' | 'up' | 'loading' | 'down';
+
+/** What the runtime last told us about itself. */
+export interface LiveSignals {
+  readonly queued: number | undefined;
+  readonly running: number | undefined;
+  readonly kvCacheUsage: number | undefined;
+  /** Clock time of the last successful scrape or load report (0 = never). */
+  readonly scrapedAt: number;
+  readonly scrapeError: string | undefined;
+  /** Parallel slots (from config, else as the kind's discovery reports them). */
+  readonly slots: number | undefined;
+  /** Served model ids and their context length, from the kind's discovery. */
+  readonly models: ReadonlyMap<string, number | undefined>;
+  readonly modelsDiscoveredAt: number;
+}
+
+type MutableLive = { -readonly [K in keyof LiveSignals]: LiveSignals[K] } & { models: Map<string, number | undefined> };
+
+/** The last routing decision that considered this backend, for /admin/backends. */
+export interface LastDecision {
+  at: number;
+  model: string;
+  reason: string;
+  predictedTtftMs?: number;
+  costPer1M?: number;
+  score?: number;
+  chosen: boolean;
+}
+
+export interface BackendParts {
+  config: BackendConfig;
+  kind: BackendKind;
+  origin: string;
+  basePath: string;
+  dispatcher: Dispatcher;
+  now: () => number;
+}
+
+export class Backend {
+  readonly id: string;
+  readonly config: BackendConfig;
+  readonly kind: BackendKind;
+  /** `http://host:port` the pool connects to. */
+  readonly origin: string;
+  /** Path prefix before `/v1/...` ('' for most servers). */
+  readonly basePath: string;
+  readonly dispatcher: Dispatcher;
+  /** `authorization` header value for the backend, when it needs a key. */
+  readonly authorization: string | undefined;
+  /** Stream upstream for non-streaming clients (prompt cancellation on llama.cpp). */
+  readonly streamUpstream: boolean;
+  /** Extra request headers asking for the kind's per-response load report, when enabled and the kind has one. */
+  readonly loadReportHeaders: Readonly<Record<string, string>> | undefined;
+  readonly latency = new LatencyStats();
+  readonly circuit: CircuitBreaker;
+  /** Last routing score details, for /admin/backends (written by the router, read by the admin API). */
+  lastDecision: LastDecision | undefined = undefined;
+
+  #inflight = 0;
+  #health: BackendHealth = 'unknown';
+  #healthCheckedAt = 0;
+  #healthFailures = 0;
+  #healthSuccesses = 0;
+  #lastError: string | undefined = undefined;
+  readonly #live: MutableLive;
+
+  constructor(parts: BackendParts) {
+    const { config, kind } = parts;
+    this.id = config.id;
+    this.config = config;
+    this.kind = kind;
+    this.origin = parts.origin;
+    this.basePath = parts.basePath;
+    this.dispatcher = parts.dispatcher;
+    this.authorization = config.apiKey ? `Bearer ${config.apiKey}` : undefined;
+    this.streamUpstream = config.streamUpstream === 'always' || (config.streamUpstream === 'auto' && kind.streamUpstreamByDefault);
+    this.loadReportHeaders = config.loadReport ? kind.loadReport?.requestHeaders : undefined;
+    this.circuit = new CircuitBreaker(config.circuit, parts.now);
+    this.#live = {
+      queued: undefined,
+      running: undefined,
+      kvCacheUsage: undefined,
+      scrapedAt: 0,
+      scrapeError: undefined,
+      slots: config.slots,
+      models: new Map(),
+      modelsDiscoveredAt: 0,
+    };
+  }
+
+  /** Requests this gateway has in flight to the backend (slots held through admission). */
+  get inflight(): number {
+    return this.#inflight;
+  }
+  get health(): BackendHealth {
+    return this.#health;
+  }
+  get healthCheckedAt(): number {
+    return this.#healthCheckedAt;
+  }
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+  get live(): LiveSignals {
+    return this.#live;
+  }
+
+  /** Takes a slot when one is free; false at `maxConcurrency`. */
+  takeSlot(): boolean {
+    if (this.#inflight >= this.config.maxConcurrency) return false;
+    this.#inflight++;
+    return true;
+  }
+
+  /** Gives a slot back. */
+  freeSlot(): void {
+    if (this.#inflight > 0) this.#inflight--;
+  }
+
+  /** Applies a probe verdict with the configured thresholds. */
+  recordProbe(verdict: 'up' | 'loading' | 'down', detail: string, now: number): void {
+    this.#healthCheckedAt = now;
+    if (verdict === 'up') {
+      this.#healthFailures = 0;
+      this.#healthSuccesses++;
+      if (this.#health !== 'up' && (this.#health === 'unknown' || this.#healthSuccesses >= this.config.health.healthyThreshold)) this.#health = 'up';
+      return;
+    }
+    this.#healthSuccesses = 0;
+    this.#healthFailures++;
+    this.#lastError = detail;
+    if (verdict === 'loading') this.#health = 'loading';
+    else if (this.#health === 'unknown' || this.#healthFailures >= this.config.health.unhealthyThreshold) this.#health = 'down';
+  }
+
+  /** Real traffic could not connect: down at once; the next probe brings it back. */
+  markUnreachable(detail: string): void {
+    this.#health = 'down';
+    this.#healthSuccesses = 0;
+    this.#lastError = detail;
+  }
+
+  /** Load gauges from a successful scrape of the runtime's /metrics. */
+  applyScrape(load: RuntimeLoad, now: number): void {
+    const live = this.#live;
+    live.queued = load.queued;
+    live.running = load.running;
+    live.kvCacheUsage = load.kvCacheUsage;
+    live.scrapedAt = now;
+    live.scrapeError = undefined;
+  }
+
+  /** A failed scrape: the old figures stay (and go stale), the error is kept for /admin/backends. */
+  scrapeFailed(message: string): void {
+    this.#live.scrapeError = message;
+  }
+
+  /** A per-response load report: fresher than any scrape, it updates what it carries. */
+  applyLoadReport(load: { queued?: number; kvCacheUsage?: number }, now: number): void {
+    const live = this.#live;
+    if (load.queued !== undefined) live.queued = load.queued;
+    if (load.kvCacheUsage !== undefined) live.kvCacheUsage = load.kvCacheUsage;
+    live.scrapedAt = now;
+  }
+
+  /** What the kind's discovery found: served models with their context length, and slots unless config sets them. */
+  applyDiscovery(models: readonly { id: string; contextLength: number | undefined }[] | undefined, slots: number | undefined, now: number): void {
+    const live = this.#live;
+    if (models !== undefined) {
+      for (const model of models) live.models.set(model.id, model.contextLength);
+      live.modelsDiscoveredAt = now;
+    }
+    if (slots !== undefined && this.config.slots === undefined) live.slots = slots;
+  }
+}

@@ -1,0 +1,90 @@
+import Fastify from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { BackendRegistry } from '../../../src/backends/registry.ts';
+import { validateConfig } from '../../../src/config/load.ts';
+import { Admission } from '../../../src/routing/admission.ts';
+import { surfacesPlugin } from '../../../src/surfaces/plugin.ts';
+
+function backendWith(extra: Record<string, unknown> = {}) {
+  const config = validateConfig({
+    backends: [{ id: 'b', url: 'http://127.0.0.1:9', kind: 'vllm', maxConcurrency: 2, health: { healthyThreshold: 2, unhealthyThreshold: 3 }, ...extra }],
+    models: [{ name: 'm', targets: [{ backend: 'b', model: 'm' }] }],
+  });
+  const registry = new BackendRegistry(config, () => ({ close: async () => undefined }) as never);
+  return registry.byId.get('b') as NonNullable<ReturnType<typeof registry.byId.get>>;
+}
+
+describe('Backend owns its state', () => {
+  it('is the only writer: state is read-only from outside', () => {
+    const backend = backendWith();
+    expect(() => {
+      (backend as unknown as { inflight: number }).inflight = 5;
+    }).toThrow(TypeError);
+    expect(() => {
+      (backend as unknown as { health: string }).health = 'up';
+    }).toThrow(TypeError);
+    expect(backend.inflight).toBe(0);
+    expect(backend.health).toBe('unknown');
+  });
+
+  it('runs the health state machine with the configured thresholds', () => {
+    const backend = backendWith();
+    backend.recordProbe('up', 'HTTP 200', 1);
+    expect(backend.health).toBe('up'); // unknown -> up on the first good probe
+    backend.recordProbe('down', 'ECONNREFUSED', 2);
+    backend.recordProbe('down', 'ECONNREFUSED', 3);
+    expect(backend.health).toBe('up'); // 2 of 3 failures
+    backend.recordProbe('down', 'ECONNREFUSED', 4);
+    expect(backend.health).toBe('down');
+    expect(backend.lastError).toBe('ECONNREFUSED');
+    backend.recordProbe('up', 'HTTP 200', 5);
+    expect(backend.health).toBe('down'); // 1 of 2 successes
+    backend.recordProbe('up', 'HTTP 200', 6);
+    expect(backend.health).toBe('up');
+    expect(backend.healthCheckedAt).toBe(6);
+    backend.recordProbe('loading', 'HTTP 503', 7);
+    expect(backend.health).toBe('loading');
+    backend.markUnreachable('connect ECONNREFUSED');
+    expect(backend.health).toBe('down');
+  });
+
+  it('hands slots out through admission, never past maxConcurrency, and passes a freed slot to a waiter', async () => {
+    const backend = backendWith();
+    const admission = new Admission(backend);
+    expect(admission.tryAcquire()).toBe(true);
+    expect(admission.tryAcquire()).toBe(true);
+    expect(admission.tryAcquire()).toBe(false);
+    expect(backend.inflight).toBe(2);
+    const waiting = admission.acquire('normal', new AbortController().signal);
+    admission.release(); // passes over to the waiter without being freed
+    await waiting;
+    expect(backend.inflight).toBe(2);
+    admission.release();
+    admission.release();
+    expect(backend.inflight).toBe(0);
+    backend.freeSlot(); // never below zero
+    expect(backend.inflight).toBe(0);
+  });
+
+  it('keeps what the runtime said: scrape, failed scrape, load report, discovery', () => {
+    const backend = backendWith({ slots: 8 });
+    backend.applyScrape({ queued: 3, running: 2, kvCacheUsage: 0.5 }, 10);
+    backend.scrapeFailed('HTTP 500');
+    expect(backend.live).toMatchObject({ queued: 3, running: 2, kvCacheUsage: 0.5, scrapedAt: 10, scrapeError: 'HTTP 500' });
+    backend.applyLoadReport({ queued: 1 }, 20);
+    expect(backend.live).toMatchObject({ queued: 1, running: 2, kvCacheUsage: 0.5, scrapedAt: 20 });
+    backend.applyDiscovery([{ id: 'm', contextLength: 4096 }], 4, 30);
+    expect(backend.live.models.get('m')).toBe(4096);
+    expect(backend.live.slots).toBe(8); // config wins over discovery
+  });
+});
+
+describe('plugins declare what they need', () => {
+  it('the surfaces plugin refuses to load without the access plugin', async () => {
+    const app = Fastify();
+    app.decorate('switchyard', {} as never);
+    app.decorate('admitRequest', () => undefined);
+    await expect(app.register(surfacesPlugin)).rejects.toThrow(/switchyard-access/);
+    await app.close().catch(() => undefined);
+  });
+});
