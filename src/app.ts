@@ -24,6 +24,7 @@ import { newRecord, type RequestRecord } from './proxy/record.ts';
 import type { SwitchyardState } from './state.ts';
 import { surfacesPlugin } from './surfaces/plugin.ts';
 import { Router } from './routing/router.ts';
+import { ZonePolicy } from './routing/zones.ts';
 import { adminPlugin } from './api/admin.ts';
 import { accessPlugin, checkAdminToken } from './api/access.ts';
 import { createCacheStore } from './cache/create.ts';
@@ -159,6 +160,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     shuttingDown: false,
     inFlight: new InFlight(),
     salts: tenantSalts(config, deps.logger),
+    zones: new ZonePolicy(config),
     report(request, statusCode) {
       const record = request.record;
       if (record.status === 0) record.status = statusCode ?? 0;

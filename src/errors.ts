@@ -204,6 +204,12 @@ export const errorCatalogue = {
     code: 'no_backend_available',
     message: 'No healthy backend serves this model right now. Retry after the time in retry-after.',
   },
+  SWY_ERR_NO_BACKEND_IN_ZONE: {
+    status: 503,
+    type: 'server_error',
+    code: 'no_backend_in_zone',
+    message: 'No backend in a zone this request may use serves this model right now; it is not sent outside those zones.',
+  },
   SWY_ERR_SLO_UNMET: {
     status: 503,
     type: 'server_error',

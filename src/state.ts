@@ -17,6 +17,7 @@ import type { TenantSalts } from './proxy/isolation.ts';
 import type { RequestRecord } from './proxy/record.ts';
 import type { RedisClient } from './redis/client.ts';
 import type { Router } from './routing/router.ts';
+import type { ZonePolicy } from './routing/zones.ts';
 
 /** Gateway state shared by the plugins. */
 export interface SwitchyardState {
@@ -35,6 +36,8 @@ export interface SwitchyardState {
   inFlight: InFlight;
   /** Per-tenant prefix-cache salts for models with `isolation: tenant`. */
   salts: TenantSalts;
+  /** Which data zones each request may reach. */
+  zones: ZonePolicy;
   /**
    * Logs the request's one line and records its metrics. Fastify's onResponse calls it for answers sent
    * through Fastify; the inference pipeline calls it for answers it wrote past Fastify (see raw-reply.ts).

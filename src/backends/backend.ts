@@ -55,6 +55,8 @@ export class Backend {
   readonly id: string;
   readonly config: BackendConfig;
   readonly kind: BackendKind;
+  /** The data zone it runs in (see routing/zones.ts). */
+  readonly zone: string;
   /** `http://host:port` the pool connects to. */
   readonly origin: string;
   /** Path prefix before `/v1/...` ('' for most servers). */
@@ -84,6 +86,7 @@ export class Backend {
     this.id = config.id;
     this.config = config;
     this.kind = kind;
+    this.zone = config.zone;
     this.origin = parts.origin;
     this.basePath = parts.basePath;
     this.dispatcher = parts.dispatcher;

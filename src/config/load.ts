@@ -73,6 +73,14 @@ function crossCheck(config: SwitchyardConfig, problems: string[]): void {
     if (backendIds.has(backend.id)) problems.push(`backends[${index}].id: duplicate backend id "${backend.id}"`);
     backendIds.add(backend.id);
   });
+  const zones = new Set([...config.backends.map((backend) => backend.zone), ...Object.keys(config.zones)]);
+  const knownZone = (zone: string, where: string) => {
+    if (!zones.has(zone)) problems.push(`${where}: unknown zone "${zone}" (no backend is in it; known: ${[...zones].join(', ')})`);
+  };
+  for (const [tenant, policy] of Object.entries(config.tenants)) for (const zone of policy.allowedZones ?? []) knownZone(zone, `tenants.${tenant}.allowedZones`);
+  config.auth.keys.forEach((key, index) => {
+    for (const zone of key.zones ?? []) knownZone(zone, `auth.keys[${index}].zones`);
+  });
   const publicNames = new Map<string, string>();
   config.models.forEach((model, index) => {
     for (const [position, name] of [model.name, ...model.aliases].entries()) {

@@ -89,6 +89,11 @@ export const BackendSchema = Type.Object(
     kind: Type.Union(backendKindNames.map((name) => Type.Literal(name))),
     url: Type.String({ pattern: '^https?://' }),
     apiKey: Type.Optional(Type.String()),
+    zone: Type.String({
+      minLength: 1,
+      default: 'default',
+      description: 'data zone the backend is in (e.g. onprem, partner, external); requests go only to zones they may use (see zones)',
+    }),
     maxConcurrency: Type.Integer({ minimum: 1, default: 256 }),
     streamUpstream: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], {
       default: 'auto',
@@ -151,6 +156,9 @@ export const TenantPolicySchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    allowedZones: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: "zones this tenant's requests may reach (unset: every zone); a key's own zones take precedence" }),
+    ),
     logging: Type.Optional(
       Type.Object(
         {
@@ -163,6 +171,14 @@ export const TenantPolicySchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+  },
+  { additionalProperties: false },
+);
+
+/** A data zone (`zones.<name>`): where backends run, and whether sensitive requests may go there. */
+export const ZoneSchema = Type.Object(
+  {
+    sensitive: Type.Optional(Type.Boolean({ description: 'requests flagged sensitive (by the guard) may go to backends in this zone (default false)' })),
   },
   { additionalProperties: false },
 );
@@ -291,7 +307,14 @@ export const ConfigSchema = Type.Object(
     admin: AdminSchema,
     responses: ResponsesSchema,
     isolation: IsolationSchema,
-    tenants: Type.Record(Type.String({ minLength: 1 }), TenantPolicySchema, { default: {}, description: 'per-tenant data policy (cache, stored responses, request logs)' }),
+    tenants: Type.Record(Type.String({ minLength: 1 }), TenantPolicySchema, {
+      default: {},
+      description: 'per-tenant data policy (cache, stored responses, request logs, allowed zones)',
+    }),
+    zones: Type.Record(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }), ZoneSchema, {
+      default: {},
+      description: 'data zones backends run in; the implicit zone `default` (backends without a zone) is sensitive unless declared here',
+    }),
   },
   { additionalProperties: false },
 );

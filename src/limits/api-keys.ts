@@ -20,6 +20,8 @@ export interface KeyRecord {
   tpm?: number;
   budget?: Budget;
   maxTokensCap?: number;
+  /** Data zones the key's requests may reach (unset: the tenant's, else every zone). */
+  zones?: string[];
   revoked?: boolean;
   /** ISO time of creation. */
   createdAt: string;

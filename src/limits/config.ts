@@ -20,6 +20,9 @@ export const ConfigKeySchema = Type.Object(
     tpm: Type.Optional(Type.Integer({ minimum: 0, description: 'tokens (prompt + completion) per minute' })),
     budget: Type.Optional(BudgetSchema),
     maxTokensCap: Type.Optional(Type.Integer({ minimum: 1, description: 'max_tokens is lowered to this (and set when absent)' })),
+    zones: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: "zones this key's requests may reach (unset: the tenant's allowedZones, else every zone)" }),
+    ),
     revoked: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },

@@ -15,6 +15,8 @@ export interface NewKeyFields {
   tpm?: number;
   budget?: Budget;
   maxTokensCap?: number;
+  /** Data zones the key's requests may reach. */
+  zones?: string[];
   /** Default: `key_` + 16 random hex digits. */
   id?: string;
 }
@@ -30,6 +32,7 @@ export async function createKey(store: KeyStore, fields: NewKeyFields = {}, now 
   if (fields.tpm !== undefined) record.tpm = fields.tpm;
   if (fields.budget !== undefined) record.budget = fields.budget;
   if (fields.maxTokensCap !== undefined) record.maxTokensCap = fields.maxTokensCap;
+  if (fields.zones !== undefined) record.zones = fields.zones;
   await store.put(record);
   return { secret, record };
 }
@@ -59,5 +62,6 @@ export function configEntryYaml(record: KeyRecord): string {
   if (record.tpm !== undefined) lines.push(`  tpm: ${record.tpm}`);
   if (record.budget) lines.push(`  budget: { amount: ${record.budget.amount}, period: ${record.budget.period} }`);
   if (record.maxTokensCap !== undefined) lines.push(`  maxTokensCap: ${record.maxTokensCap}`);
+  if (record.zones !== undefined) lines.push(`  zones: [${record.zones.join(', ')}]`);
   return `${lines.join('\n')}\n`;
 }

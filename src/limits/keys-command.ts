@@ -13,7 +13,7 @@ import { MemoryKeyStore, RedisKeyStore, type KeyStore } from './key-store.ts';
 
 export const keysUsage = `Usage:
   switchyard keys create --config FILE [--tenant T] [--models a,b-*] [--rpm N] [--tpm N]
-                         [--budget AMOUNT/day|month] [--max-tokens N] [--id ID] [--name TEXT]
+                         [--budget AMOUNT/day|month] [--max-tokens N] [--zones a,b] [--id ID] [--name TEXT]
   switchyard keys list --config FILE
   switchyard keys revoke ID --config FILE
   switchyard keys hash SECRET           (the SHA-256 to put in auth.keys[].hash)
@@ -36,6 +36,11 @@ function fieldsFrom(values: Record<string, string | undefined>): NewKeyFields {
     fields.models = values.models
       .split(',')
       .map((model) => model.trim())
+      .filter(Boolean);
+  if (values.zones)
+    fields.zones = values.zones
+      .split(',')
+      .map((zone) => zone.trim())
       .filter(Boolean);
   const rpm = positiveInteger(values.rpm, '--rpm');
   const tpm = positiveInteger(values.tpm, '--tpm');
@@ -65,6 +70,7 @@ export async function runKeysCommand(argv: string[], load: (file: string) => Swi
       tpm: { type: 'string' },
       budget: { type: 'string' },
       'max-tokens': { type: 'string' },
+      zones: { type: 'string' },
       id: { type: 'string' },
       name: { type: 'string' },
     },

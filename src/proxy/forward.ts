@@ -75,6 +75,8 @@ export interface ForwardContext {
   support: SurfaceSupport;
   /** Where the request is listed while it runs, so a shutdown can end it properly. */
   inFlight?: InFlight | undefined;
+  /** The data zones the request may reach (undefined: every zone). */
+  zones?: ReadonlySet<string> | undefined;
   /** The tenant's prefix-cache salt when the model isolates tenants (see isolation.ts). */
   salt?: string | undefined;
 }
@@ -82,6 +84,7 @@ export interface ForwardContext {
 function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
   const reject = decision.reject;
   if (reject?.code === 'context_length_exceeded') return gatewayError('SWY_ERR_CONTEXT_LENGTH', { message: reject.message, param: input.view.promptParam });
+  if (reject?.code === 'no_backend_in_zone') return gatewayError('SWY_ERR_NO_BACKEND_IN_ZONE', { message: reject.message, retryAfterSeconds: 5 });
   if (reject?.code === 'slo_unmet') return gatewayError('SWY_ERR_SLO_UNMET', { message: reject.message, retryAfterSeconds: reject.retryAfterSeconds ?? 1 });
   return gatewayError('SWY_ERR_NO_BACKEND', {
     message: reject?.message ?? `No healthy backend serves "${input.view.model}" right now. Retry after the time in retry-after.`,
@@ -108,6 +111,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     maxTokens: context.maxTokens,
     context: context.context,
     affinityKey: context.affinityKey,
+    zones: context.zones,
   });
   record.routeReason = plan.decision.reason;
   if (plan.decision.reject || plan.targets.length === 0) throw rejection(plan.decision, input);

@@ -16,6 +16,8 @@ export interface RouteInput {
   /** What the context-window check counts (see decide.ts). */
   context: ContextNeed;
   affinityKey: string | undefined;
+  /** The data zones the request may reach (undefined: every zone); backends outside are never candidates. */
+  zones?: ReadonlySet<string> | undefined;
 }
 
 /** Targets to try in order, or a rejection. */
@@ -89,8 +91,14 @@ export class Router {
   plan(route: Route, input: RouteInput): RoutePlan {
     const now = this.now();
     // An open circuit whose cooldown ran out becomes half-open here, so it can take a probe.
-    for (const target of route.targets) if (target.backend.circuit.state === 'open') target.backend.circuit.allows();
-    const candidates = route.targets.map((target) => this.snapshot(target, now));
+    const zones = input.zones;
+    const allowed = zones === undefined ? route.targets : route.targets.filter((target) => zones.has(target.backend.zone));
+    if (allowed.length === 0) {
+      const message = `No backend of model \`${route.name}\` is in a zone this request may use (${[...(zones ?? [])].join(', ') || 'none'}).`;
+      return { targets: [], decision: { order: [], reason: 'zone', scores: [], reject: { code: 'no_backend_in_zone', message } } };
+    }
+    for (const target of allowed) if (target.backend.circuit.state === 'open') target.backend.circuit.allows();
+    const candidates = allowed.map((target) => this.snapshot(target, now));
     const request: RouteRequest = {
       policy: input.policy,
       promptTokens: input.promptTokens,
@@ -102,7 +110,7 @@ export class Router {
       costWeight: route.config.costWeight,
     };
     const decision = decide(candidates, request, this.random, route.config.affinity.loadFactor);
-    const byId = new Map(route.targets.map((target) => [target.backend.id, target]));
+    const byId = new Map(allowed.map((target) => [target.backend.id, target]));
     const targets = decision.order.map((id) => byId.get(id)).filter((target): target is Target => target !== undefined);
     for (const score of decision.scores) {
       const backend = byId.get(score.backend)?.backend;

@@ -114,5 +114,5 @@ export interface RoutingDecision {
   reason: string;
   scores: CandidateScore[];
   /** Set when nothing may serve the request: the client gets this error. */
-  reject?: { code: 'context_length_exceeded' | 'slo_unmet' | 'no_backend_available'; message: string; retryAfterSeconds?: number };
+  reject?: { code: 'context_length_exceeded' | 'slo_unmet' | 'no_backend_available' | 'no_backend_in_zone'; message: string; retryAfterSeconds?: number };
 }

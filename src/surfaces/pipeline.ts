@@ -107,6 +107,7 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
           support,
           inFlight: state.inFlight,
           salt: state.salts.saltFor(route, request.limitSubject?.tenant),
+          zones: state.zones.allowed(key, request.limitSubject?.tenant ?? 'default', false),
         },
       );
     } finally {
