@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Makes sure the programs the test suites start are on PATH before vitest runs: redis-server (Redis tests),
-// promtool and prometheus (deploy checks) and docker-compose (the compose check). `npm test` runs this first.
+// promtool and prometheus (deploy checks), docker-compose (the compose check) and openssl (test certificates for TLS). `npm test` runs this first.
 // As root with apt-get (a fresh Debian machine, CI) it installs the missing Debian packages, with one line saying
 // which; they stay installed, so later runs find everything and print nothing. Otherwise it stops at once with one
 // line naming the command to run, instead of letting dozens of tests fail one by one.
@@ -16,6 +16,7 @@ const tools = {
   promtool: 'prometheus',
   prometheus: 'prometheus',
   'docker-compose': 'docker-compose',
+  openssl: 'openssl',
 };
 
 function onPath(name) {

@@ -18,6 +18,7 @@ import { nonCanonicalPath } from './api/path.ts';
 import { installErrorHandlers, sendError } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
 import { clientErrorHandler, listenerTimeouts, missingHost } from './api/listener.ts';
+import { httpsOptions } from './api/tls.ts';
 import { lingerOnUnreadBody } from './api/linger.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
@@ -25,6 +26,7 @@ import type { SwitchyardState } from './state.ts';
 import { surfacesPlugin } from './surfaces/plugin.ts';
 import { Router } from './routing/router.ts';
 import { ZonePolicy } from './routing/zones.ts';
+import { Guard } from './guard/policy.ts';
 import { adminPlugin } from './api/admin.ts';
 import { accessPlugin, checkAdminToken } from './api/access.ts';
 import { createCacheStore } from './cache/create.ts';
@@ -83,6 +85,12 @@ function tenantSalts(config: SwitchyardConfig, logger: AppDependencies['logger']
   return salts;
 }
 
+/** Listener options: plain HTTP, or HTTPS with server.tls (the same timeouts either way). */
+function listener(server: SwitchyardConfig['server']) {
+  const { requestTimeout, http } = listenerTimeouts(server);
+  return server.tls ? { requestTimeout, https: httpsOptions(server.tls, http) } : { requestTimeout, http };
+}
+
 /** Builds the gateway application (not listening). */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
@@ -103,7 +111,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     },
     bodyLimit: config.server.bodyLimitBytes,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
-    ...listenerTimeouts(config.server),
+    ...listener(config.server),
     // Timeouts, malformed requests and oversized headers, found by Node before any route: our shape, then close.
     clientErrorHandler: clientErrorHandler((error) => metrics.errors.series(error.errorName, error.origin).inc()),
     return503OnClosing: false,
@@ -161,6 +169,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     inFlight: new InFlight(),
     salts: tenantSalts(config, deps.logger),
     zones: new ZonePolicy(config),
+    guard: Guard.create(config),
     report(request, statusCode) {
       const record = request.record;
       if (record.status === 0) record.status = statusCode ?? 0;
@@ -183,6 +192,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       };
       if (record.failures.length > 0) line.failures = record.failures;
       if (record.errorCode) line.errorCode = record.errorCode;
+      if (record.guard) line.guard = record.guard;
       if (record.errorName) {
         line.errorName = record.errorName;
         line.errorOrigin = record.errorOrigin;

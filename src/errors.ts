@@ -42,6 +42,13 @@ export const errorCatalogue = {
     code: 'context_length_exceeded',
     message: "The prompt plus max_tokens does not fit the model's context window. Shorten the prompt or lower max_tokens.",
   },
+  SWY_ERR_SENSITIVE_DATA: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'sensitive_data_blocked',
+    message: 'The request contains data this gateway does not send on.',
+  },
+
   SWY_ERR_INVALID_PATH: {
     status: 400,
     type: 'invalid_request_error',
@@ -88,7 +95,7 @@ export const errorCatalogue = {
     status: 403,
     type: 'permission_error',
     code: 'admin_disabled',
-    message: 'The admin endpoints are disabled: with auth.mode keys, set admin.token to use them.',
+    message: 'The admin endpoints are disabled: with client authentication on (auth.mode keys or jwt), set admin.token to use them.',
   },
   SWY_ERR_UNKNOWN_ROUTE: {
     status: 404,

@@ -49,7 +49,7 @@ export async function startGateway(config: SwitchyardConfig, options: { port?: n
   const port = options.port ?? config.server.port;
   const busy = trackBusySockets(app);
   await app.listen({ host, port });
-  const url = urlOf(app, host);
+  const url = urlOf(app, host, config.server.tls ? 'https' : 'http');
   let adminUrl: string | undefined;
   let adminApp: FastifyInstance | undefined;
   if (config.admin.port !== undefined) {
@@ -114,10 +114,10 @@ function trackBusySockets(app: FastifyInstance): { idleSockets(): Socket[] } {
   return { idleSockets: () => [...sockets].filter(([, inflight]) => inflight === 0).map(([socket]) => socket) };
 }
 
-function urlOf(app: FastifyInstance, host: string): string {
+function urlOf(app: FastifyInstance, host: string, scheme = 'http'): string {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Exits 0 after a graceful shutdown on SIGTERM or SIGINT. */

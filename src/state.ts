@@ -18,6 +18,7 @@ import type { RequestRecord } from './proxy/record.ts';
 import type { RedisClient } from './redis/client.ts';
 import type { Router } from './routing/router.ts';
 import type { ZonePolicy } from './routing/zones.ts';
+import type { Guard } from './guard/policy.ts';
 
 /** Gateway state shared by the plugins. */
 export interface SwitchyardState {
@@ -38,6 +39,8 @@ export interface SwitchyardState {
   salts: TenantSalts;
   /** Which data zones each request may reach. */
   zones: ZonePolicy;
+  /** The PII and secret guard; undefined when off. */
+  guard: Guard | undefined;
   /**
    * Logs the request's one line and records its metrics. Fastify's onResponse calls it for answers sent
    * through Fastify; the inference pipeline calls it for answers it wrote past Fastify (see raw-reply.ts).

@@ -9,7 +9,9 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyContextConfig, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { gatewayError } from '../errors.ts';
-import { authenticate } from '../limits/authenticate.ts';
+import { createAuthenticator } from '../limits/authenticate.ts';
+import { certificateIdentity } from './tls.ts';
+import type { AuthConfig } from '../limits/config.ts';
 import type { KeyRecord } from '../limits/api-keys.ts';
 import { rateLimitHeaders, retryAfterHeaders } from '../limits/headers.ts';
 import { checkRequestLimit, rateLimitOptions, requestLimitError } from '../limits/request-limit.ts';
@@ -47,9 +49,9 @@ function digest(text: string): Buffer {
 }
 
 /** Checks `Authorization: Bearer <admin.token>` in constant time. */
-export function checkAdminToken(request: FastifyRequest, token: string | undefined, authMode: 'none' | 'keys'): void {
+export function checkAdminToken(request: FastifyRequest, token: string | undefined, authMode: AuthConfig['mode']): void {
   if (token === undefined) {
-    if (authMode === 'keys') throw gatewayError('SWY_ERR_ADMIN_DISABLED');
+    if (authMode !== 'none') throw gatewayError('SWY_ERR_ADMIN_DISABLED');
     return;
   }
   const header = request.headers.authorization;
@@ -63,7 +65,9 @@ async function access(app: FastifyInstance): Promise<void> {
   app.decorateRequest('limitSubject', undefined);
   await app.register(rateLimit, rateLimitOptions({ redis, keyPrefix: config.redis?.keyPrefix ?? 'swy', subject: (request) => request.limitSubject }));
   const checkRequests = app.createRateLimit();
-  const keysRequired = config.auth.mode === 'keys';
+  const keysRequired = config.auth.mode !== 'none';
+  const authenticate = createAuthenticator(config.auth, limits.keys);
+  const certified = certificateIdentity(config.server.tls);
 
   /** Counts the request against its key's requests per minute; rejects with 429 when over. */
   const admitRequest = (request: FastifyRequest, reply: FastifyReply): Promise<void> | undefined =>
@@ -108,8 +112,11 @@ async function access(app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', (request, reply, done) => {
     const access = request.routeOptions.config.access;
     if (access === 'client') {
-      if (!keysRequired) identified(request, reply, undefined, done);
-      else authenticate(limits.keys, request.headers).then((key) => identified(request, reply, key, done), done);
+      // A verified client certificate listed in server.tls.clients identifies its holder (no key needed).
+      const holder = certified?.(request.raw.socket);
+      if (holder) identified(request, reply, holder, done);
+      else if (!keysRequired) identified(request, reply, undefined, done);
+      else authenticate(request.headers).then((key) => identified(request, reply, key, done), done);
       return;
     }
     if (access === 'admin' || access === 'metrics') {

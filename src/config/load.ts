@@ -3,6 +3,7 @@
  * values, schema defaults and coercion, validation with every problem reported
  * as `path: message`, cross-reference checks, then a frozen object.
  */
+import { guardCategories, GuardScanner } from '../guard/detect.ts';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { Value, type ValueError } from '@sinclair/typebox/value';
@@ -73,6 +74,22 @@ function crossCheck(config: SwitchyardConfig, problems: string[]): void {
     if (backendIds.has(backend.id)) problems.push(`backends[${index}].id: duplicate backend id "${backend.id}"`);
     backendIds.add(backend.id);
   });
+  if (config.auth.mode === 'jwt' || config.auth.mode === 'keys+jwt') {
+    const jwt = config.auth.jwt;
+    if (!jwt) problems.push(`auth.jwt: required with auth.mode ${config.auth.mode} (jwksFile or jwksUrl, issuer, audience)`);
+    else if ((jwt.jwksFile === undefined) === (jwt.jwksUrl === undefined)) problems.push('auth.jwt: set exactly one of jwksFile and jwksUrl');
+  }
+  const categories = new Set<string>([...guardCategories, ...config.guard.patterns.map((pattern) => pattern.name)]);
+  const guardActions: Array<[string, Record<string, string>]> = [['guard.actions', config.guard.actions]];
+  for (const [tenant, policy] of Object.entries(config.tenants)) if (policy.guard) guardActions.push([`tenants.${tenant}.guard`, policy.guard]);
+  for (const [where, actions] of guardActions) {
+    for (const category of Object.keys(actions)) if (!categories.has(category)) problems.push(`${where}.${category}: unknown category (known: ${[...categories].join(', ')})`);
+  }
+  try {
+    new GuardScanner([...categories], config.guard.patterns);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
   const zones = new Set([...config.backends.map((backend) => backend.zone), ...Object.keys(config.zones)]);
   const knownZone = (zone: string, where: string) => {
     if (!zones.has(zone)) problems.push(`${where}: unknown zone "${zone}" (no backend is in it; known: ${[...zones].join(', ')})`);

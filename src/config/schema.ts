@@ -143,6 +143,33 @@ function IsolationMode(description: string, fallback?: 'none' | 'tenant') {
   return Type.Union([Type.Literal('none'), Type.Literal('tenant')], { description, ...(fallback ? { default: fallback } : {}) });
 }
 
+const GuardActionSchema = Type.Union([Type.Literal('allow'), Type.Literal('confine'), Type.Literal('redact'), Type.Literal('block')]);
+const GuardActionsSchema = Type.Record(Type.String({ minLength: 1 }), GuardActionSchema);
+
+/** The PII and secret guard (src/guard/): what it looks for, and what it does with each category found. */
+export const GuardSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: false, description: 'scan request bodies for personal data and secrets' }),
+    actions: Type.Record(Type.String({ minLength: 1 }), GuardActionSchema, {
+      default: {},
+      description:
+        'per category (email, phone, card, iban, ip, private_key, jwt, api_key, high_entropy, or a pattern name): allow | confine (sensitive zones only) | redact | block',
+    }),
+    patterns: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1, pattern: '^[a-z][a-z0-9_]*$', description: 'category name (placeholder [NAME_n])' }),
+          pattern: Type.String({ minLength: 1, description: 'JavaScript regular expression' }),
+          flags: Type.Optional(Type.String({ pattern: '^[imsu]*$' })),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], description: 'extra categories as regular expressions (give each an action)' },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 /** A tenant's data policy (`tenants.<name>`): what is kept of its requests, and how much of them is logged. */
 export const TenantPolicySchema = Type.Object(
   {
@@ -156,6 +183,7 @@ export const TenantPolicySchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    guard: Type.Optional(GuardActionsSchema),
     allowedZones: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: "zones this tenant's requests may reach (unset: every zone); a key's own zones take precedence" }),
     ),
@@ -222,6 +250,35 @@ export const ModelSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A client certificate's identity (`server.tls.clients.<subject CN>`): it acts as an API key with these fields. */
+export const TlsClientSchema = Type.Object(
+  {
+    tenant: Type.String({ minLength: 1, description: "the certificate holder's tenant" }),
+    models: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'allowed public models (globs; default all)' })),
+    zones: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'data zones its requests may reach' })),
+  },
+  { additionalProperties: false },
+);
+
+/** TLS on the gateway's own listener, and client certificates (mutual TLS). */
+export const TlsSchema = Type.Object(
+  {
+    certFile: Type.String({ minLength: 1, description: 'server certificate chain (PEM)' }),
+    keyFile: Type.String({ minLength: 1, description: 'its private key (PEM)' }),
+    clientCaFile: Type.Optional(Type.String({ minLength: 1, description: 'CA that signs client certificates (PEM); enables mutual TLS' })),
+    clientCert: Type.Union([Type.Literal('optional'), Type.Literal('required')], {
+      default: 'optional',
+      description: 'with clientCaFile: required refuses handshakes without a valid client certificate; optional verifies one when sent',
+    }),
+    clients: Type.Optional(
+      Type.Record(Type.String({ minLength: 1 }), TlsClientSchema, {
+        description: 'client certificates by subject CN: a verified certificate listed here identifies its holder (tenant, models, zones) instead of an API key',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const ServerSchema = Type.Object(
   {
     host: Type.String({ default: '127.0.0.1' }),
@@ -238,6 +295,7 @@ export const ServerSchema = Type.Object(
     maxConnections: Type.Integer({ minimum: 0, default: 10_000, description: 'open client connections; more are closed as they arrive; 0 = no cap' }),
     shutdownGraceMs: Milliseconds(30_000, 'time in-flight requests get to finish on SIGTERM'),
     trustProxy: Type.Boolean({ default: false }),
+    tls: Type.Optional(TlsSchema),
     cors: Type.Object(
       {
         origins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'browser origins allowed to call the gateway (CORS); "*" for any; empty = CORS off' }),
@@ -311,6 +369,7 @@ export const ConfigSchema = Type.Object(
       default: {},
       description: 'per-tenant data policy (cache, stored responses, request logs, allowed zones)',
     }),
+    guard: GuardSchema,
     zones: Type.Record(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }), ZoneSchema, {
       default: {},
       description: 'data zones backends run in; the implicit zone `default` (backends without a zone) is sensitive unless declared here',

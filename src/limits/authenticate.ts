@@ -2,6 +2,8 @@
 import type { KeyRecord } from './api-keys.ts';
 import { apiKeyFromHeaders, hashApiKey, hashesEqual } from './api-keys.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
+import type { AuthConfig } from './config.ts';
+import { JwtVerifier, looksLikeJwt } from './jwt.ts';
 import { compileModelGlobs, type ModelMatcher } from './glob.ts';
 import type { KeyStore } from './key-store.ts';
 
@@ -23,6 +25,26 @@ export async function authenticate(store: KeyStore, headers: Record<string, stri
   const record = await store.findByHash(hash);
   if (!record || !hashesEqual(record.hash, hash) || record.revoked) throw gatewayError('SWY_ERR_INVALID_API_KEY');
   return record;
+}
+
+/**
+ * The authentication of `auth.mode`: API keys, bearer JWTs (jwt.ts), or
+ * either (`keys+jwt`: a credential shaped like a JWT is verified as one,
+ * anything else is looked up as a key).
+ */
+export function createAuthenticator(auth: AuthConfig, store: KeyStore): (headers: Record<string, string | string[] | undefined>) => Promise<KeyRecord> {
+  if (auth.mode !== 'jwt' && auth.mode !== 'keys+jwt') return (headers) => authenticate(store, headers);
+  if (!auth.jwt) throw new Error(`auth.mode ${auth.mode} needs auth.jwt`);
+  const verifier = new JwtVerifier(auth.jwt);
+  const keysToo = auth.mode === 'keys+jwt';
+  return async (headers) => {
+    const credential = apiKeyFromHeaders(headers);
+    if (credential !== undefined && looksLikeJwt(credential)) return verifier.verify(credential);
+    if (keysToo) return authenticate(store, headers);
+    throw gatewayError('SWY_ERR_INVALID_API_KEY', {
+      message: credential === undefined ? "You didn't provide a bearer token. Send it as `Authorization: Bearer <JWT>`." : 'The bearer token is not accepted: it is not a JWT.',
+    });
+  };
 }
 
 const matchers = new Map<string, ModelMatcher>();

@@ -59,6 +59,7 @@ export class GatewayMetrics {
   readonly cacheResults: FastCounter;
   readonly cacheErrors: Counter<'operation' | 'reason'>;
   readonly limitErrors: Counter<'limiter' | 'operation'>;
+  readonly guardFindings: Counter<'category' | 'action'>;
   readonly refused: FastCounter;
   readonly errors: FastCounter;
 
@@ -149,6 +150,12 @@ export class GatewayMetrics {
       name: 'switchyard_cache_errors_total',
       help: 'Cache reads or writes that failed or were too slow and were skipped',
       labelNames: ['operation', 'reason'],
+      registers,
+    });
+    this.guardFindings = new Counter({
+      name: 'switchyard_guard_findings_total',
+      help: 'Requests in which the guard found a category of personal data or secrets, by the action taken',
+      labelNames: ['category', 'action'],
       registers,
     });
     this.limitErrors = new Counter({

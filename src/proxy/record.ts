@@ -28,6 +28,8 @@ export interface RequestRecord {
   usage: Usage | undefined;
   /** The error the client got (its code, catalogue name and origin), if any. */
   errorCode: string | undefined;
+  /** The guard's verdicts (`category:action`), when it found anything. */
+  guard: string[] | undefined;
   errorName: ErrorName | undefined;
   errorOrigin: ErrorOrigin | undefined;
   clientClosed: boolean;
@@ -61,6 +63,7 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     failures: [],
     usage: undefined,
     errorCode: undefined,
+    guard: undefined,
     errorName: undefined,
     errorOrigin: undefined,
     clientClosed: false,

@@ -71,6 +71,22 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
         view = surface.parse(json, prepared);
       }
     }
+    // The guard sees the body as it would leave: after the key's cap, before the cache and any backend.
+    let sensitive = false;
+    if (state.guard) {
+      const verdict = state.guard.inspect(raw, request.limitSubject?.tenant ?? 'default');
+      if (verdict) {
+        record.guard = verdict.verdicts;
+        for (const entry of verdict.verdicts) state.metrics.guardFindings.labels(...(entry.split(':') as [string, string])).inc();
+        if (verdict.refusal) throw verdict.refusal;
+        sensitive = verdict.confine;
+        if (verdict.raw !== undefined) {
+          raw = verdict.raw;
+          json = JSON.parse(raw) as Record<string, unknown>;
+          view = surface.parse(json, prepared);
+        }
+      }
+    }
     const accounting = view.accounting;
     // The common case (no limits, nothing cacheable) runs without a single await up to the upstream call.
     const admitted = admitRequest(request, reply);
@@ -107,7 +123,7 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
           support,
           inFlight: state.inFlight,
           salt: state.salts.saltFor(route, request.limitSubject?.tenant),
-          zones: state.zones.allowed(key, request.limitSubject?.tenant ?? 'default', false),
+          zones: state.zones.allowed(key, request.limitSubject?.tenant ?? 'default', sensitive),
         },
       );
     } finally {

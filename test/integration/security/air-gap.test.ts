@@ -1,12 +1,15 @@
 /**
  * Air-gap proof (issue 12 item 7): a gateway process with every feature that could talk to the network turned
  * on — several backend kinds with health probes, /metrics scrapes and model discovery, Redis for keys, limits,
- * budgets, the cache and stored responses, the admin listener — serves traffic on every surface while a
+ * budgets, the cache and stored responses, the admin listener, bearer JWTs checked against a JWKS URL — serves traffic on every surface while a
  * preloaded recorder (test/helpers/connect-recorder.ts) logs every TCP/Unix connect, UDP socket and name lookup
- * the process makes. The only destinations allowed are the configured backends and Redis: no telemetry, no
+ * the process makes. The only destinations allowed are the configured backends, Redis and the JWKS URL: no telemetry, no
  * update check, no remote price list, no DNS for anything else.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +28,9 @@ let log: string;
 let redis: TestRedis;
 let sims: Simulator[];
 let gateway: GatewayProcess;
+let jwksServer: Server;
+let jwksPort: number;
+let bearer: string;
 
 interface Attempt {
   type: 'tcp' | 'unix' | 'udp' | 'lookup' | 'resolve';
@@ -37,6 +43,12 @@ beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 'swy-airgap-'));
   log = join(directory, 'connects.jsonl');
   redis = await startRedis();
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+  jwksServer = createServer((_request, response) => response.end(JSON.stringify({ keys: [jwk] })));
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  jwksPort = (jwksServer.address() as AddressInfo).port;
+  bearer = await new SignJWT({ tenant: 'acme' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('idp').setAudience('swy').setExpirationTime('10m').sign(privateKey);
   sims = await Promise.all([startSim({ flavor: 'vllm' }), startSim({ flavor: 'llamacpp' }), startSim({ flavor: 'sglang' }), startSim({ flavor: 'vllm' })]);
   const [vllm, llama, sglang, external] = sims as [Simulator, Simulator, Simulator, Simulator];
   const fast = { health: { intervalMs: 200 }, scrape: { intervalMs: 200 }, discoveryIntervalMs: 300 };
@@ -64,7 +76,11 @@ beforeAll(async () => {
         { name: 'embed', targets: [{ backend: 'vllm', model: vllm.options.model }] },
       ],
       redis: redisSection(redis.url),
-      auth: { mode: 'keys', keys: [{ id: 'app', hash: key.hash, tenant: 'acme', tpm: 1_000_000, budget: { amount: 10, period: 'day' } }] },
+      auth: {
+        mode: 'keys+jwt',
+        jwt: { jwksUrl: `http://127.0.0.1:${jwksPort}/jwks.json`, issuer: 'idp', audience: 'swy' },
+        keys: [{ id: 'app', hash: key.hash, tenant: 'acme', tpm: 1_000_000, budget: { amount: 10, period: 'day' } }],
+      },
       cache: { mode: 'deterministic', encryptionKey: 'a'.repeat(64) },
     },
     15_000,
@@ -75,10 +91,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   await Promise.all([...(sims ?? []).map((sim) => sim.close()), redis?.stop()]);
+  await new Promise((resolve) => jwksServer?.close(resolve));
   if (directory) await rm(directory, { recursive: true, force: true });
 });
 
-it('connects to nothing but the configured backends and Redis', { timeout: 60_000 }, async () => {
+it('connects to nothing but the configured backends, Redis and the JWKS URL', { timeout: 60_000 }, async () => {
   const client = new OpenAI({ apiKey: key.secret, baseURL: gateway.baseURL, maxRetries: 0 });
   for (const model of ['chat', 'sg', 'ext']) {
     const answer = await client.chat.completions.create({ model, messages: [{ role: 'user', content: `hello ${model}` }], temperature: 0, max_tokens: 8 });
@@ -96,6 +113,9 @@ it('connects to nothing but the configured backends and Redis', { timeout: 60_00
   const messages = await postJson(gateway.url, '/v1/messages', { model: 'chat', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }, { key: key.secret });
   expect(messages.status).toBe(200);
   expect((await client.models.list()).data.length).toBeGreaterThan(0);
+  // A bearer JWT: the JWKS is fetched from its URL.
+  const withToken = new OpenAI({ apiKey: bearer, baseURL: gateway.baseURL, maxRetries: 0 });
+  expect((await withToken.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'jwt' }], max_tokens: 4 })).choices).toHaveLength(1);
   // Admin listener and metrics.
   const adminUrl = gateway.logs.map((line) => JSON.parse(line) as { msg?: string; url?: string }).find((line) => line.msg === 'admin and metrics listener')?.url;
   expect(adminUrl).toBeTruthy();
@@ -108,7 +128,7 @@ it('connects to nothing but the configured backends and Redis', { timeout: 60_00
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as Attempt);
-  const allowedPorts = new Set([...sims.map((sim) => Number(new URL(sim.url).port)), Number(new URL(redis.url).port)]);
+  const allowedPorts = new Set([...sims.map((sim) => Number(new URL(sim.url).port)), Number(new URL(redis.url).port), jwksPort]);
   const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
   const tcp = attempts.filter((attempt) => attempt.type === 'tcp');
   // The test's traffic went through: the recorder saw connections to every backend and to Redis.

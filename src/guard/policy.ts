@@ -1,0 +1,118 @@
+/**
+ * The guard's decision for one request (`guard`, `tenants.<t>.guard`): scan
+ * the body, then per category found apply the tenant's action —
+ *   allow    send as is;
+ *   confine  send as is, but only to zones marked `sensitive` (zones.ts);
+ *   redact   replace each value with a typed placeholder (`[EMAIL_1]`; the
+ *            same value gets the same placeholder) before anything leaves;
+ *   block    refuse with 400 `sensitive_data_blocked`, naming the categories
+ *            found and never the values.
+ * With the guard off nothing is built and requests pay nothing.
+ */
+import type { SwitchyardConfig } from '../config/schema.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
+import { type Finding, GuardScanner } from './detect.ts';
+
+export type GuardAction = 'allow' | 'confine' | 'redact' | 'block';
+
+/** What the guard decided for one request. */
+export interface GuardVerdict {
+  /** `category:action` for each category found (for the log line, metrics and the audit log). */
+  verdicts: string[];
+  /** Only sensitive zones may receive it. */
+  confine: boolean;
+  /** The body to send instead (values replaced by placeholders), when something was redacted. */
+  raw: string | undefined;
+  /** Set when a blocked category was found: the request must be refused with this error. */
+  refusal: GatewayError | undefined;
+}
+
+const placeholderNames: Record<string, string> = { high_entropy: 'SECRET' };
+
+/** The placeholder stem of a category: EMAIL, API_KEY, SECRET (high entropy), or a custom pattern's name. */
+function stem(category: string): string {
+  return (placeholderNames[category] ?? category).toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+}
+
+/**
+ * Writes placeholders over the findings. The text is JSON: a finding that
+ * starts on the letter of an escape (`\n` before an address) starts after it,
+ * so the placeholder never breaks an escape and the body stays valid JSON.
+ */
+export function redact(raw: string, findings: readonly Finding[]): string {
+  const numbers = new Map<string, number>();
+  const assigned = new Map<string, string>();
+  let out = '';
+  let at = 0;
+  for (const finding of findings) {
+    let start = finding.start;
+    let backslashes = 0;
+    while (raw.charCodeAt(start - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 1) start += raw[start] === 'u' ? 5 : 1;
+    if (start >= finding.end) continue;
+    const value = raw.slice(start, finding.end);
+    const key = `${finding.category}\u0000${value}`;
+    let placeholder = assigned.get(key);
+    if (placeholder === undefined) {
+      const name = stem(finding.category);
+      const number = (numbers.get(name) ?? 0) + 1;
+      numbers.set(name, number);
+      placeholder = `[${name}_${number}]`;
+      assigned.set(key, placeholder);
+    }
+    out += raw.slice(at, start) + placeholder;
+    at = finding.end;
+  }
+  return out + raw.slice(at);
+}
+
+export class Guard {
+  private readonly scanner: GuardScanner;
+  private readonly actions: ReadonlyMap<string, GuardAction>;
+  private readonly byTenant = new Map<string, ReadonlyMap<string, GuardAction>>();
+
+  /** Undefined when the guard is off. */
+  static create(config: Pick<SwitchyardConfig, 'guard' | 'tenants'>): Guard | undefined {
+    return config.guard.enabled ? new Guard(config) : undefined;
+  }
+
+  private constructor(config: Pick<SwitchyardConfig, 'guard' | 'tenants'>) {
+    const global = new Map(Object.entries(config.guard.actions) as Array<[string, GuardAction]>);
+    this.actions = global;
+    const used = new Set<string>([...global].filter(([, action]) => action !== 'allow').map(([category]) => category));
+    for (const [tenant, policy] of Object.entries(config.tenants)) {
+      if (!policy.guard) continue;
+      const merged = new Map([...global, ...(Object.entries(policy.guard) as Array<[string, GuardAction]>)]);
+      this.byTenant.set(tenant, merged);
+      for (const [category, action] of merged) if (action !== 'allow') used.add(category);
+    }
+    this.scanner = new GuardScanner([...used], config.guard.patterns);
+  }
+
+  /** Scans and decides (a blocked category gives a `refusal`: 400 sensitive_data_blocked). Undefined: nothing found. */
+  inspect(raw: string, tenant: string): GuardVerdict | undefined {
+    const findings = this.scanner.scan(raw);
+    if (findings.length === 0) return undefined;
+    const actions = this.byTenant.get(tenant) ?? this.actions;
+    const verdicts = new Map<string, GuardAction>();
+    const redacted: Finding[] = [];
+    for (const finding of findings) {
+      const action = actions.get(finding.category) ?? 'allow';
+      verdicts.set(finding.category, action);
+      if (action === 'redact') redacted.push(finding);
+    }
+    const blocked = [...verdicts].filter(([, action]) => action === 'block').map(([category]) => category);
+    const refusal =
+      blocked.length === 0
+        ? undefined
+        : gatewayError('SWY_ERR_SENSITIVE_DATA', {
+            message: `The request contains data this gateway does not send on (${blocked.sort().join(', ')}). Remove it, or ask the operator about the guard policy.`,
+          });
+    return {
+      verdicts: [...verdicts].map(([category, action]) => `${category}:${action}`),
+      confine: [...verdicts.values()].includes('confine'),
+      raw: redacted.length > 0 && refusal === undefined ? redact(raw, redacted) : undefined,
+      refusal,
+    };
+  }
+}

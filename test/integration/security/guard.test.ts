@@ -1,0 +1,159 @@
+/**
+ * The PII and secret guard (issue 12 item 3), on a real gateway and simulators that record what reached them:
+ * redacted values never leave the gateway on any surface (chat through the openai SDK, Anthropic Messages,
+ * Responses, tool arguments), the same value gets the same placeholder; a blocked category is refused with 400
+ * naming the category, never the value, and nothing is sent; a confined category goes only to a sensitive zone
+ * although a cheaper backend elsewhere is allowed; a tenant's own policy overrides the global one; no value
+ * reaches a log line; findings are counted by category and action.
+ */
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateApiKey } from '../../../src/limits/api-keys.ts';
+import type { Simulator } from '../../../src/sim/simulator.ts';
+import { post, startSim, startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
+
+const strict = generateApiKey();
+const lax = generateApiKey();
+const adminToken = 'admin-token-for-guard-test';
+const model = 'Qwen/Qwen3-8B';
+const email = 'jane.doe@example.com';
+const awsKey = 'AKIAIOSFODNN7EXAMPLE';
+let onprem: Simulator;
+let external: Simulator;
+let gateway: TestGateway;
+
+beforeAll(async () => {
+  [onprem, external] = await Promise.all([startSim({ flavor: 'vllm' }), startSim({ flavor: 'vllm' })]);
+  gateway = await startTestGateway({
+    backends: [
+      { id: 'onprem', kind: 'vllm', url: onprem.url, zone: 'onprem', cost: { inputPer1M: 5, outputPer1M: 5 } },
+      { id: 'external', kind: 'openai', url: `${external.url}/v1`, zone: 'external', cost: { inputPer1M: 0.1, outputPer1M: 0.1 } },
+    ],
+    zones: { onprem: { sensitive: true }, external: {} },
+    models: [
+      {
+        name: 'm',
+        policy: 'cheapest',
+        targets: [
+          { backend: 'onprem', model },
+          { backend: 'external', model },
+        ],
+      },
+    ],
+    guard: {
+      enabled: true,
+      actions: { email: 'redact', api_key: 'redact', card: 'block', iban: 'block', ip: 'confine', employee_id: 'redact' },
+      patterns: [{ name: 'employee_id', pattern: 'EMP-\\d{6}' }],
+    },
+    auth: {
+      mode: 'keys',
+      keys: [
+        { id: 'strict', hash: strict.hash, tenant: 'strict' },
+        { id: 'lax', hash: lax.hash, tenant: 'lax' },
+      ],
+    },
+    tenants: { lax: { guard: { email: 'allow', card: 'allow' } } },
+    admin: { token: adminToken },
+  });
+});
+afterAll(async () => {
+  await gateway?.close();
+  await Promise.all([onprem?.close(), external?.close()]);
+});
+
+const sent = (simulator: Simulator) => JSON.stringify(simulator.stats().lastRequest?.body ?? null);
+const requests = () => onprem.stats().requests + external.stats().requests;
+
+describe('guard', () => {
+  it('redacts before anything leaves, with the same placeholder for the same value (chat, SDK)', async () => {
+    const client = new OpenAI({ apiKey: strict.secret, baseURL: gateway.baseURL, maxRetries: 0 });
+    const answer = await client.chat.completions
+      .create({
+        model: 'm',
+        messages: [
+          { role: 'system', content: `Escalate to ${email}.` },
+          { role: 'user', content: `Mail ${email} and other.person@example.org my key ${awsKey}, id EMP-123456` },
+        ],
+        max_tokens: 4,
+      })
+      .withResponse();
+    const backend = answer.response.headers.get('x-switchyard-backend') as 'onprem' | 'external';
+    const body = sent(backend === 'onprem' ? onprem : external);
+    expect(body).not.toContain(email);
+    expect(body).not.toContain('other.person@example.org');
+    expect(body).not.toContain(awsKey);
+    expect(body).not.toContain('EMP-123456');
+    expect(body).toContain('Escalate to [EMAIL_1].');
+    expect(body).toContain('Mail [EMAIL_1] and [EMAIL_2] my key [API_KEY_1], id [EMPLOYEE_ID_1]');
+  });
+
+  it('redacts on the Anthropic Messages and Responses surfaces and in tool arguments', async () => {
+    const messages = await post(
+      `${gateway.url}/v1/messages`,
+      JSON.stringify({ model: 'm', max_tokens: 4, messages: [{ role: 'user', content: [{ type: 'text', text: `contact ${email}` }] }] }),
+      { 'content-type': 'application/json', 'x-api-key': strict.secret, 'anthropic-version': '2023-06-01' },
+    );
+    expect(messages.status).toBe(200);
+    expect(sent(onprem) + sent(external)).not.toContain(email);
+    const client = new OpenAI({ apiKey: strict.secret, baseURL: gateway.baseURL, maxRetries: 0 });
+    await client.responses.create({ model: 'm', input: `forward to ${email}`, max_output_tokens: 4 });
+    await client.chat.completions.create({
+      model: 'm',
+      max_tokens: 4,
+      messages: [
+        { role: 'user', content: 'send it' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'send', arguments: JSON.stringify({ to: email }) } }] },
+        { role: 'tool', tool_call_id: 'c1', content: `sent to ${email}` },
+      ],
+    });
+    expect(sent(onprem) + sent(external)).not.toContain(email);
+  });
+
+  it('blocks a blocked category with 400 naming it, never the value, and sends nothing', async () => {
+    const before = requests();
+    const answer = await post(
+      `${gateway.url}/v1/chat/completions`,
+      JSON.stringify({ model: 'm', max_tokens: 4, messages: [{ role: 'user', content: 'charge 4111 1111 1111 1111 and GB82 WEST 1234 5698 7654 32' }] }),
+      { 'content-type': 'application/json', authorization: `Bearer ${strict.secret}` },
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.json.error).toMatchObject({ type: 'invalid_request_error', code: 'sensitive_data_blocked' });
+    expect(answer.json.error.message).toContain('card, iban');
+    expect(answer.text).not.toContain('4111');
+    expect(answer.text).not.toContain('WEST');
+    expect(requests()).toBe(before);
+  });
+
+  it('confines a request with a confined category to the sensitive zone, where others go to the cheaper backend', async () => {
+    const chat = (content: string, key = strict) =>
+      post(`${gateway.url}/v1/chat/completions`, JSON.stringify({ model: 'm', max_tokens: 4, messages: [{ role: 'user', content }] }), {
+        'content-type': 'application/json',
+        authorization: `Bearer ${key.secret}`,
+      });
+    expect((await chat('what is the capital of France?')).headers.get('x-switchyard-backend')).toBe('external');
+    const externalBefore = external.stats().requests;
+    for (let index = 0; index < 3; index++) expect((await chat(`server 10.1.2.${index} is down`)).headers.get('x-switchyard-backend')).toBe('onprem');
+    expect(external.stats().requests).toBe(externalBefore);
+  });
+
+  it("applies the tenant's own policy over the global one", async () => {
+    const answer = await post(
+      `${gateway.url}/v1/chat/completions`,
+      JSON.stringify({ model: 'm', max_tokens: 4, messages: [{ role: 'user', content: `mail ${email}, card 4111111111111111` }] }),
+      { 'content-type': 'application/json', authorization: `Bearer ${lax.secret}` },
+    );
+    expect(answer.status).toBe(200);
+    expect(sent(answer.headers.get('x-switchyard-backend') === 'onprem' ? onprem : external)).toContain(email);
+  });
+
+  it('logs verdicts, never values, and counts findings by category and action', async () => {
+    const logs = gateway.logs.join('\n');
+    expect(logs).not.toContain(email);
+    expect(logs).not.toContain(awsKey);
+    expect(logs).toContain('"email:redact"');
+    const metrics = await (await fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+    expect(metrics).toMatch(/switchyard_guard_findings_total\{category="email",action="redact"\} [1-9]/);
+    expect(metrics).toMatch(/switchyard_guard_findings_total\{category="card",action="block"\} 1/);
+    expect(metrics).toMatch(/switchyard_guard_findings_total\{category="ip",action="confine"\} 3/);
+  });
+});
