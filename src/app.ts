@@ -2,7 +2,8 @@
  * buildApp(deps): the only wiring point. It never listens; server.ts and the
  * tests do. Plugins are registered in an explicit order.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { AuditFileSink } from './audit/file-sink.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
@@ -147,6 +148,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   // Secrets an upstream might echo back (its own API key, above all) never reach a client or a log line.
   registerSecrets([...config.backends.map((backend) => backend.apiKey), config.admin.token, config.redis?.password, config.cache.encryptionKey, config.isolation.secret]);
+  // The audit log: records are queued here and sealed and written in batches off the request's path.
+  const audit = config.audit.enabled
+    ? await AuditFileSink.open({
+        path: config.audit.path,
+        key: config.audit.hmacKey as string,
+        maxBytes: config.audit.maxBytes,
+        flushIntervalMs: config.audit.flushIntervalMs,
+        maxBufferedRecords: config.audit.maxBufferedRecords,
+        onError: (error) => deps.logger.error({ err: error.message }, 'audit log write failed'),
+      })
+    : undefined;
+  audit?.write({ time: new Date().toISOString(), type: 'admin', action: 'start', detail: `${config.backends.length} backends, ${config.models.length} models` });
   const writeInfoLine = createInfoLineWriter(deps.logger);
   // A tenant's data policy may lower its request lines to debug or drop them (tenants.<t>.logging.requests).
   const requestLogLevels = new Map(Object.entries(config.tenants).flatMap(([tenant, policy]) => (policy.logging?.requests ? [[tenant, policy.logging.requests]] : [])));
@@ -205,6 +218,27 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       if (config.logging.logPrompts && request.body) line.requestBody = (request.body as { raw?: string }).raw;
       line.msg = 'request completed';
       writeRequestLine(record.tenant, line);
+      if (audit) {
+        const raw = (request.body as { raw?: string } | undefined)?.raw;
+        audit.write({
+          time: new Date().toISOString(),
+          type: 'request',
+          requestId: record.requestId,
+          tenant: record.tenant,
+          keyId: record.keyId,
+          surface: record.endpoint,
+          model: record.model,
+          backend: record.backend,
+          zone: record.backend === undefined ? undefined : backends.byId.get(record.backend)?.zone,
+          status: record.status,
+          promptTokens: record.usage?.prompt_tokens,
+          completionTokens: record.usage?.completion_tokens,
+          cost: record.cost > 0 ? record.cost : undefined,
+          cache: record.cache,
+          guard: record.guard,
+          requestSha256: raw === undefined ? undefined : createHash('sha256').update(raw).digest('hex'),
+        });
+      }
     },
   };
   app.decorate('switchyard', state);
@@ -259,6 +293,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.addHook('onClose', async () => {
     monitor.stop();
+    if (audit) {
+      audit.write({ time: new Date().toISOString(), type: 'admin', action: 'shutdown' });
+      await audit.close();
+    }
     // Requests still unwinding settle their usage before the caller closes Redis (startGateway waits the same way).
     await limits.open.drained(settleWaitMs(config.redis));
     await backends.close();

@@ -9,6 +9,7 @@ import { ConfigError, loadConfigFile } from './config/load.ts';
 import { startDemo } from './demo.ts';
 import { exitOnSignals, startGateway } from './server.ts';
 import { keysUsage, runKeysCommand } from './limits/keys-command.ts';
+import { runAuditCommand } from './audit/command.ts';
 import { parseSimArgs, simUsage } from './sim/cli.ts';
 import { startSimulator } from './sim/simulator.ts';
 
@@ -22,6 +23,7 @@ Commands:
   config check FILE       validate a config file and exit (0 valid, 1 invalid)
   keys create|list|revoke|hash
                           manage API keys (see \`switchyard keys\`)
+  audit verify FILE...    check the audit log's hash chain (see \`switchyard audit\`)
   help                    show this text`;
 
 function fail(message: string): never {
@@ -128,6 +130,17 @@ async function main(argv: string[]): Promise<void> {
         fail((error as Error).message);
       }
       return;
+    case 'audit': {
+      let result: { output: string; code: number };
+      try {
+        result = runAuditCommand(rest, (file) => loadOrExit(resolve(file)));
+      } catch (error) {
+        fail((error as Error).message);
+      }
+      if (result.code !== 0) fail(result.output);
+      console.log(result.output);
+      return;
+    }
     case undefined:
     case 'help':
     case '--help':

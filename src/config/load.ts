@@ -79,6 +79,7 @@ function crossCheck(config: SwitchyardConfig, problems: string[]): void {
     if (!jwt) problems.push(`auth.jwt: required with auth.mode ${config.auth.mode} (jwksFile or jwksUrl, issuer, audience)`);
     else if ((jwt.jwksFile === undefined) === (jwt.jwksUrl === undefined)) problems.push('auth.jwt: set exactly one of jwksFile and jwksUrl');
   }
+  if (config.audit.enabled && config.audit.hmacKey === undefined) problems.push('audit.hmacKey: required when audit.enabled is true (32+ characters)');
   const categories = new Set<string>([...guardCategories, ...config.guard.patterns.map((pattern) => pattern.name)]);
   const guardActions: Array<[string, Record<string, string>]> = [['guard.actions', config.guard.actions]];
   for (const [tenant, policy] of Object.entries(config.tenants)) if (policy.guard) guardActions.push([`tenants.${tenant}.guard`, policy.guard]);
