@@ -389,6 +389,101 @@ if (
   }
 } else skip('GatewayMetrics.observe', 'metrics/prom-client/record modules not importable');
 
+// ---------------------------------------------------------------- security controls (issue 12)
+// The guard per KiB of prompt (clean text, and text with an address, a card and a key every ~500 B), redaction,
+// the zone lookup, sealing one audit record and hashing the request body, a remembered JWT; then a first JWT
+// verification per algorithm (async, timed as a serial loop).
+{
+  const { GuardScanner, guardCategories } = await import('../src/guard/detect.ts');
+  const { redact } = await import('../src/guard/policy.ts');
+  const scanner = new GuardScanner(guardCategories);
+  const prose = 'The quarterly report shows revenue grew 12% to 4.2 million while costs fell; see section 3.1 for details. ';
+  const pii = 'Contact jane.doe@example.com or +44 20 7946 0958, card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE. ';
+  const bodyOf = (kib: number, dirty: boolean) => {
+    let text = '';
+    while (text.length < kib * 1024) text += dirty && text.length % 500 < prose.length ? pii : prose;
+    return JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: text.slice(0, kib * 1024) }] });
+  };
+  const clean1 = bodyOf(1, false);
+  const clean16 = bodyOf(16, false);
+  const dirty1 = bodyOf(1, true);
+  const dirty16 = bodyOf(16, true);
+  bench('guard scan 1 KiB clean prompt', () => scanner.scan(clean1));
+  bench('guard scan 16 KiB clean prompt', () => scanner.scan(clean16));
+  bench('guard scan 1 KiB prompt with PII', () => scanner.scan(dirty1));
+  bench('guard scan 16 KiB prompt with PII', () => scanner.scan(dirty16));
+  const findings16 = scanner.scan(dirty16);
+  bench('guard redact 16 KiB prompt with PII (after the scan)', () => redact(dirty16, findings16));
+  const { ZonePolicy } = await import('../src/routing/zones.ts');
+  const zones = new ZonePolicy({ zones: { onprem: { sensitive: true } }, tenants: { vault: { allowedZones: ['onprem'] } }, backends: [] } as never);
+  bench('zones: allowed set for a confined tenant, sensitive request', () => zones.allowed(undefined, 'vault', true));
+  const { AuditChain } = await import('../src/audit/record.ts');
+  const { createHash } = await import('node:crypto');
+  const chain = new AuditChain('k'.repeat(40));
+  const fields = {
+    time: new Date().toISOString(),
+    type: 'request' as const,
+    requestId: '6b0b45f6-35d8-439b-a785-98c64ca173be',
+    tenant: 'acme',
+    keyId: 'app',
+    surface: 'chat',
+    model: 'chat',
+    backend: 'onprem',
+    zone: 'onprem',
+    status: 200,
+    promptTokens: 42,
+    completionTokens: 20,
+    cache: 'bypass',
+  };
+  bench('audit: seal one request record (canonical JSON + HMAC-SHA256)', () => chain.seal(fields));
+  bench('audit: SHA-256 of a 1 KiB request body', () => createHash('sha256').update(clean1).digest('hex'));
+  bench('audit: SHA-256 of a 16 KiB request body', () => createHash('sha256').update(clean16).digest('hex'));
+
+  const { JwtVerifier } = await import('../src/limits/jwt.ts');
+  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
+  const { writeFileSync: write, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
+    if (values.filter && !`jwt ${alg}`.includes(values.filter) && !'jwt'.includes(values.filter)) continue;
+    const { privateKey, publicKey } = await generateKeyPair(alg);
+    const file = join(mkdtempSync(join(tmpdir(), 'swy-bench-')), 'jwks.json');
+    write(file, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k', alg }] }));
+    const config = {
+      jwksFile: file,
+      issuer: 'idp',
+      audience: 'swy',
+      algorithms: [alg],
+      clockSkewSeconds: 30,
+      jwksTimeoutMs: 1000,
+      jwksCooldownMs: 1000,
+      jwksMaxAgeMs: 60000,
+      jwksMaxBytes: 1 << 20,
+      maxTokenBytes: 16384,
+      claims: { tenant: 'tenant', subject: 'sub', models: 'models', rpm: 'rpm', tpm: 'tpm', budget: 'budget', maxTokensCap: 'max_tokens_cap', zones: 'zones' },
+    };
+    const count = 300;
+    const tokens = await Promise.all(
+      Array.from({ length: count }, (_unused, index) =>
+        new SignJWT({ tenant: 'acme', n: index }).setProtectedHeader({ alg, kid: 'k' }).setIssuer('idp').setAudience('swy').setExpirationTime('10m').sign(privateKey),
+      ),
+    );
+    const fresh = new JwtVerifier({ ...config, cacheSize: 0 } as never);
+    for (const token of tokens.slice(0, 20)) await fresh.verify(token); // warm-up
+    const started = performance.now();
+    for (const token of tokens) await fresh.verify(token);
+    const nsPerOp = ((performance.now() - started) * 1e6) / count;
+    results.push({ name: `jwt: verify a new ${alg} token (signature, claims)`, nsPerOp, minNs: nsPerOp, maxNs: nsPerOp, opsPerSample: count });
+    console.log(`${`jwt: verify a new ${alg} token (signature, claims)`.padEnd(58)} ${formatNs(nsPerOp).padStart(10)}/op`);
+    const remembering = new JwtVerifier({ ...config, cacheSize: 10_000 } as never);
+    await remembering.verify(tokens[0] as string);
+    const again = performance.now();
+    for (let index = 0; index < 20_000; index++) await remembering.verify(tokens[0] as string);
+    const rememberedNs = ((performance.now() - again) * 1e6) / 20_000;
+    results.push({ name: `jwt: a remembered ${alg} token`, nsPerOp: rememberedNs, minNs: rememberedNs, maxNs: rememberedNs, opsPerSample: 20_000 });
+    console.log(`${`jwt: a remembered ${alg} token`.padEnd(58)} ${formatNs(rememberedNs).padStart(10)}/op`);
+  }
+}
+
 if (values.filter) {
   console.log(`\n(sink ${sink > 0 ? 'ok' : 0}) --filter given: bench/results/micro-latest.json left as it was`);
   process.exit(0);

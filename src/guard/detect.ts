@@ -42,6 +42,8 @@ interface Detector {
   /** Skip the regex when this returns false for the whole text. */
   worth?: (text: string) => boolean;
   valid?: (match: string) => boolean;
+  /** The finding is capture group 1, at the end of the match. */
+  group?: boolean;
 }
 
 function luhn(digits: string): boolean {
@@ -87,9 +89,11 @@ function entropy(text: string): number {
 }
 
 const hasDigit = (text: string) => /\d/.test(text);
+/** Literal parts every API-key format starts with: a text without any of them skips the key regex. */
+const keyPrefixes = ['sk-', 'AKIA', 'ASIA', 'ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_', 'xox', 'AIza', '_live_', 'hf_', 'Bearer '];
 const octet = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 
-const builtins: Record<BuiltinCategory, Detector> = {
+const builtins: Record<BuiltinCategory | 'ipv6', Detector> = {
   private_key: {
     category: 'private_key',
     rank: 0,
@@ -100,6 +104,7 @@ const builtins: Record<BuiltinCategory, Detector> = {
   api_key: {
     category: 'api_key',
     rank: 2,
+    worth: (text) => keyPrefixes.some((prefix) => text.includes(prefix)),
     regex:
       /(?<![A-Za-z0-9_-])(?:sk-(?:proj-|ant-|swy-)?[A-Za-z0-9_-]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[baprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|(?:sk|rk)_live_[0-9A-Za-z]{20,}|hf_[A-Za-z0-9]{30,})|(?<=Bearer )[A-Za-z0-9._~+/-]{20,}=*/g,
   },
@@ -124,9 +129,15 @@ const builtins: Record<BuiltinCategory, Detector> = {
   ip: {
     category: 'ip',
     rank: 6,
-    regex: new RegExp(`(?<![\\d.])${octet}(?:\\.${octet}){3}(?!\\.?\\d)|(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::?[0-9A-Fa-f]{1,4}){1,7})(?![0-9A-Fa-f:])`, 'g'),
-    worth: hasDigit,
-    valid: (match) => match.includes('.') || (isIPv6(match) && hasDigit(match) && (match.includes('::') || match.split(':').length === 8)),
+    regex: new RegExp(`(?<![\\d.])${octet}(?:\\.${octet}){3}(?!\\.?\\d)`, 'g'),
+    worth: (text) => /\d\.\d{1,3}\.\d/.test(text),
+  },
+  ipv6: {
+    category: 'ip',
+    rank: 6,
+    regex: /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::?[0-9A-Fa-f]{1,4}){1,7})(?![0-9A-Fa-f:])/g,
+    worth: (text) => /[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:/.test(text),
+    valid: (match) => isIPv6(match) && hasDigit(match) && (match.includes('::') || match.split(':').length === 8),
   },
   phone: {
     category: 'phone',
@@ -155,6 +166,7 @@ export class GuardScanner {
     for (const category of categories) {
       const detector = builtins[category as BuiltinCategory];
       if (detector) this.detectors.push(detector);
+      if (category === 'ip') this.detectors.push(builtins.ipv6);
     }
     for (const [index, pattern] of custom.entries()) {
       if (!categories.includes(pattern.name)) continue;
@@ -177,13 +189,14 @@ export class GuardScanner {
       const regex = detector.regex;
       regex.lastIndex = 0;
       for (let match = regex.exec(text); match !== null; match = regex.exec(text)) {
-        const value = match[0];
-        if (value.length === 0) {
+        const value = detector.group ? (match[1] as string) : match[0];
+        if (match[0].length === 0) {
           regex.lastIndex++;
           continue;
         }
         if (detector.valid && !detector.valid(value)) continue;
-        found.push({ category: detector.category, start: match.index, end: match.index + value.length, rank: detector.rank });
+        const end = match.index + match[0].length;
+        found.push({ category: detector.category, start: end - value.length, end, rank: detector.rank });
       }
     }
     if (found.length <= 1) return found.map(({ category, start, end }) => ({ category, start, end }));
