@@ -3,6 +3,7 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { type AnswerDigest, digestAnswer } from './audit/answer-digest.ts';
 import { AuditFileSink } from './audit/file-sink.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -159,6 +160,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         onError: (error) => deps.logger.error({ err: error.message }, 'audit log write failed'),
       })
     : undefined;
+  // With the audit log on, every byte of every answer (however it was written) is hashed as it goes out.
+  const answerDigests = new WeakMap<object, AnswerDigest>();
   audit?.write({ time: new Date().toISOString(), type: 'admin', action: 'start', detail: `${config.backends.length} backends, ${config.models.length} models` });
   const writeInfoLine = createInfoLineWriter(deps.logger);
   // A tenant's data policy may lower its request lines to debug or drop them (tenants.<t>.logging.requests).
@@ -237,6 +240,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
           cache: record.cache,
           guard: record.guard,
           requestSha256: raw === undefined ? undefined : createHash('sha256').update(raw).digest('hex'),
+          responseSha256: answerDigests.get(request.raw)?.digest(),
         });
       }
     },
@@ -249,6 +253,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     request.record = newRecord(request.id, performance.now());
     request.response = reply.raw;
     reply.header('x-request-id', request.id);
+    if (audit) answerDigests.set(request.raw, digestAnswer(reply.raw));
     const noHost = missingHost(request.raw);
     if (noHost) {
       reply.header('connection', 'close');

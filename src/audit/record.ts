@@ -28,6 +28,8 @@ export interface AuditFields {
   cache?: string;
   guard?: string[];
   requestSha256?: string;
+  /** SHA-256 of the answer body as sent to the client (stream events included). */
+  responseSha256?: string;
   action?: string;
   detail?: string;
   /** For `gap`: how many records were lost. */
@@ -61,6 +63,7 @@ const fieldOrder = [
   'cache',
   'guard',
   'requestSha256',
+  'responseSha256',
   'action',
   'detail',
   'lost',

@@ -1,7 +1,8 @@
 /**
  * The audit log (issue 12 item 2) on a real gateway and simulator: one record per request (served, refused,
  * streamed) and per gateway start and shutdown, with tenant, key, surface, model, backend and zone, status,
- * tokens, cache and guard verdicts, and the SHA-256 of the request body — never its text; nothing lost on
+ * tokens, cache and guard verdicts, and the SHA-256 of the request and answer bodies (a stream's bytes included) —
+ * never their text; nothing lost on
  * shutdown; `switchyard audit verify` (the real CLI) passes on the file and names the line of an edit.
  */
 import { spawnSync } from 'node:child_process';
@@ -38,11 +39,10 @@ it('records every request and gateway action, loses nothing on shutdown, and ver
   const client = new OpenAI({ apiKey: key.secret, baseURL: gateway.baseURL, maxRetries: 0 });
   const prompt = 'audit me, reply to secret.person@example.com';
   const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: prompt }], max_tokens: 4 });
-  expect((await post(`${gateway.url}/v1/chat/completions`, body, { 'content-type': 'application/json', authorization: `Bearer ${key.secret}` })).status).toBe(200);
-  const stream = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'stream' }], max_tokens: 4, stream: true });
-  for await (const _chunk of stream) {
-    // drain
-  }
+  const first = await post(`${gateway.url}/v1/chat/completions`, body, { 'content-type': 'application/json', authorization: `Bearer ${key.secret}` });
+  expect(first.status).toBe(200);
+  const stream = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'stream' }], max_tokens: 4, stream: true }).asResponse();
+  const streamed = await stream.text(); // the SDK's own request, read as the bytes it received
   expect((await post(`${gateway.url}/v1/chat/completions`, body, { 'content-type': 'application/json' })).status).toBe(401);
   // Records are still queued (flushIntervalMs 1 s): shutdown must write them.
   await gateway.close();
@@ -72,7 +72,10 @@ it('records every request and gateway action, loses nothing on shutdown, and ver
     guard: ['email:redact'],
     cache: 'bypass',
     requestSha256: createHash('sha256').update(body).digest('hex'),
+    responseSha256: createHash('sha256').update(first.text).digest('hex'),
   });
+  expect(records[2]?.responseSha256).toBe(createHash('sha256').update(streamed).digest('hex'));
+  expect(streamed).toContain('data: [DONE]');
   expect(records[1]?.promptTokens).toBeGreaterThan(0);
 
   const good = verify(path);
