@@ -25,6 +25,19 @@ export interface GuardVerdict {
   raw: string | undefined;
   /** Set when a blocked category was found: the request must be refused with this error. */
   refusal: GatewayError | undefined;
+  /** With guard.restore: each placeholder and the value it stands for (as it was written in the JSON body); memory only. */
+  placeholders: Map<string, string> | undefined;
+}
+
+const placeholderPattern = /\[[A-Z0-9_]+_\d+\]/g;
+
+/**
+ * Puts the values back in a JSON answer (guard.restore): each placeholder the
+ * request's redaction wrote becomes its value again, already JSON-escaped; a
+ * placeholder the model made up stays as it is.
+ */
+export function restorePlaceholders(json: string, placeholders: ReadonlyMap<string, string>): string {
+  return json.replace(placeholderPattern, (placeholder) => placeholders.get(placeholder) ?? placeholder);
 }
 
 const placeholderNames: Record<string, string> = { high_entropy: 'SECRET' };
@@ -39,7 +52,7 @@ function stem(category: string): string {
  * starts on the letter of an escape (`\n` before an address) starts after it,
  * so the placeholder never breaks an escape and the body stays valid JSON.
  */
-export function redact(raw: string, findings: readonly Finding[]): string {
+export function redact(raw: string, findings: readonly Finding[], placeholders?: Map<string, string>): string {
   const numbers = new Map<string, number>();
   const assigned = new Map<string, string>();
   let out = '';
@@ -59,6 +72,7 @@ export function redact(raw: string, findings: readonly Finding[]): string {
       numbers.set(name, number);
       placeholder = `[${name}_${number}]`;
       assigned.set(key, placeholder);
+      placeholders?.set(placeholder, value);
     }
     out += raw.slice(at, start) + placeholder;
     at = finding.end;
@@ -70,6 +84,7 @@ export class Guard {
   private readonly scanner: GuardScanner;
   private readonly actions: ReadonlyMap<string, GuardAction>;
   private readonly byTenant = new Map<string, ReadonlyMap<string, GuardAction>>();
+  private readonly restore: boolean;
 
   /** Undefined when the guard is off. */
   static create(config: Pick<SwitchyardConfig, 'guard' | 'tenants'>): Guard | undefined {
@@ -79,6 +94,7 @@ export class Guard {
   private constructor(config: Pick<SwitchyardConfig, 'guard' | 'tenants'>) {
     const global = new Map(Object.entries(config.guard.actions) as Array<[string, GuardAction]>);
     this.actions = global;
+    this.restore = config.guard.restore;
     const used = new Set<string>([...global].filter(([, action]) => action !== 'allow').map(([category]) => category));
     for (const [tenant, policy] of Object.entries(config.tenants)) {
       if (!policy.guard) continue;
@@ -108,11 +124,13 @@ export class Guard {
         : gatewayError('SWY_ERR_SENSITIVE_DATA', {
             message: `The request contains data this gateway does not send on (${blocked.sort().join(', ')}). Remove it, or ask the operator about the guard policy.`,
           });
+    const placeholders = this.restore && redacted.length > 0 ? new Map<string, string>() : undefined;
     return {
       verdicts: [...verdicts].map(([category, action]) => `${category}:${action}`),
       confine: [...verdicts.values()].includes('confine'),
-      raw: redacted.length > 0 && refusal === undefined ? redact(raw, redacted) : undefined,
+      raw: redacted.length > 0 && refusal === undefined ? redact(raw, redacted, placeholders) : undefined,
       refusal,
+      placeholders,
     };
   }
 }

@@ -7,6 +7,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
+import { restorePlaceholders } from '../guard/policy.ts';
 
 function takeOver(reply: FastifyReply): void {
   reply.hijack();
@@ -22,7 +23,10 @@ export function writeRawHead(reply: FastifyReply, status: number, headers: Outgo
 }
 
 /** Sends a complete JSON answer. */
-export function sendRawJson(reply: FastifyReply, headers: OutgoingHttpHeaders, body: string, status = 200): void {
+export function sendRawJson(reply: FastifyReply, headers: OutgoingHttpHeaders, answer: string, status = 200): void {
+  // guard.restore: the values the request's redaction replaced go back into the answer the client gets.
+  const restore = reply.request.record.restore;
+  const body = restore === undefined ? answer : restorePlaceholders(answer, restore);
   headers['content-type'] = 'application/json';
   headers['content-length'] = Buffer.byteLength(body);
   writeRawHead(reply, status, headers);

@@ -30,6 +30,8 @@ export interface RequestRecord {
   errorCode: string | undefined;
   /** The guard's verdicts (`category:action`), when it found anything. */
   guard: string[] | undefined;
+  /** guard.restore: placeholders written into this request and their values (memory only, never logged). */
+  restore: ReadonlyMap<string, string> | undefined;
   errorName: ErrorName | undefined;
   errorOrigin: ErrorOrigin | undefined;
   clientClosed: boolean;
@@ -64,6 +66,7 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     usage: undefined,
     errorCode: undefined,
     guard: undefined,
+    restore: undefined,
     errorName: undefined,
     errorOrigin: undefined,
     clientClosed: false,

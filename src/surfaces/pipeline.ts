@@ -81,6 +81,7 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
         if (verdict.refusal) throw verdict.refusal;
         sensitive = verdict.confine;
         if (verdict.raw !== undefined) {
+          record.restore = verdict.placeholders;
           raw = verdict.raw;
           json = JSON.parse(raw) as Record<string, unknown>;
           view = surface.parse(json, prepared);

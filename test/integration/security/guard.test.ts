@@ -157,3 +157,46 @@ describe('guard', () => {
     expect(metrics).toMatch(/switchyard_guard_findings_total\{category="ip",action="confine"\} 3/);
   });
 });
+
+describe('guard.restore', () => {
+  it('puts redacted values back where the model repeats their placeholders, on non-streaming answers of every surface', async () => {
+    const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
+    // A model that repeats what it was sent, plus a placeholder of its own invention.
+    const echo = await startScriptedBackend((_request, response, body) => {
+      const sentText = JSON.stringify((JSON.parse(body) as { messages: unknown[] }).messages);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          id: 'chatcmpl-1',
+          object: 'chat.completion',
+          created: 1,
+          model: 'x',
+          choices: [{ index: 0, message: { role: 'assistant', content: `You said ${sentText}; also [EMAIL_9]` }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
+        }),
+      );
+    });
+    const restoring = await startTestGateway({
+      backends: [{ id: 'echo', kind: 'openai', url: `${echo.url}/v1` }],
+      models: [{ name: 'm', targets: [{ backend: 'echo', model: 'x' }] }],
+      guard: { enabled: true, restore: true, actions: { email: 'redact' } },
+    });
+    try {
+      const client = restoring.client();
+      const answer = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `mail "Jane" <${email}>` }] });
+      expect(echo.requests.at(-1)?.body).not.toContain(email);
+      expect(answer.choices[0]?.message.content).toContain(`mail \\"Jane\\" <${email}>`); // the value is back, the JSON intact
+      expect(answer.choices[0]?.message.content).toContain('[EMAIL_9]'); // invented: left as is
+      const messages = await post(`${restoring.url}/v1/messages`, JSON.stringify({ model: 'm', max_tokens: 8, messages: [{ role: 'user', content: `reply to ${email}` }] }), {
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+      });
+      expect(messages.status).toBe(200);
+      expect(messages.text).toContain(email);
+      expect(echo.requests.at(-1)?.body).not.toContain(email);
+    } finally {
+      await restoring.close();
+      await echo.close();
+    }
+  });
+});
