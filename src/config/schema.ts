@@ -155,6 +155,10 @@ export const GuardSchema = Type.Object(
       description:
         'per category (email, phone, card, iban, ip, private_key, jwt, api_key, high_entropy, or a pattern name): allow | confine (sensitive zones only) | redact | block',
     }),
+    output: Type.Union([Type.Literal('off'), Type.Literal('redact')], {
+      default: 'off',
+      description: 'redact: scan non-streaming answers for secrets (private_key, api_key, jwt) and replace them with [<CATEGORY>_REDACTED]',
+    }),
     restore: Type.Boolean({
       default: false,
       description: 'put redacted values back where the model repeats their placeholders in non-streaming answers (streams keep the placeholders)',

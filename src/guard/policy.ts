@@ -29,6 +29,9 @@ export interface GuardVerdict {
   placeholders: Map<string, string> | undefined;
 }
 
+/** What the output scan looks for in answers: secrets a model may have been fed or may make up, not ordinary PII. */
+const outputCategories = ['private_key', 'api_key', 'jwt'];
+
 const placeholderPattern = /\[[A-Z0-9_]+_\d+\]/g;
 
 /**
@@ -85,6 +88,8 @@ export class Guard {
   private readonly actions: ReadonlyMap<string, GuardAction>;
   private readonly byTenant = new Map<string, ReadonlyMap<string, GuardAction>>();
   private readonly restore: boolean;
+  /** Scans answers for secrets (guard.output: redact); undefined when off. */
+  private readonly output: GuardScanner | undefined;
 
   /** Undefined when the guard is off. */
   static create(config: Pick<SwitchyardConfig, 'guard' | 'tenants'>): Guard | undefined {
@@ -95,6 +100,7 @@ export class Guard {
     const global = new Map(Object.entries(config.guard.actions) as Array<[string, GuardAction]>);
     this.actions = global;
     this.restore = config.guard.restore;
+    this.output = config.guard.output === 'redact' ? new GuardScanner(outputCategories) : undefined;
     const used = new Set<string>([...global].filter(([, action]) => action !== 'allow').map(([category]) => category));
     for (const [tenant, policy] of Object.entries(config.tenants)) {
       if (!policy.guard) continue;
@@ -103,6 +109,23 @@ export class Guard {
       for (const [category, action] of merged) if (action !== 'allow') used.add(category);
     }
     this.scanner = new GuardScanner([...used], config.guard.patterns);
+  }
+
+  /**
+   * guard.output: the answer with secrets replaced by `[<CATEGORY>_REDACTED]`, and the categories found;
+   * undefined when the scan is off or found nothing.
+   */
+  scanAnswer(json: string): { json: string; categories: string[] } | undefined {
+    if (this.output === undefined) return undefined;
+    const findings = this.output.scan(json);
+    if (findings.length === 0) return undefined;
+    let out = '';
+    let at = 0;
+    for (const finding of findings) {
+      out += `${json.slice(at, finding.start)}[${stem(finding.category)}_REDACTED]`;
+      at = finding.end;
+    }
+    return { json: out + json.slice(at), categories: [...new Set(findings.map((finding) => finding.category))] };
   }
 
   /** Scans and decides (a blocked category gives a `refusal`: 400 sensitive_data_blocked). Undefined: nothing found. */

@@ -200,3 +200,39 @@ describe('guard.restore', () => {
     }
   });
 });
+
+describe('guard.output', () => {
+  it('replaces secrets in a non-streaming answer before the client sees them, and counts them', async () => {
+    const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
+    const leaked = 'sk-proj-Zx8q2LmP0vN7rT4wK9sB3yH6dF1gJ5cA';
+    const leaky = await startScriptedBackend((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          id: 'chatcmpl-1',
+          object: 'chat.completion',
+          created: 1,
+          model: 'x',
+          choices: [{ index: 0, message: { role: 'assistant', content: `Use the key ${leaked} with AKIAIOSFODNN7EXAMPLE.` }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
+        }),
+      );
+    });
+    const scanning = await startTestGateway({
+      backends: [{ id: 'leaky', kind: 'openai', url: `${leaky.url}/v1` }],
+      models: [{ name: 'm', targets: [{ backend: 'leaky', model: 'x' }] }],
+      guard: { enabled: true, output: 'redact' },
+    });
+    try {
+      const answer = await scanning.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'what key?' }] });
+      expect(answer.choices[0]?.message.content).toBe('Use the key [API_KEY_REDACTED] with [API_KEY_REDACTED].');
+      expect(scanning.logs.join('\n')).not.toContain(leaked);
+      expect(scanning.logs.join('\n')).toContain('api_key:output_redact');
+      const metrics = await (await fetch(`${scanning.url}/metrics`)).text();
+      expect(metrics).toMatch(/switchyard_guard_findings_total\{category="api_key",action="output_redact"\} 1/);
+    } finally {
+      await scanning.close();
+      await leaky.close();
+    }
+  });
+});
