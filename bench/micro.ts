@@ -459,7 +459,7 @@ if (
       jwksMaxAgeMs: 60000,
       jwksMaxBytes: 1 << 20,
       maxTokenBytes: 16384,
-      claims: { tenant: 'tenant', subject: 'sub', models: 'models', rpm: 'rpm', tpm: 'tpm', budget: 'budget', maxTokensCap: 'max_tokens_cap', zones: 'zones' },
+      claims: { tenant: 'tenant', subject: 'sub', models: 'models', rpm: 'rpm', tpm: 'tpm', budget: 'budget', maxTokensCap: 'max_tokens_cap', zones: 'zones', guard: 'guard' },
     };
     const count = 300;
     const tokens = await Promise.all(

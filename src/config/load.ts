@@ -83,6 +83,9 @@ function crossCheck(config: SwitchyardConfig, problems: string[]): void {
   const categories = new Set<string>([...guardCategories, ...config.guard.patterns.map((pattern) => pattern.name)]);
   const guardActions: Array<[string, Record<string, string>]> = [['guard.actions', config.guard.actions]];
   for (const [tenant, policy] of Object.entries(config.tenants)) if (policy.guard) guardActions.push([`tenants.${tenant}.guard`, policy.guard]);
+  config.auth.keys.forEach((key, index) => {
+    if (key.guard) guardActions.push([`auth.keys[${index}].guard`, key.guard]);
+  });
   for (const [where, actions] of guardActions) {
     for (const category of Object.keys(actions)) if (!categories.has(category)) problems.push(`${where}.${category}: unknown category (known: ${[...categories].join(', ')})`);
   }

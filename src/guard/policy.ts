@@ -11,7 +11,7 @@
  */
 import type { SwitchyardConfig } from '../config/schema.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
-import { type Finding, GuardScanner } from './detect.ts';
+import { type Finding, guardCategories, GuardScanner } from './detect.ts';
 
 export type GuardAction = 'allow' | 'confine' | 'redact' | 'block';
 
@@ -83,8 +83,16 @@ export function redact(raw: string, findings: readonly Finding[], placeholders?:
   return out + raw.slice(at);
 }
 
+/** A key's own guard actions (auth.keys[].guard, a token's guard claim), over its tenant's. */
+export type KeyGuard = Readonly<Record<string, GuardAction>>;
+
 export class Guard {
   private readonly scanner: GuardScanner;
+  private readonly patterns: SwitchyardConfig['guard']['patterns'];
+  private readonly categories: ReadonlySet<string>;
+  /** Per key policy: its merged actions and a scanner for the categories they need (built on first use). */
+  private readonly byKey = new WeakMap<object, { actions: ReadonlyMap<string, GuardAction>; scanner: GuardScanner }>();
+  private readonly scanners = new Map<string, GuardScanner>();
   private readonly actions: ReadonlyMap<string, GuardAction>;
   private readonly byTenant = new Map<string, ReadonlyMap<string, GuardAction>>();
   private readonly restore: boolean;
@@ -108,7 +116,32 @@ export class Guard {
       this.byTenant.set(tenant, merged);
       for (const [category, action] of merged) if (action !== 'allow') used.add(category);
     }
+    this.patterns = config.guard.patterns;
+    this.categories = new Set([...guardCategories, ...config.guard.patterns.map((pattern) => pattern.name)]);
     this.scanner = new GuardScanner([...used], config.guard.patterns);
+  }
+
+  /** The actions and scanner for a key with its own policy (cached per key record). */
+  private forKey(key: { guard?: KeyGuard | undefined }, tenant: string): { actions: ReadonlyMap<string, GuardAction>; scanner: GuardScanner } {
+    let entry = this.byKey.get(key);
+    if (entry === undefined) {
+      const own = Object.entries(key.guard ?? {}).filter(([category]) => this.categories.has(category)) as Array<[string, GuardAction]>;
+      const actions = new Map([...(this.byTenant.get(tenant) ?? this.actions), ...own]);
+      const used = [...actions]
+        .filter(([, action]) => action !== 'allow')
+        .map(([category]) => category)
+        .sort();
+      const id = used.join(',');
+      let scanner = this.scanners.get(id);
+      if (scanner === undefined) {
+        if (this.scanners.size > 64) this.scanners.clear();
+        scanner = new GuardScanner(used, this.patterns);
+        this.scanners.set(id, scanner);
+      }
+      entry = { actions, scanner };
+      this.byKey.set(key, entry);
+    }
+    return entry;
   }
 
   /**
@@ -129,10 +162,11 @@ export class Guard {
   }
 
   /** Scans and decides (a blocked category gives a `refusal`: 400 sensitive_data_blocked). Undefined: nothing found. */
-  inspect(raw: string, tenant: string): GuardVerdict | undefined {
-    const findings = this.scanner.scan(raw);
+  inspect(raw: string, tenant: string, key?: { guard?: KeyGuard | undefined }): GuardVerdict | undefined {
+    const own = key?.guard === undefined ? undefined : this.forKey(key, tenant);
+    const findings = (own?.scanner ?? this.scanner).scan(raw);
     if (findings.length === 0) return undefined;
-    const actions = this.byTenant.get(tenant) ?? this.actions;
+    const actions = own?.actions ?? this.byTenant.get(tenant) ?? this.actions;
     const verdicts = new Map<string, GuardAction>();
     const redacted: Finding[] = [];
     for (const finding of findings) {

@@ -22,6 +22,8 @@ export interface KeyRecord {
   maxTokensCap?: number;
   /** Data zones the key's requests may reach (unset: the tenant's, else every zone). */
   zones?: string[];
+  /** The key's own guard actions per category, over its tenant's. */
+  guard?: Record<string, 'allow' | 'confine' | 'redact' | 'block'>;
   revoked?: boolean;
   /** ISO time of creation. */
   createdAt: string;

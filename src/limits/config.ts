@@ -23,6 +23,11 @@ export const ConfigKeySchema = Type.Object(
     zones: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: "zones this key's requests may reach (unset: the tenant's allowedZones, else every zone)" }),
     ),
+    guard: Type.Optional(
+      Type.Record(Type.String({ minLength: 1 }), Type.Union([Type.Literal('allow'), Type.Literal('confine'), Type.Literal('redact'), Type.Literal('block')]), {
+        description: "this key's guard action per category, over its tenant's",
+      }),
+    ),
     revoked: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },
@@ -59,6 +64,7 @@ export const JwtConfigSchema = Type.Object(
         budget: Claim('budget', 'claim with a budget `{ amount, period: day|month }`'),
         maxTokensCap: Claim('max_tokens_cap', 'claim with the max_tokens cap'),
         zones: Claim('zones', 'claim with the data zones the caller may reach (array)'),
+        guard: Claim('guard', 'claim with guard actions per category (an object, e.g. { "email": "block" })'),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -175,6 +175,13 @@ export class JwtVerifier {
     if (tpm !== undefined) record.tpm = tpm;
     if (cap !== undefined && cap > 0) record.maxTokensCap = cap;
     if (zones !== undefined) record.zones = zones;
+    const guard = payload[claims.guard];
+    if (guard !== null && typeof guard === 'object' && !Array.isArray(guard)) {
+      const actions = Object.entries(guard as Record<string, unknown>).filter(
+        (entry): entry is [string, 'allow' | 'confine' | 'redact' | 'block'] => entry[1] === 'allow' || entry[1] === 'confine' || entry[1] === 'redact' || entry[1] === 'block',
+      );
+      if (actions.length > 0) record.guard = Object.fromEntries(actions);
+    }
     if (budget && typeof budget.amount === 'number' && budget.amount >= 0 && (budget.period === 'day' || budget.period === 'month')) {
       record.budget = { amount: budget.amount, period: budget.period };
     }

@@ -27,6 +27,7 @@ export function recordsFromConfig(keys: readonly ConfigKey[], createdAt = new Da
     if (key.budget !== undefined) record.budget = { ...key.budget };
     if (key.maxTokensCap !== undefined) record.maxTokensCap = key.maxTokensCap;
     if (key.zones !== undefined) record.zones = [...key.zones];
+    if (key.guard !== undefined) record.guard = { ...key.guard };
     if (key.revoked) record.revoked = true;
     return record;
   });

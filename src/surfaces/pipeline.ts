@@ -74,7 +74,7 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
     // The guard sees the body as it would leave: after the key's cap, before the cache and any backend.
     let sensitive = false;
     if (state.guard) {
-      const verdict = state.guard.inspect(raw, request.limitSubject?.tenant ?? 'default');
+      const verdict = state.guard.inspect(raw, request.limitSubject?.tenant ?? 'default', key);
       if (verdict) {
         record.guard = verdict.verdicts;
         for (const entry of verdict.verdicts) state.metrics.guardFindings.labels(...(entry.split(':') as [string, string])).inc();

@@ -14,6 +14,7 @@ import { post, startSim, startTestGateway, type TestGateway } from '../../helper
 
 const strict = generateApiKey();
 const lax = generateApiKey();
+const keyed = generateApiKey(); // tenant lax, with a policy of its own
 const adminToken = 'admin-token-for-guard-test';
 const model = 'Qwen/Qwen3-8B';
 const email = 'jane.doe@example.com';
@@ -50,6 +51,7 @@ beforeAll(async () => {
       keys: [
         { id: 'strict', hash: strict.hash, tenant: 'strict' },
         { id: 'lax', hash: lax.hash, tenant: 'lax' },
+        { id: 'keyed', hash: keyed.hash, tenant: 'lax', guard: { email: 'block', phone: 'redact' } },
       ],
     },
     tenants: { lax: { guard: { email: 'allow', card: 'allow' } } },
@@ -144,6 +146,18 @@ describe('guard', () => {
     );
     expect(answer.status).toBe(200);
     expect(sent(answer.headers.get('x-switchyard-backend') === 'onprem' ? onprem : external)).toContain(email);
+  });
+
+  it("applies a key's own policy over its tenant's, with categories nobody else scans for", async () => {
+    const ask = (content: string) =>
+      post(`${gateway.url}/v1/chat/completions`, JSON.stringify({ model: 'm', max_tokens: 4, messages: [{ role: 'user', content }] }), {
+        'content-type': 'application/json',
+        authorization: `Bearer ${keyed.secret}`,
+      });
+    expect((await ask(`mail ${email}`)).json.error.code).toBe('sensitive_data_blocked'); // its tenant allows e-mail
+    const phone = await ask('call +44 20 7946 0958 please');
+    expect(phone.status).toBe(200);
+    expect(sent(phone.headers.get('x-switchyard-backend') === 'onprem' ? onprem : external)).toContain('call [PHONE_1] please');
   });
 
   it('logs verdicts, never values, and counts findings by category and action', async () => {

@@ -180,6 +180,15 @@ describe('JWT authentication with a JWKS URL', () => {
     expect(jwks.fetches - before).toBeLessThanOrEqual(1);
   });
 
+  it("applies a token's guard claim over the tenant's policy", async () => {
+    jwks.keys = [rsa.publicJwk];
+    const gateway = await gatewayWith({ ...gatewayConfig({ jwksUrl: jwks.url }), guard: { enabled: true, actions: { email: 'redact' } } });
+    const content = 'mail jane@example.com';
+    expect((await chat(gateway.url, await token(rsa), { messages: [{ role: 'user', content }] })).status).toBe(200);
+    const strict = await chat(gateway.url, await token(rsa, { guard: { email: 'block' } }), { messages: [{ role: 'user', content }] });
+    expect(strict.json.error.code).toBe('sensitive_data_blocked');
+  });
+
   it('answers 503 auth_unavailable when the JWKS cannot be fetched', async () => {
     const gateway = await gatewayWith(gatewayConfig({ jwksUrl: 'http://127.0.0.1:9/jwks.json', jwksTimeoutMs: 500 }));
     const answer = await chat(gateway.url, await token(rsa));
