@@ -86,6 +86,7 @@ function crossCheck(config: SwitchyardConfig, problems: string[]): void {
   config.auth.keys.forEach((key, index) => {
     if (key.guard) guardActions.push([`auth.keys[${index}].guard`, key.guard]);
   });
+  for (const [zone, policy] of Object.entries(config.zones)) if (policy.guard) guardActions.push([`zones.${zone}.guard`, policy.guard]);
   for (const [where, actions] of guardActions) {
     for (const category of Object.keys(actions)) if (!categories.has(category)) problems.push(`${where}.${category}: unknown category (known: ${[...categories].join(', ')})`);
   }

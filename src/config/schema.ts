@@ -228,6 +228,7 @@ export const AuditSchema = Type.Object(
 export const ZoneSchema = Type.Object(
   {
     sensitive: Type.Optional(Type.Boolean({ description: 'requests flagged sensitive (by the guard) may go to backends in this zone (default false)' })),
+    guard: Type.Optional(GuardActionsSchema),
   },
   { additionalProperties: false },
 );

@@ -43,6 +43,9 @@ export function restorePlaceholders(json: string, placeholders: ReadonlyMap<stri
   return json.replace(placeholderPattern, (placeholder) => placeholders.get(placeholder) ?? placeholder);
 }
 
+/** Order of the actions, least strict first: a zone's policy can only raise a request's action. */
+const strictness: Record<GuardAction, number> = { allow: 0, confine: 1, redact: 2, block: 3 };
+
 const placeholderNames: Record<string, string> = { high_entropy: 'SECRET' };
 
 /** The placeholder stem of a category: EMAIL, API_KEY, SECRET (high entropy), or a custom pattern's name. */
@@ -93,6 +96,14 @@ export class Guard {
   /** Per key policy: its merged actions and a scanner for the categories they need (built on first use). */
   private readonly byKey = new WeakMap<object, { actions: ReadonlyMap<string, GuardAction>; scanner: GuardScanner }>();
   private readonly scanners = new Map<string, GuardScanner>();
+  /** Zone policies (zones.<z>.guard): the least a request that may reach the zone gets. */
+  private readonly byZone = new Map<string, ReadonlyMap<string, GuardAction>>();
+  private readonly zoneCategories = new Set<string>();
+
+  /** True when some zone has a guard policy (the pipeline then says which zones a request may reach). */
+  get zonePolicies(): boolean {
+    return this.byZone.size > 0;
+  }
   private readonly actions: ReadonlyMap<string, GuardAction>;
   private readonly byTenant = new Map<string, ReadonlyMap<string, GuardAction>>();
   private readonly restore: boolean;
@@ -100,11 +111,11 @@ export class Guard {
   private readonly output: GuardScanner | undefined;
 
   /** Undefined when the guard is off. */
-  static create(config: Pick<SwitchyardConfig, 'guard' | 'tenants'>): Guard | undefined {
+  static create(config: Pick<SwitchyardConfig, 'guard' | 'tenants' | 'zones'>): Guard | undefined {
     return config.guard.enabled ? new Guard(config) : undefined;
   }
 
-  private constructor(config: Pick<SwitchyardConfig, 'guard' | 'tenants'>) {
+  private constructor(config: Pick<SwitchyardConfig, 'guard' | 'tenants' | 'zones'>) {
     const global = new Map(Object.entries(config.guard.actions) as Array<[string, GuardAction]>);
     this.actions = global;
     this.restore = config.guard.restore;
@@ -115,6 +126,16 @@ export class Guard {
       const merged = new Map([...global, ...(Object.entries(policy.guard) as Array<[string, GuardAction]>)]);
       this.byTenant.set(tenant, merged);
       for (const [category, action] of merged) if (action !== 'allow') used.add(category);
+    }
+    for (const [zone, policy] of Object.entries(config.zones)) {
+      if (!policy.guard) continue;
+      const actions = new Map(Object.entries(policy.guard) as Array<[string, GuardAction]>);
+      this.byZone.set(zone, actions);
+      for (const [category, action] of actions)
+        if (action !== 'allow') {
+          used.add(category);
+          this.zoneCategories.add(category);
+        }
     }
     this.patterns = config.guard.patterns;
     this.categories = new Set([...guardCategories, ...config.guard.patterns.map((pattern) => pattern.name)]);
@@ -127,10 +148,8 @@ export class Guard {
     if (entry === undefined) {
       const own = Object.entries(key.guard ?? {}).filter(([category]) => this.categories.has(category)) as Array<[string, GuardAction]>;
       const actions = new Map([...(this.byTenant.get(tenant) ?? this.actions), ...own]);
-      const used = [...actions]
-        .filter(([, action]) => action !== 'allow')
-        .map(([category]) => category)
-        .sort();
+      const enabled = [...actions].filter(([, action]) => action !== 'allow').map(([category]) => category);
+      const used = [...new Set([...enabled, ...this.zoneCategories])].sort();
       const id = used.join(',');
       let scanner = this.scanners.get(id);
       if (scanner === undefined) {
@@ -162,7 +181,7 @@ export class Guard {
   }
 
   /** Scans and decides (a blocked category gives a `refusal`: 400 sensitive_data_blocked). Undefined: nothing found. */
-  inspect(raw: string, tenant: string, key?: { guard?: KeyGuard | undefined }): GuardVerdict | undefined {
+  inspect(raw: string, tenant: string, key?: { guard?: KeyGuard | undefined }, reachable?: Iterable<string>): GuardVerdict | undefined {
     const own = key?.guard === undefined ? undefined : this.forKey(key, tenant);
     const findings = (own?.scanner ?? this.scanner).scan(raw);
     if (findings.length === 0) return undefined;
@@ -170,7 +189,13 @@ export class Guard {
     const verdicts = new Map<string, GuardAction>();
     const redacted: Finding[] = [];
     for (const finding of findings) {
-      const action = actions.get(finding.category) ?? 'allow';
+      let action = actions.get(finding.category) ?? 'allow';
+      if (reachable !== undefined) {
+        for (const zone of reachable) {
+          const floor = this.byZone.get(zone)?.get(finding.category);
+          if (floor !== undefined && strictness[floor] > strictness[action]) action = floor;
+        }
+      }
       verdicts.set(finding.category, action);
       if (action === 'redact') redacted.push(finding);
     }

@@ -36,6 +36,13 @@ function policyFor(request: FastifyRequest, route: Route): PolicyName {
   });
 }
 
+/** The zones of the route's backends that the request may use (zone guard policies apply to these). */
+function reachableZones(route: Route, allowed: ReadonlySet<string> | undefined): Set<string> {
+  const zones = new Set<string>();
+  for (const target of route.targets) if (allowed === undefined || allowed.has(target.backend.zone)) zones.add(target.backend.zone);
+  return zones;
+}
+
 /** Counts the request against its requests-per-minute limit (the access plugin's `admitRequest`). */
 type Admit = (request: FastifyRequest, reply: FastifyReply) => Promise<void> | undefined;
 
@@ -74,7 +81,8 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
     // The guard sees the body as it would leave: after the key's cap, before the cache and any backend.
     let sensitive = false;
     if (state.guard) {
-      const verdict = state.guard.inspect(raw, request.limitSubject?.tenant ?? 'default', key);
+      const tenant = request.limitSubject?.tenant ?? 'default';
+      const verdict = state.guard.inspect(raw, tenant, key, state.guard.zonePolicies ? reachableZones(route, state.zones.allowed(key, tenant, false)) : undefined);
       if (verdict) {
         record.guard = verdict.verdicts;
         for (const entry of verdict.verdicts) state.metrics.guardFindings.labels(...(entry.split(':') as [string, string])).inc();

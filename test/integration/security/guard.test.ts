@@ -30,7 +30,8 @@ beforeAll(async () => {
       { id: 'onprem', kind: 'vllm', url: onprem.url, zone: 'onprem', cost: { inputPer1M: 5, outputPer1M: 5 } },
       { id: 'external', kind: 'openai', url: `${external.url}/v1`, zone: 'external', cost: { inputPer1M: 0.1, outputPer1M: 0.1 } },
     ],
-    zones: { onprem: { sensitive: true }, external: {} },
+    // The external zone's own floor: phone numbers never go there (confined), whatever the tenant says.
+    zones: { onprem: { sensitive: true }, external: { guard: { phone: 'confine' } } },
     models: [
       {
         name: 'm',
@@ -136,6 +137,19 @@ describe('guard', () => {
     const externalBefore = external.stats().requests;
     for (let index = 0; index < 3; index++) expect((await chat(`server 10.1.2.${index} is down`)).headers.get('x-switchyard-backend')).toBe('onprem');
     expect(external.stats().requests).toBe(externalBefore);
+  });
+
+  it("applies a zone's policy to requests that may reach it: a phone number is kept out of the external zone", async () => {
+    const externalBefore = external.stats().requests;
+    const answer = await post(
+      `${gateway.url}/v1/chat/completions`,
+      JSON.stringify({ model: 'm', max_tokens: 4, messages: [{ role: 'user', content: 'call me on +1 415 555 0132' }] }),
+      { 'content-type': 'application/json', authorization: `Bearer ${strict.secret}` },
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('x-switchyard-backend')).toBe('onprem');
+    expect(external.stats().requests).toBe(externalBefore);
+    expect(sent(onprem)).toContain('+1 415 555 0132'); // confined, not redacted: on-prem may see it
   });
 
   it("applies the tenant's own policy over the global one", async () => {
