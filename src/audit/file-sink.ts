@@ -6,7 +6,7 @@
  * record saying how many is sealed into the chain, so the loss shows in
  * `audit verify` instead of passing unseen. `close()` writes everything and
  * fsyncs (graceful shutdown loses nothing). Past `maxBytes` the file is
- * renamed `<path>.<time>` and a new one continues the same chain. On start
+ * renamed `<path>.<time>.<last seq>` and a new one continues the same chain. On start
  * the chain resumes from the file's last record (read from the tail); a torn
  * last line (a crash mid-write) is cut off and a `restart` record says so.
  */
@@ -59,6 +59,8 @@ export class AuditFileSink {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The last seq in the file being rotated away (part of its new name). */
+  private rotatedSeq = 0;
   /** Records lost to a full buffer since start (also written as gap records). */
   dropped = 0;
 
@@ -109,10 +111,14 @@ export class AuditFileSink {
       this.lost = 0;
     }
     if (batch.length === 0 || !this.handle) return;
+    const lastWritten = this.chain.seq;
     let text = '';
     for (const fields of batch) text += line(this.chain.seal(fields));
     const bytes = Buffer.from(text);
-    if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) await this.rotate();
+    if (this.size > 0 && this.size + bytes.length > this.options.maxBytes) {
+      this.rotatedSeq = lastWritten;
+      await this.rotate();
+    }
     await this.handle.write(bytes);
     this.size += bytes.length;
   }
@@ -120,7 +126,8 @@ export class AuditFileSink {
   private async rotate(): Promise<void> {
     await this.handle?.sync();
     await this.handle?.close();
-    renameSync(this.options.path, `${this.options.path}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    // Named by time and the last seq in it: unique even for two rotations in one millisecond, and sorted oldest first.
+    renameSync(this.options.path, `${this.options.path}.${new Date().toISOString().replace(/[:.]/g, '-')}.${String(this.rotatedSeq).padStart(12, '0')}`);
     await this.openFile();
   }
 

@@ -8,7 +8,7 @@
  * record that fits. Records hold metadata and SHA-256 digests of bodies,
  * never their content.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 export interface AuditFields {
   time: string;
@@ -82,7 +82,12 @@ export function canonical(record: Omit<AuditRecord, 'mac'>): string {
   return `${out}}`;
 }
 
-export function macOf(key: string | Buffer, record: Omit<AuditRecord, 'mac'>): string {
+/** The HMAC key as a KeyObject, made once: HMAC with a KeyObject costs a fraction of one with a string or Buffer key. */
+export function macKey(key: string): KeyObject {
+  return createSecretKey(Buffer.from(key, 'utf8'));
+}
+
+export function macOf(key: KeyObject, record: Omit<AuditRecord, 'mac'>): string {
   return createHmac('sha256', key).update(canonical(record)).digest('hex');
 }
 
@@ -94,12 +99,12 @@ export function line(record: AuditRecord): string {
 
 /** Seals records into one chain. */
 export class AuditChain {
-  private readonly key: string;
+  private readonly key: KeyObject;
   prev: string;
   seq: number;
 
   constructor(key: string, prev = genesis, seq = 0) {
-    this.key = key;
+    this.key = macKey(key);
     this.prev = prev;
     this.seq = seq;
   }

@@ -15,7 +15,7 @@
  * and counted, not errors.
  */
 import { readFileSync } from 'node:fs';
-import { type AuditRecord, genesis, macOf } from './record.ts';
+import { type AuditRecord, genesis, macKey, macOf } from './record.ts';
 
 export type AuditProblem = 'malformed' | 'edited' | 'inserted' | 'deleted' | 'reordered' | 'bad-start';
 
@@ -33,7 +33,8 @@ function withoutMac(record: AuditRecord): Omit<AuditRecord, 'mac'> {
   return rest;
 }
 
-export function verifyFiles(paths: readonly string[], key: string): VerifyResult {
+export function verifyFiles(paths: readonly string[], secret: string): VerifyResult {
+  const key = macKey(secret);
   let prev: string | undefined;
   let expected = 1;
   let records = 0;

@@ -4,6 +4,7 @@
  * answer through the call's codec, and fill the request record. Aborts the
  * upstream the moment the client leaves.
  */
+import { restoringChatStream } from '../guard/stream-restore.ts';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AttemptError, ClientLink, startAttempt, type Attempt } from '../backends/attempt.ts';
@@ -176,13 +177,15 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         throw upstreamFailure(attempt.statusCode, text, backend.id, promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
       }
       if (clientStream) {
+        // guard.restore on a chat stream: values go back into the deltas, and the stream (now holding them) is not cached.
+        const restoring = record.restore !== undefined && surface.name === 'chat';
         const outcome = await relayStream({
           backend,
           attempt,
           raw: reply.raw,
           client,
-          dialect: call.codec.stream(),
-          capture: context.capture,
+          dialect: restoring ? restoringChatStream(call.codec.stream(), record.restore as ReadonlyMap<string, string>) : call.codec.stream(),
+          capture: restoring ? undefined : context.capture,
           commit: () => {
             record.status = 200;
             const headers = routeHeaders(record, target, call);

@@ -74,7 +74,10 @@ export function planCache(input: CacheRequest): CachePlan | Promise<CachePlan> {
   const tenant = state.config.tenants[request.limitSubject?.tenant ?? 'default'];
   const mode = resolveCacheMode(state.config.cache.mode, route.config.cache.mode, tenant?.cache);
   const directive = cacheDirective(request.headers['cache-control']);
-  if (mode === 'off' || directive === 'bypass' || !surface.cache || !isCacheable(view.accounting, mode, surface.cache.sampled)) {
+  // A stream whose redacted values the guard puts back (guard.restore) is neither served from nor stored in the cache:
+  // a replayed stream splits placeholders across events, and the stored one would hold this request's values.
+  const restoredStream = view.stream && request.record.restore !== undefined;
+  if (mode === 'off' || directive === 'bypass' || restoredStream || !surface.cache || !isCacheable(view.accounting, mode, surface.cache.sampled)) {
     reply.header('x-switchyard-cache', 'BYPASS');
     return noPlan; // no promise for a request the cache cannot serve
   }

@@ -264,3 +264,46 @@ describe('guard.output', () => {
     }
   });
 });
+
+describe('guard.restore on streams', () => {
+  it('puts the value back into chat deltas even when the placeholder arrives in pieces, and bypasses the cache', async () => {
+    const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
+    const pieces = ['Hi ', '[EMA', 'IL_', '1]', ', and [EMAIL_9]', '!'];
+    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const streaming = await startScriptedBackend((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      let body = chunk({ role: 'assistant', content: '' }, null);
+      for (const piece of pieces) body += chunk({ content: piece }, null);
+      body += chunk({}, 'stop');
+      body += `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: [], usage: { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 } })}\n\ndata: [DONE]\n\n`;
+      response.end(body);
+    });
+    const restoring = await startTestGateway({
+      backends: [{ id: 'streaming', kind: 'openai', url: `${streaming.url}/v1` }],
+      models: [{ name: 'm', targets: [{ backend: 'streaming', model: 'x' }] }],
+      guard: { enabled: true, restore: true, actions: { email: 'redact' } },
+    });
+    try {
+      const ask = async () => {
+        const stream = await restoring
+          .client()
+          .chat.completions.create({ model: 'm', temperature: 0, stream: true, messages: [{ role: 'user', content: `greet ${email}` }] })
+          .withResponse();
+        let text = '';
+        for await (const part of stream.data) text += part.choices[0]?.delta.content ?? '';
+        return { text, cache: stream.response.headers.get('x-switchyard-cache') };
+      };
+      const first = await ask();
+      expect(first.text).toBe(`Hi ${email}, and [EMAIL_9]!`);
+      expect(streaming.requests.at(-1)?.body).not.toContain(email);
+      const second = await ask();
+      expect(second.text).toBe(`Hi ${email}, and [EMAIL_9]!`);
+      expect(second.cache).toBe('BYPASS'); // a restored stream is neither served from nor stored in the cache
+      expect(streaming.requests).toHaveLength(2);
+    } finally {
+      await restoring.close();
+      await streaming.close();
+    }
+  });
+});

@@ -96,3 +96,22 @@ describe('redaction', () => {
     expect(content).toBe('mail [EMAIL_1]\nand\n[EMAIL_1] or [EMAIL_2], card [CARD_1]');
   });
 });
+
+describe('streamed restoration', () => {
+  it('restores a placeholder split at every position across two and three pieces, and holds nothing else back', async () => {
+    const { PlaceholderRestorer } = await import('../../../src/guard/stream-restore.ts');
+    const values = new Map([['[EMAIL_1]', 'jane@example.com']]);
+    const text = 'Write to [EMAIL_1] today, not [EMAIL_9] or [x].';
+    const expected = 'Write to jane@example.com today, not [EMAIL_9] or [x].';
+    for (let first = 1; first < text.length; first++) {
+      for (const second of [first, Math.min(text.length, first + 3)]) {
+        const restorer = new PlaceholderRestorer(values);
+        const out = restorer.push(text.slice(0, first)) + restorer.push(text.slice(first, second)) + restorer.push(text.slice(second)) + restorer.end();
+        expect(out).toBe(expected);
+      }
+    }
+    const eager = new PlaceholderRestorer(values);
+    expect(eager.push('plain text, released at once')).toBe('plain text, released at once');
+    expect(eager.push('a [b] c')).toBe('a [b] c');
+  });
+});
