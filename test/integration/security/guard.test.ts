@@ -186,107 +186,82 @@ describe('guard', () => {
   });
 });
 
+/** A gateway with the guard in front of a scripted OpenAI-compatible backend whose answers the test writes. */
+async function scriptedGateway(answer: (body: string) => { json: string } | { sse: string }, guard: Record<string, unknown>) {
+  const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
+  const backend = await startScriptedBackend((_request, response, body) => {
+    const reply = answer(body);
+    response.writeHead(200, { 'content-type': 'json' in reply ? 'application/json' : 'text/event-stream' });
+    response.end('json' in reply ? reply.json : reply.sse);
+  });
+  const gateway = await startTestGateway({
+    backends: [{ id: 'scripted', kind: 'openai', url: `${backend.url}/v1` }],
+    models: [{ name: 'm', targets: [{ backend: 'scripted', model: 'x' }] }],
+    guard: { enabled: true, ...guard },
+  });
+  return {
+    backend,
+    gateway,
+    close: async () => {
+      await gateway.close();
+      await backend.close();
+    },
+  };
+}
+
+/** A chat completion whose message says `content`. */
+function chatAnswer(content: string): { json: string } {
+  return {
+    json: JSON.stringify({
+      id: 'chatcmpl-1',
+      object: 'chat.completion',
+      created: 1,
+      model: 'x',
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
+    }),
+  };
+}
+
 describe('guard.restore', () => {
   it('puts redacted values back where the model repeats their placeholders, on non-streaming answers of every surface', async () => {
-    const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
     // A model that repeats what it was sent, plus a placeholder of its own invention.
-    const echo = await startScriptedBackend((_request, response, body) => {
-      const sentText = JSON.stringify((JSON.parse(body) as { messages: unknown[] }).messages);
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(
-        JSON.stringify({
-          id: 'chatcmpl-1',
-          object: 'chat.completion',
-          created: 1,
-          model: 'x',
-          choices: [{ index: 0, message: { role: 'assistant', content: `You said ${sentText}; also [EMAIL_9]` }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
-        }),
-      );
-    });
-    const restoring = await startTestGateway({
-      backends: [{ id: 'echo', kind: 'openai', url: `${echo.url}/v1` }],
-      models: [{ name: 'm', targets: [{ backend: 'echo', model: 'x' }] }],
-      guard: { enabled: true, restore: true, actions: { email: 'redact' } },
+    const echo = await scriptedGateway((body) => chatAnswer(`You said ${JSON.stringify((JSON.parse(body) as { messages: unknown[] }).messages)}; also [EMAIL_9]`), {
+      restore: true,
+      actions: { email: 'redact' },
     });
     try {
-      const client = restoring.client();
-      const answer = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `mail "Jane" <${email}>` }] });
-      expect(echo.requests.at(-1)?.body).not.toContain(email);
+      const answer = await echo.gateway.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `mail "Jane" <${email}>` }] });
+      expect(echo.backend.requests.at(-1)?.body).not.toContain(email);
       expect(answer.choices[0]?.message.content).toContain(`mail \\"Jane\\" <${email}>`); // the value is back, the JSON intact
       expect(answer.choices[0]?.message.content).toContain('[EMAIL_9]'); // invented: left as is
-      const messages = await post(`${restoring.url}/v1/messages`, JSON.stringify({ model: 'm', max_tokens: 8, messages: [{ role: 'user', content: `reply to ${email}` }] }), {
+      const messages = await post(`${echo.gateway.url}/v1/messages`, JSON.stringify({ model: 'm', max_tokens: 8, messages: [{ role: 'user', content: `reply to ${email}` }] }), {
         'content-type': 'application/json',
         'anthropic-version': '2023-06-01',
       });
       expect(messages.status).toBe(200);
       expect(messages.text).toContain(email);
-      expect(echo.requests.at(-1)?.body).not.toContain(email);
+      expect(echo.backend.requests.at(-1)?.body).not.toContain(email);
     } finally {
-      await restoring.close();
       await echo.close();
     }
   });
-});
 
-describe('guard.output', () => {
-  it('replaces secrets in a non-streaming answer before the client sees them, and counts them', async () => {
-    const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
-    const leaked = 'sk-proj-Zx8q2LmP0vN7rT4wK9sB3yH6dF1gJ5cA';
-    const leaky = await startScriptedBackend((_request, response) => {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(
-        JSON.stringify({
-          id: 'chatcmpl-1',
-          object: 'chat.completion',
-          created: 1,
-          model: 'x',
-          choices: [{ index: 0, message: { role: 'assistant', content: `Use the key ${leaked} with AKIAIOSFODNN7EXAMPLE.` }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
-        }),
-      );
-    });
-    const scanning = await startTestGateway({
-      backends: [{ id: 'leaky', kind: 'openai', url: `${leaky.url}/v1` }],
-      models: [{ name: 'm', targets: [{ backend: 'leaky', model: 'x' }] }],
-      guard: { enabled: true, output: 'redact' },
-    });
-    try {
-      const answer = await scanning.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'what key?' }] });
-      expect(answer.choices[0]?.message.content).toBe('Use the key [API_KEY_REDACTED] with [API_KEY_REDACTED].');
-      expect(scanning.logs.join('\n')).not.toContain(leaked);
-      expect(scanning.logs.join('\n')).toContain('api_key:output_redact');
-      const metrics = await (await fetch(`${scanning.url}/metrics`)).text();
-      expect(metrics).toMatch(/switchyard_guard_findings_total\{category="api_key",action="output_redact"\} 1/);
-    } finally {
-      await scanning.close();
-      await leaky.close();
-    }
-  });
-});
-
-describe('guard.restore on streams', () => {
   it('puts the value back into chat deltas even when the placeholder arrives in pieces, and bypasses the cache', async () => {
-    const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
     const pieces = ['Hi ', '[EMA', 'IL_', '1]', ', and [EMAIL_9]', '!'];
-    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-    const streaming = await startScriptedBackend((_request, response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      let body = chunk({ role: 'assistant', content: '' }, null);
-      for (const piece of pieces) body += chunk({ content: piece }, null);
-      body += chunk({}, 'stop');
-      body += `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: [], usage: { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 } })}\n\ndata: [DONE]\n\n`;
-      response.end(body);
-    });
-    const restoring = await startTestGateway({
-      backends: [{ id: 'streaming', kind: 'openai', url: `${streaming.url}/v1` }],
-      models: [{ name: 'm', targets: [{ backend: 'streaming', model: 'x' }] }],
-      guard: { enabled: true, restore: true, actions: { email: 'redact' } },
-    });
+    const chunk = (delta: Record<string, unknown>, finish: string | null, usage?: Record<string, number>) =>
+      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: finish === 'usage' ? [] : [{ index: 0, delta, finish_reason: finish }], ...(usage ? { usage } : {}) })}\n\n`;
+    const sse = [
+      chunk({ role: 'assistant', content: '' }, null),
+      ...pieces.map((piece) => chunk({ content: piece }, null)),
+      chunk({}, 'stop'),
+      chunk({}, 'usage', { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 }),
+      'data: [DONE]\n\n',
+    ].join('');
+    const streaming = await scriptedGateway(() => ({ sse }), { restore: true, actions: { email: 'redact' } });
     try {
       const ask = async () => {
-        const stream = await restoring
+        const stream = await streaming.gateway
           .client()
           .chat.completions.create({ model: 'm', temperature: 0, stream: true, messages: [{ role: 'user', content: `greet ${email}` }] })
           .withResponse();
@@ -296,14 +271,30 @@ describe('guard.restore on streams', () => {
       };
       const first = await ask();
       expect(first.text).toBe(`Hi ${email}, and [EMAIL_9]!`);
-      expect(streaming.requests.at(-1)?.body).not.toContain(email);
+      expect(streaming.backend.requests.at(-1)?.body).not.toContain(email);
       const second = await ask();
       expect(second.text).toBe(`Hi ${email}, and [EMAIL_9]!`);
       expect(second.cache).toBe('BYPASS'); // a restored stream is neither served from nor stored in the cache
-      expect(streaming.requests).toHaveLength(2);
+      expect(streaming.backend.requests).toHaveLength(2);
     } finally {
-      await restoring.close();
       await streaming.close();
+    }
+  });
+});
+
+describe('guard.output', () => {
+  it('replaces secrets in a non-streaming answer before the client sees them, and counts them', async () => {
+    const leaked = 'sk-proj-Zx8q2LmP0vN7rT4wK9sB3yH6dF1gJ5cA';
+    const leaky = await scriptedGateway(() => chatAnswer(`Use the key ${leaked} with AKIAIOSFODNN7EXAMPLE.`), { output: 'redact' });
+    try {
+      const answer = await leaky.gateway.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'what key?' }] });
+      expect(answer.choices[0]?.message.content).toBe('Use the key [API_KEY_REDACTED] with [API_KEY_REDACTED].');
+      expect(leaky.gateway.logs.join('\n')).not.toContain(leaked);
+      expect(leaky.gateway.logs.join('\n')).toContain('api_key:output_redact');
+      const metrics = await (await fetch(`${leaky.gateway.url}/metrics`)).text();
+      expect(metrics).toMatch(/switchyard_guard_findings_total\{category="api_key",action="output_redact"\} 1/);
+    } finally {
+      await leaky.close();
     }
   });
 });
