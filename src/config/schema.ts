@@ -4,7 +4,9 @@
  */
 import { Type, type Static, type TOptional } from '@sinclair/typebox';
 import { backendKindNames } from '../backends/kinds/index.ts';
+import { AuditSchema } from '../audit/config.ts';
 import { CacheConfigSchema, ModelCacheSchema, TenantCacheModeSchema } from '../cache/config.ts';
+import { GuardActionsSchema, GuardSchema } from '../guard/config.ts';
 import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
 import { RedisConfigSchema } from '../redis/config.ts';
 import { policyNames, type PolicyName } from '../routing/types.ts';
@@ -143,41 +145,6 @@ function IsolationMode(description: string, fallback?: 'none' | 'tenant') {
   return Type.Union([Type.Literal('none'), Type.Literal('tenant')], { description, ...(fallback ? { default: fallback } : {}) });
 }
 
-const GuardActionSchema = Type.Union([Type.Literal('allow'), Type.Literal('confine'), Type.Literal('redact'), Type.Literal('block')]);
-const GuardActionsSchema = Type.Record(Type.String({ minLength: 1 }), GuardActionSchema);
-
-/** The PII and secret guard (src/guard/): what it looks for, and what it does with each category found. */
-export const GuardSchema = Type.Object(
-  {
-    enabled: Type.Boolean({ default: false, description: 'scan request bodies for personal data and secrets' }),
-    actions: Type.Record(Type.String({ minLength: 1 }), GuardActionSchema, {
-      default: {},
-      description:
-        'per category (email, phone, card, iban, ip, private_key, jwt, api_key, high_entropy, or a pattern name): allow | confine (sensitive zones only) | redact | block',
-    }),
-    output: Type.Union([Type.Literal('off'), Type.Literal('redact')], {
-      default: 'off',
-      description: 'redact: scan non-streaming answers for secrets (private_key, api_key, jwt) and replace them with [<CATEGORY>_REDACTED]',
-    }),
-    restore: Type.Boolean({
-      default: false,
-      description: 'put redacted values back where the model repeats their placeholders (non-streaming answers and chat streams)',
-    }),
-    patterns: Type.Array(
-      Type.Object(
-        {
-          name: Type.String({ minLength: 1, pattern: '^[a-z][a-z0-9_]*$', description: 'category name (placeholder [NAME_n])' }),
-          pattern: Type.String({ minLength: 1, description: 'JavaScript regular expression' }),
-          flags: Type.Optional(Type.String({ pattern: '^[imsu]*$' })),
-        },
-        { additionalProperties: false },
-      ),
-      { default: [], description: 'extra categories as regular expressions (give each an action)' },
-    ),
-  },
-  { additionalProperties: false, default: {} },
-);
-
 /** A tenant's data policy (`tenants.<name>`): what is kept of its requests, and how much of them is logged. */
 export const TenantPolicySchema = Type.Object(
   {
@@ -209,23 +176,6 @@ export const TenantPolicySchema = Type.Object(
     ),
   },
   { additionalProperties: false },
-);
-
-/** The tamper-evident audit log (src/audit/). */
-export const AuditSchema = Type.Object(
-  {
-    enabled: Type.Boolean({ default: false, description: 'one hash-chained record per request and per gateway action' }),
-    hmacKey: Type.Optional(Type.String({ minLength: 32, description: 'HMAC-SHA256 key of the chain (its UTF-8 bytes; use ${ENV}); needed when enabled' })),
-    path: Type.String({ minLength: 1, default: 'switchyard-audit.jsonl', description: 'the append-only file (mode 0600)' }),
-    maxBytes: Type.Integer({
-      minimum: 4096,
-      default: 100 * 1024 * 1024,
-      description: 'past this size the file is renamed <path>.<time>.<last seq> and the chain continues in a new one',
-    }),
-    flushIntervalMs: Type.Integer({ minimum: 1, default: 50, description: 'records are sealed and written in batches this often' }),
-    maxBufferedRecords: Type.Integer({ minimum: 1, default: 100_000, description: 'records waiting for the disk; past it they are lost and a gap record says how many' }),
-  },
-  { additionalProperties: false, default: {} },
 );
 
 /** A data zone (`zones.<name>`): where backends run, and whether sensitive requests may go there. */

@@ -9,15 +9,18 @@
  *            found and never the values.
  * With the guard off nothing is built and requests pay nothing.
  */
+import type { GuardActionName } from './config.ts';
 import type { SwitchyardConfig } from '../config/schema.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
 import { type Finding, guardCategories, GuardScanner } from './detect.ts';
 
-export type GuardAction = 'allow' | 'confine' | 'redact' | 'block';
+export type GuardAction = GuardActionName;
 
 /** What the guard decided for one request. */
 export interface GuardVerdict {
-  /** `category:action` for each category found (for the log line, metrics and the audit log). */
+  /** Each category found and the action taken (metrics count these). */
+  found: Array<[category: string, action: GuardAction]>;
+  /** The same as `category:action` (the log line and the audit log). */
   verdicts: string[];
   /** Only sensitive zones may receive it. */
   confine: boolean;
@@ -35,12 +38,12 @@ const outputCategories = ['private_key', 'api_key', 'jwt'];
 const placeholderPattern = /\[[A-Z0-9_]+_\d+\]/g;
 
 /**
- * Puts the values back in a JSON answer (guard.restore): each placeholder the
- * request's redaction wrote becomes its value again, already JSON-escaped; a
- * placeholder the model made up stays as it is.
+ * Puts the values back (guard.restore): each placeholder the request's
+ * redaction wrote becomes its value again (JSON-escaped for a JSON answer,
+ * decoded for stream text); a placeholder the model made up stays as it is.
  */
-export function restorePlaceholders(json: string, placeholders: ReadonlyMap<string, string>): string {
-  return json.replace(placeholderPattern, (placeholder) => placeholders.get(placeholder) ?? placeholder);
+export function restorePlaceholders(text: string, placeholders: ReadonlyMap<string, string>): string {
+  return text.includes('[') ? text.replace(placeholderPattern, (placeholder) => placeholders.get(placeholder) ?? placeholder) : text;
 }
 
 /** Order of the actions, least strict first: a zone's policy can only raise a request's action. */
@@ -208,6 +211,7 @@ export class Guard {
           });
     const placeholders = this.restore && redacted.length > 0 ? new Map<string, string>() : undefined;
     return {
+      found: [...verdicts],
       verdicts: [...verdicts].map(([category, action]) => `${category}:${action}`),
       confine: [...verdicts.values()].includes('confine'),
       raw: redacted.length > 0 && refusal === undefined ? redact(raw, redacted, placeholders) : undefined,

@@ -7,9 +7,9 @@
  * next delta or the choice's finish. Only built when something was redacted.
  */
 import type { StreamDialect } from '../proxy/codec.ts';
+import { restorePlaceholders } from './policy.ts';
 
 const possiblePrefix = /\[[A-Z0-9_]*$/;
-const placeholderPattern = /\[[A-Z0-9_]+_\d+\]/g;
 
 /** Restores placeholders in a text that arrives in pieces. */
 export class PlaceholderRestorer {
@@ -38,7 +38,7 @@ export class PlaceholderRestorer {
   }
 
   private restore(text: string): string {
-    return text.includes('[') ? text.replace(placeholderPattern, (placeholder) => this.values.get(placeholder) ?? placeholder) : text;
+    return restorePlaceholders(text, this.values);
   }
 }
 

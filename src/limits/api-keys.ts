@@ -3,6 +3,7 @@
  * only as their SHA-256 (hex). A plain hash is enough for secrets of this
  * entropy (no salt or slow hash needed: there is nothing to brute-force).
  */
+import type { GuardActionName } from '../guard/config.ts';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Budget } from './config.ts';
 
@@ -23,7 +24,7 @@ export interface KeyRecord {
   /** Data zones the key's requests may reach (unset: the tenant's, else every zone). */
   zones?: string[];
   /** The key's own guard actions per category, over its tenant's. */
-  guard?: Record<string, 'allow' | 'confine' | 'redact' | 'block'>;
+  guard?: Record<string, GuardActionName>;
   revoked?: boolean;
   /** ISO time of creation. */
   createdAt: string;

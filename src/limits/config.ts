@@ -1,5 +1,6 @@
 /** The `auth` and `limits` config sections. */
 import { Type, type Static } from '@sinclair/typebox';
+import { GuardActionsSchema } from '../guard/config.ts';
 
 export const BudgetSchema = Type.Object(
   {
@@ -23,11 +24,7 @@ export const ConfigKeySchema = Type.Object(
     zones: Type.Optional(
       Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: "zones this key's requests may reach (unset: the tenant's allowedZones, else every zone)" }),
     ),
-    guard: Type.Optional(
-      Type.Record(Type.String({ minLength: 1 }), Type.Union([Type.Literal('allow'), Type.Literal('confine'), Type.Literal('redact'), Type.Literal('block')]), {
-        description: "this key's guard action per category, over its tenant's",
-      }),
-    ),
+    guard: Type.Optional(GuardActionsSchema),
     revoked: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },

@@ -15,6 +15,7 @@
  * per `jwksCooldownMs`); a fetch that fails is 503 `auth_unavailable`, not
  * the client's fault.
  */
+import { type GuardActionName, guardActionNames } from '../guard/config.ts';
 import { readFileSync, statSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify, type JSONWebKeySet } from 'jose';
 import { gatewayError, type GatewayError } from '../errors.ts';
@@ -177,8 +178,8 @@ export class JwtVerifier {
     if (zones !== undefined) record.zones = zones;
     const guard = payload[claims.guard];
     if (guard !== null && typeof guard === 'object' && !Array.isArray(guard)) {
-      const actions = Object.entries(guard as Record<string, unknown>).filter(
-        (entry): entry is [string, 'allow' | 'confine' | 'redact' | 'block'] => entry[1] === 'allow' || entry[1] === 'confine' || entry[1] === 'redact' || entry[1] === 'block',
+      const actions = Object.entries(guard as Record<string, unknown>).filter((entry): entry is [string, GuardActionName] =>
+        (guardActionNames as readonly unknown[]).includes(entry[1]),
       );
       if (actions.length > 0) record.guard = Object.fromEntries(actions);
     }

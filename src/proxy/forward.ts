@@ -177,7 +177,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         throw upstreamFailure(attempt.statusCode, text, backend.id, promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
       }
       if (clientStream) {
-        // guard.restore on a chat stream: values go back into the deltas, and the stream (now holding them) is not cached.
+        // guard.restore on a chat stream: values go back into the deltas (planCache keeps such a stream out of the cache).
         const restoring = record.restore !== undefined && surface.name === 'chat';
         const outcome = await relayStream({
           backend,
@@ -185,7 +185,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           raw: reply.raw,
           client,
           dialect: restoring ? restoringChatStream(call.codec.stream(), record.restore as ReadonlyMap<string, string>) : call.codec.stream(),
-          capture: restoring ? undefined : context.capture,
+          capture: context.capture,
           commit: () => {
             record.status = 200;
             const headers = routeHeaders(record, target, call);

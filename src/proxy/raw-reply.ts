@@ -7,7 +7,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import { restorePlaceholders } from '../guard/policy.ts';
+import { guardedAnswer } from '../guard/answer.ts';
 
 function takeOver(reply: FastifyReply): void {
   reply.hijack();
@@ -24,16 +24,9 @@ export function writeRawHead(reply: FastifyReply, status: number, headers: Outgo
 
 /** Sends a complete JSON answer. */
 export function sendRawJson(reply: FastifyReply, headers: OutgoingHttpHeaders, answer: string, status = 200): void {
-  // guard.restore: the values the request's redaction replaced go back into the answer the client gets.
-  const record = reply.request.record;
-  let body = record.restore === undefined ? answer : restorePlaceholders(answer, record.restore);
-  // guard.output: secrets in the answer are replaced before the client sees them.
-  const scanned = reply.server.switchyard.guard?.scanAnswer(body);
-  if (scanned !== undefined) {
-    body = scanned.json;
-    record.guard = [...(record.guard ?? []), ...scanned.categories.map((category) => `${category}:output_redact`)];
-    for (const category of scanned.categories) reply.server.switchyard.metrics.guardFindings.labels(category, 'output_redact').inc();
-  }
+  // Every JSON answer leaves through here, so the guard's restore and output scan apply to all of them.
+  const { guard, metrics } = reply.server.switchyard;
+  const body = guard === undefined ? answer : guardedAnswer(guard, metrics, reply.request.record, answer);
   headers['content-type'] = 'application/json';
   headers['content-length'] = Buffer.byteLength(body);
   writeRawHead(reply, status, headers);

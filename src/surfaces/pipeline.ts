@@ -85,7 +85,7 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
       const verdict = state.guard.inspect(raw, tenant, key, state.guard.zonePolicies ? reachableZones(route, state.zones.allowed(key, tenant, false)) : undefined);
       if (verdict) {
         record.guard = verdict.verdicts;
-        for (const entry of verdict.verdicts) state.metrics.guardFindings.labels(...(entry.split(':') as [string, string])).inc();
+        for (const [category, action] of verdict.found) state.metrics.guardFindings.labels(category, action).inc();
         if (verdict.refusal) throw verdict.refusal;
         sensitive = verdict.confine;
         if (verdict.raw !== undefined) {
