@@ -120,7 +120,10 @@ it('runs every control from the one example file', { timeout: 60_000 }, async ()
   expect(service.backend?.startsWith('onprem-')).toBe(true);
 
   // private-chat isolates tenants' prefix caches: a cache_salt on vLLM, cache_prompt: false on llama.cpp.
-  for (let index = 0; index < 4; index++) await chat(`isolated ${index}`, { token: acme, model: 'private-chat' });
+  // The router picks between the two by load and price: ask until each has served one (a bounded number of times).
+  const servedIsolated = (simulator: Simulator) => seen(simulator).includes('isolated ');
+  for (let index = 0; index < 4 || (index < 40 && !(servedIsolated(vllm) && servedIsolated(llama))); index++)
+    await chat(`isolated ${index}`, { token: acme, model: 'private-chat' });
   expect(seen(vllm)).toContain('cache_salt');
   expect(seen(llama)).toContain('"cache_prompt":false');
 
