@@ -100,6 +100,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const router = new Router(backends);
   const promRegistry = deps.promRegistry ?? new PromRegistry();
   const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels);
+  router.onPrediction = (backend, predictedMs, actualMs) => metrics.prediction.series(backend.id).observe(actualMs / Math.max(1, predictedMs));
   const app = Fastify({
     // No child logger per request (it cost more than the line itself): the lines this app writes per request
     // carry `requestId` explicitly. A logger whose child() is itself keeps Fastify on its default factory

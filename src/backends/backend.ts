@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { BackendConfig } from '../config/schema.ts';
 import { CircuitBreaker } from './circuit.ts';
 import type { BackendKind, RuntimeLoad } from './kinds/index.ts';
-import { LatencyStats } from './latency.ts';
+import { ServiceStats } from './latency.ts';
 
 /** Health as last seen; `unknown` until the first probe answers (treated as usable). */
 export type BackendHealth = 'unknown' | 'up' | 'loading' | 'down';
@@ -68,7 +68,8 @@ export class Backend {
   readonly streamUpstream: boolean;
   /** Extra request headers asking for the kind's per-response load report, when enabled and the kind has one. */
   readonly loadReportHeaders: Readonly<Record<string, string>> | undefined;
-  readonly latency = new LatencyStats();
+  /** Service times learnt from answers, and the gateway's requests in flight here (see latency.ts). */
+  readonly service = new ServiceStats();
   readonly circuit: CircuitBreaker;
   /** Last routing score details, for /admin/backends (written by the router, read by the admin API). */
   lastDecision: LastDecision | undefined = undefined;
@@ -78,6 +79,11 @@ export class Backend {
   #healthCheckedAt = 0;
   #healthFailures = 0;
   #healthSuccesses = 0;
+  /** Time seen running (probes answering up or loading), closed stretches; and the last probe that saw it running. */
+  #runningMs = 0;
+  #runningProbeAt = 0;
+  /** Token charges of answered requests (per-token prices), for the fleet cost. */
+  #tokenSpend = 0;
   #lastError: string | undefined = undefined;
   readonly #live: MutableLive;
 
@@ -123,6 +129,37 @@ export class Backend {
     return this.#live;
   }
 
+  /**
+   * Output tokens per second the backend sustains: its slots (reported by the runtime, else config `slots`,
+   * else maxConcurrency) × one slot's speed (measured, else prior.tokensPerSecond). It depends on the machine,
+   * not on the traffic a policy happened to send, so identical boxes get one price (see predict.ts).
+   */
+  capacityTokensPerSecond(): number {
+    const tpot = this.service.tpot.value;
+    const perSlot = tpot !== undefined && tpot > 0 ? 1000 / tpot : this.config.prior.tokensPerSecond;
+    return (this.#live.slots ?? this.config.maxConcurrency) * perSlot;
+  }
+
+  /**
+   * Adds what an answered request was billed here: its whole cost on a per-token backend; on a perHour one only
+   * its per-token prices, if any (the hour is paid by spend() whatever the traffic).
+   */
+  charge(cost: number, promptTokens: number, completionTokens: number): void {
+    const model = this.config.cost;
+    if ((model.perHour ?? 0) > 0) this.#tokenSpend += ((model.inputPer1M ?? 0) * promptTokens + (model.outputPer1M ?? 0) * completionTokens) / 1e6;
+    else this.#tokenSpend += cost;
+  }
+
+  /**
+   * What the backend cost so far: perHour × the time it was seen running (to the last probe, plus up to one
+   * probe interval since) + its per-token charges. Summed over backends, the fleet's real cost.
+   */
+  spend(now: number): number {
+    let running = this.#runningMs;
+    if (this.#runningProbeAt !== 0) running += Math.min(Math.max(0, now - this.#runningProbeAt), this.config.health.intervalMs);
+    return ((this.config.cost.perHour ?? 0) * running) / 3_600_000 + this.#tokenSpend;
+  }
+
   /** Takes a slot when one is free; false at `maxConcurrency`. */
   takeSlot(): boolean {
     if (this.#inflight >= this.config.maxConcurrency) return false;
@@ -138,6 +175,12 @@ export class Backend {
   /** Applies a probe verdict with the configured thresholds. */
   recordProbe(verdict: 'up' | 'loading' | 'down', detail: string, now: number): void {
     this.#healthCheckedAt = now;
+    // Wall-clock time the machine runs (what a per-hour price pays for): between probes that both saw it running.
+    if (verdict === 'down') this.#runningProbeAt = 0;
+    else {
+      if (this.#runningProbeAt !== 0) this.#runningMs += Math.max(0, now - this.#runningProbeAt);
+      this.#runningProbeAt = now;
+    }
     if (verdict === 'up') {
       this.#healthFailures = 0;
       this.#healthSuccesses++;

@@ -71,6 +71,15 @@ export const CostSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** `backends[].prior`: what the router assumes of a backend until its first answers are measured (conservative, never 0). */
+export const PriorSchema = Type.Object(
+  {
+    ttftMs: Type.Number({ minimum: 1, default: 1000, description: 'time to first token of an idle backend, assumed until measured' }),
+    tokensPerSecond: Type.Number({ exclusiveMinimum: 0, default: 20, description: 'output tokens per second of one slot, assumed until measured' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 const SurfaceMode = Type.Union([Type.Literal('native'), Type.Literal('translate'), Type.Literal('off')]);
 
 /** `backends[].surfaces`: how this backend serves each API surface, over what its kind serves natively. */
@@ -121,6 +130,7 @@ export const BackendSchema = Type.Object(
     contextLength: Type.Optional(Type.Integer({ minimum: 1, description: 'context window, when the runtime does not report it' })),
     slots: Type.Optional(Type.Integer({ minimum: 1, description: 'parallel slots, when the runtime does not report them' })),
     cost: CostSchema,
+    prior: PriorSchema,
     surfaces: SurfacesSchema,
   },
   { additionalProperties: false },

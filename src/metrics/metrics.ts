@@ -66,6 +66,9 @@ export class GatewayMetrics {
   /** Per-tenant tokens and cost, only when the operator opts in (metrics.tenantLabels). */
   readonly tenantTokens: FastCounter | undefined;
   readonly tenantCost: FastCounter | undefined;
+  /** Actual TTFT / the router's prediction, per backend (see routing/predict.ts). */
+  readonly prediction: FastHistogram;
+  private readonly backendsById: ReadonlyMap<string, Backend>;
 
   constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false) {
     const registers = [registry];
@@ -201,6 +204,25 @@ export class GatewayMetrics {
       });
     }
     const list = [...backends.byId.values()];
+    this.backendsById = backends.byId;
+    this.prediction = new FastHistogram({
+      name: 'switchyard_route_ttft_prediction_ratio',
+      help: "Time to first token of each attempt divided by the router's prediction for it (1 = exact, 2 = twice as slow as predicted)",
+      labelNames: ['backend'],
+      buckets: [0.25, 0.5, 0.67, 0.8, 0.9, 1.1, 1.25, 1.5, 2, 4],
+      registers,
+    });
+    new Counter({
+      name: 'switchyard_backend_cost_total',
+      help: 'What each backend cost: perHour × the time it was seen running, plus per-token charges of answered requests; summed, the fleet cost',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const backend of list) this.inc({ backend: backend.id }, backend.spend(now));
+      },
+    });
     const gauge = (name: string, help: string, read: (backend: Backend) => number | undefined) =>
       new Gauge({
         name,
@@ -225,8 +247,17 @@ export class GatewayMetrics {
     gauge('switchyard_backend_running', 'Requests running in the runtime as last scraped', (backend) => backend.live.running);
     gauge('switchyard_backend_kv_cache_usage_ratio', 'KV-cache use 0..1 as last reported (vLLM)', (backend) => backend.live.kvCacheUsage);
     gauge('switchyard_backend_gateway_queue_depth', "Requests waiting in the gateway's admission queue for this backend", (backend) => router.admission(backend).waiting);
-    gauge('switchyard_backend_ttft_ewma_seconds', 'Moving average of time to first token observed by the gateway', (backend) =>
-      backend.latency.ttft.value === undefined ? undefined : backend.latency.ttft.value / 1000,
+    gauge('switchyard_backend_prefill_base_seconds', 'Learnt time to first token of a request that does not queue, constant part (prefill fit)', (backend) =>
+      backend.service.measured ? backend.service.prefill.intercept / 1000 : undefined,
+    );
+    gauge('switchyard_backend_prefill_seconds_per_1k_tokens', 'Learnt time to first token per 1,000 prompt tokens (prefill fit slope)', (backend) =>
+      backend.service.measured ? backend.service.prefill.slope : undefined,
+    );
+    gauge('switchyard_backend_tpot_seconds', 'Learnt time per output token of one stream (moving average)', (backend) =>
+      backend.service.tpot.value === undefined ? undefined : backend.service.tpot.value / 1000,
+    );
+    gauge('switchyard_backend_capacity_tokens_per_second', "Output tokens per second the backend sustains: slots × one slot's speed (prices perHour backends)", (backend) =>
+      backend.capacityTokensPerSecond(),
     );
     new Counter({
       name: 'switchyard_requests_shed_total',
@@ -274,7 +305,10 @@ export class GatewayMetrics {
     }
     if (record.model === undefined) return;
     if (record.endpoint) this.cacheResults.series(model, record.cache).inc();
-    if (record.cost > 0) this.cost.series(model, backend).inc(record.cost);
+    if (record.cost > 0) {
+      this.cost.series(model, backend).inc(record.cost);
+      this.backendsById.get(backend)?.charge(record.cost, record.usage?.prompt_tokens ?? 0, record.usage?.completion_tokens ?? 0);
+    }
     if (record.routeReason && record.backend) this.decisions.series(model, backend, record.routeReason).inc();
     this.duration.series(model, backend, stream).observe(totalMs / 1000);
     this.overhead.series(stream).observe(Math.max(0, totalMs - record.upstreamMs) / 1000);

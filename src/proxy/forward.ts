@@ -138,6 +138,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     }
     remaining.splice(remaining.indexOf(target), 1);
     const backend = target.backend;
+    const job = router.started(target, plan);
     record.attempts++;
     record.backend = backend.id;
     if (record.attempts > 1) record.routeReason = `failover:${lastError?.kind ?? 'error'}`;
@@ -187,6 +188,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
           dialect: restoring ? restoringChatStream(call.codec.stream(), record.restore as ReadonlyMap<string, string>) : call.codec.stream(),
           capture: context.capture,
           commit: () => {
+            router.firstToken(backend, job, performance.now() - attemptStart);
             record.status = 200;
             const headers = routeHeaders(record, target, call);
             headers['content-type'] = 'text/event-stream; charset=utf-8';
@@ -202,12 +204,12 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         record.streamedChunks = outcome.chunks;
         if (outcome.error) noteError(record, outcome.error);
         record.upstreamMs += performance.now() - attemptStart;
-        router.feedback(backend, {
+        router.feedback(backend, job, {
           ok: !outcome.error && !outcome.clientClosed,
           backendFault: outcome.backendFault,
-          model: target.model,
           ttftMs: firstByteMs,
           tpotMs: tpot(performance.now() - attemptStart, firstByteMs, outcome.usage?.completion_tokens),
+          completionTokens: outcome.usage?.completion_tokens,
         });
         return;
       }
@@ -219,13 +221,13 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       record.usage = answer.usage;
       if (answerFirstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + answerFirstByteMs;
       record.status = 200;
-      const measuredTtft = upstreamStream ? answerFirstByteMs : ttftFromWhole(elapsed, answer.usage?.completion_tokens, backend.latency.tpotFor(target.model));
-      router.feedback(backend, {
+      const measuredTtft = upstreamStream ? answerFirstByteMs : ttftFromWhole(elapsed, answer.usage?.completion_tokens, backend.service.tpot.value);
+      router.feedback(backend, job, {
         ok: true,
         backendFault: false,
-        model: target.model,
         ttftMs: measuredTtft,
         tpotMs: upstreamStream ? tpot(elapsed, measuredTtft, answer.usage?.completion_tokens) : undefined,
+        completionTokens: answer.usage?.completion_tokens,
       });
       sendRawJson(reply, routeHeaders(record, target, call), answer.body);
       context.capture?.json?.(answer.body, answer.usage);
@@ -238,14 +240,14 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (error.detail !== undefined && (reply.log.level === 'debug' || reply.log.level === 'trace')) {
         reply.log.debug({ requestId: record.requestId, backend: backend.id, upstreamStatus: error.upstreamStatus, detail: error.detail }, 'upstream error detail');
       }
-      router.feedback(backend, { ok: false, backendFault: error.backendFault && !learnt, model: target.model, ttftMs: undefined, tpotMs: undefined });
+      router.feedback(backend, job, { ok: false, backendFault: error.backendFault && !learnt, ttftMs: undefined, tpotMs: undefined, completionTokens: undefined });
       if (error.kind === 'connect-error') backend.markUnreachable(error.message);
       if (learnt)
         remaining.unshift(target); // the same backend again at once, translated
       else if (!error.retryable) break;
     } finally {
       attempt?.close();
-      router.release(backend);
+      router.release(backend, job);
     }
   }
 

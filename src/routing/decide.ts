@@ -23,6 +23,11 @@
  *    - a half-open candidate with nothing in flight goes first as the
  *      breaker's probe (reason `probe`): the breaker closes only after a real
  *      request succeeds, and a failed probe costs one failover, not an error;
+ *    - on the predicting policies (cheapest, fastest, balanced), an unmeasured
+ *      candidate (no request finished there yet) with nothing in flight goes
+ *      first (reason `explore`): one request at a time measures it, while the
+ *      others are predicted from its conservative prior, so a new backend is
+ *      neither flooded nor left unused because its prior looks slow;
  *    - candidates below maxConcurrency, ordered by affinity then the policy;
  *    - candidates at maxConcurrency (the admission queue waits for them);
  *    - half-open candidates whose probe is still in flight (last resort);
@@ -103,18 +108,23 @@ function affinityChoice(key: string, request: RouteRequest, open: readonly Entry
   return home;
 }
 
-function pickProbe(halfOpen: readonly Entry[], random: () => number): Entry | undefined {
+/** One of the entries with nothing in flight (and, when given, accepted), drawn at random. */
+function pickIdle(entries: readonly Entry[], random: () => number, accept: (entry: Entry) => boolean = () => true): Entry | undefined {
+  const idle = (entry: Entry): boolean => entry.candidate.inflight === 0 && accept(entry);
   let count = 0;
-  for (const entry of halfOpen) if (entry.candidate.inflight === 0) count++;
+  for (const entry of entries) if (idle(entry)) count++;
   if (count === 0) return undefined;
   let draw = count === 1 ? 0 : Math.min(count - 1, Math.floor(random() * count));
-  for (const entry of halfOpen) {
-    if (entry.candidate.inflight !== 0) continue;
+  for (const entry of entries) {
+    if (!idle(entry)) continue;
     if (draw === 0) return entry;
     draw--;
   }
   return undefined;
 }
+
+const PREDICTING = new Set(['cheapest', 'fastest', 'balanced']);
+const unmeasured = (entry: Entry): boolean => entry.candidate.unmeasured === true;
 
 /** Ranks one tier with the policy and appends it; returns the decision's reason so far. */
 function appendTier(order: string[], ranker: Ranker, tier: Entry[], request: RouteRequest, random: () => number, skip: Entry | undefined, reason: string): string {
@@ -182,8 +192,12 @@ export function decide(
   if (reject) return rejection(entries, 'slo-unmet', reject);
 
   const ranker: Ranker = rankers[request.policy];
-  let first = pickProbe(halfOpen, random);
+  let first = pickIdle(halfOpen, random);
   let reason = first === undefined ? '' : 'probe';
+  if (first === undefined && PREDICTING.has(request.policy)) {
+    first = pickIdle(open, random, unmeasured);
+    if (first !== undefined) reason = 'explore';
+  }
   if (first === undefined && request.affinityKey !== undefined && open.length > 0) {
     first = affinityChoice(request.affinityKey, request, open, full, loadFactor);
     if (first !== undefined) reason = 'affinity';

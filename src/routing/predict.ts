@@ -3,50 +3,45 @@
  * its snapshot. Pure arithmetic: the hot path runs it for every candidate of
  * every request.
  *
- * Predicted time to first token (ms):
+ * Service times (learnt apart from queueing, see backends/latency.ts):
  *
- *   base      = EWMA TTFT, else ttftPriorMs, else 500
- *   tpot      = EWMA TPOT, else tpotPriorMs, else 50
- *               (the router passes priors of 0: an unobserved backend is predicted
- *               optimistically so that it gets traffic and is measured; 500 and 50
- *               apply only to candidates built without priors)
+ *   prefill   = intercept + slope × prompt tokens, fitted on requests that did
+ *               not wait for a slot; else the backend's prior.ttftMs
+ *   tpot      = EWMA time per output token; else 1000 / prior.tokensPerSecond
+ *   output    = EWMA of completion tokens; else 256
+ *   service   = prefill + min(max_tokens, output) × tpot   (one request's hold on a slot)
+ *
+ * Queue wait, from what is actually ahead:
+ *
  *   P         = slots (llama.cpp), else running when the runtime reports a queue
  *               (a queue means every sequence slot is busy), else maxConcurrency
  *   occupancy = max(inflight, queued + running) with fresh metrics,
  *               inflight alone when metrics are stale or missing
- *   ahead     = max(0, occupancy + 1 − P)        requests that must finish before ours starts
- *   service   = base + 256 × tpot                mean time one request holds a slot
- *   wait      = ahead × service / P              P slots drain the queue in parallel
- *   TTFT      = base + wait
+ *   wait      = 0 while occupancy < P
+ *   otherwise, with the gateway's own requests there known (`ahead`): the first
+ *   P in sending order hold the slots for what is left of their service (at
+ *   least one token), requests the runtime reports beyond ours hold one for
+ *   half a typical service, the rest queue in order and each takes the first
+ *   slot to free up; the wait is when a slot frees after all of them.
+ *   Without that list: wait = (occupancy + 1 − P) × service / P.
  *
- * Predicted latency of the whole request = TTFT + maxTokens × tpot.
+ *   TTFT      = wait + prefill(this prompt)
+ *   latency   = TTFT + min(max_tokens, output) × tpot   (the whole answer)
  *
  * TTFT never decreases as the queue or the in-flight count grows (more
  * running sequences alongside a queue mean more parallelism, so it may fall
- * then). The 256 output tokens per request ahead is an assumption (the
- * gateway's default completion budget when max_tokens is unset); only the
- * ratio between backends matters for routing.
- *
- * The TTFT EWMA is measured from send to first byte, so it already contains
- * the queueing of the requests it was measured on; the formula adds the
- * current queue on top, which errs towards caution under load.
+ * then).
  */
-import type { CandidateState, RouteRequest } from './types.ts';
+import type { AheadJob, CandidateState, RouteRequest } from './types.ts';
 
-/** TTFT assumed before a backend has been observed (ms). */
+/** TTFT assumed before a backend has been observed, when the candidate carries no prior (ms). */
 export const TTFT_PRIOR_MS = 500;
-/** TPOT assumed before a backend has been observed (ms per output token). */
+/** TPOT assumed before a backend has been observed, when the candidate carries no prior (ms per output token). */
 export const TPOT_PRIOR_MS = 50;
-/** Output tokens assumed for each request queued ahead of this one. */
+/** Output tokens assumed for a request until the backend's typical output length is known. */
 export const ASSUMED_OUTPUT_TOKENS = 256;
-/**
- * Output tokens per second assumed for a perHour backend whose throughput is
- * not measured yet. Deliberately optimistic: a pessimistic guess would keep a
- * new on-prem backend from getting the traffic that measures it.
- */
-export const ASSUMED_THROUGHPUT_TOKENS_PER_SECOND = 1000;
 
-/** EWMA TTFT, or the prior when nothing was observed yet. */
+/** Prefill time of this request's prompt (the candidate's ttftMs), or the prior when nothing was observed yet. */
 export function baseTtftMs(candidate: CandidateState): number {
   return candidate.ttftMs ?? candidate.ttftPriorMs ?? TTFT_PRIOR_MS;
 }
@@ -54,6 +49,12 @@ export function baseTtftMs(candidate: CandidateState): number {
 /** Predicted time per output token (ms): EWMA TPOT, or the prior. */
 export function predictTpotMs(candidate: CandidateState): number {
   return candidate.tpotMs ?? candidate.tpotPriorMs ?? TPOT_PRIOR_MS;
+}
+
+/** Output tokens a request with this budget is expected to produce here. */
+export function expectedOutput(candidate: CandidateState, maxTokens: number | undefined): number {
+  const typical = candidate.outputTokens ?? ASSUMED_OUTPUT_TOKENS;
+  return maxTokens === undefined ? typical : Math.min(Math.max(0, maxTokens), typical);
 }
 
 function metricsUsable(candidate: CandidateState): boolean {
@@ -78,13 +79,41 @@ export function occupancyOf(candidate: CandidateState): number {
   return Math.max(candidate.inflight, (candidate.queued ?? 0) + (candidate.running ?? 0));
 }
 
+/** Index of the smallest value. */
+function earliest(free: number[]): number {
+  let index = 0;
+  for (let slot = 1; slot < free.length; slot++) if ((free[slot] as number) < (free[index] as number)) index = slot;
+  return index;
+}
+
+/** The slot simulation over the requests ahead (see the file comment). */
+function waitBehind(ahead: readonly AheadJob[], others: number, parallelism: number, typicalService: number, tpot: number): number {
+  const free: number[] = [];
+  const queuedService: number[] = [];
+  const place = (holdMs: number, remainingMs: number): void => {
+    if (free.length < parallelism) free.push(remainingMs);
+    else queuedService.push(holdMs);
+  };
+  for (let other = 0; other < others; other++) place(typicalService, typicalService / 2);
+  for (const job of ahead) place(job.serviceMs, Math.max(tpot, job.serviceMs - job.elapsedMs));
+  if (free.length < parallelism) return 0;
+  for (const service of queuedService) {
+    const slot = earliest(free);
+    free[slot] = (free[slot] as number) + service;
+  }
+  return free[earliest(free)] as number;
+}
+
 /** Predicted time this request waits for a slot before its prefill starts (ms). */
 export function predictWaitMs(candidate: CandidateState): number {
   const parallelism = parallelismOf(candidate);
-  const ahead = Math.max(0, occupancyOf(candidate) + 1 - parallelism);
-  if (ahead === 0) return 0;
-  const service = baseTtftMs(candidate) + ASSUMED_OUTPUT_TOKENS * predictTpotMs(candidate);
-  return (ahead * service) / parallelism;
+  const occupancy = occupancyOf(candidate);
+  if (occupancy + 1 <= parallelism) return 0;
+  const tpot = predictTpotMs(candidate);
+  const service = baseTtftMs(candidate) + expectedOutput(candidate, undefined) * tpot;
+  const ahead = candidate.ahead;
+  if (ahead === undefined) return ((occupancy + 1 - parallelism) * service) / parallelism;
+  return waitBehind(ahead, Math.max(0, occupancy - ahead.length), parallelism, service, tpot);
 }
 
 /** Predicted time to first token (ms); see the formula at the top of this file. */
@@ -92,28 +121,31 @@ export function predictTtftMs(candidate: CandidateState): number {
   return baseTtftMs(candidate) + predictWaitMs(candidate);
 }
 
-/** True when a perHour cost has to rest on the assumed throughput. */
+/** Predicted time to the last token of the answer (ms). */
+export function predictLatencyMs(candidate: CandidateState, ttftMs: number, tpotMs: number, request: RouteRequest): number {
+  return ttftMs + expectedOutput(candidate, request.maxTokens) * tpotMs;
+}
+
+/** True when a perHour cost rests on the backend's prior speed, not a measured one. */
 export function costIsAssumed(candidate: CandidateState): boolean {
-  const throughput = candidate.throughputTokensPerSecond;
-  return (candidate.cost.perHour ?? 0) > 0 && (throughput === undefined || !(throughput > 0));
+  return (candidate.cost.perHour ?? 0) > 0 && candidate.tpotMs === undefined;
 }
 
 /** What pricing needs of a candidate: its cost model and measured throughput. */
 export type Priced = Pick<CandidateState, 'cost' | 'throughputTokensPerSecond'>;
 
 /**
- * Price of one million output tokens, perHour converted through throughput:
- * outputPer1M + perHour × 1e6 / (3600 × tokens per second). The GPU hour is
- * charged to output tokens because decoding is what occupies the machine.
+ * Price of one million output tokens, perHour converted through capacity:
+ * outputPer1M + perHour × 1e6 / (3600 × capacity tokens per second), where
+ * capacity = slots × one slot's speed (Backend.capacityTokensPerSecond), the
+ * same for identical machines whatever the traffic. The GPU hour is charged
+ * to output tokens because decoding is what occupies the machine.
  */
 export function outputPricePer1M(candidate: Priced): number {
   const perHour = candidate.cost.perHour ?? 0;
   let hourly = 0;
-  if (perHour > 0) {
-    const measured = candidate.throughputTokensPerSecond;
-    const throughput = measured !== undefined && measured > 0 ? measured : ASSUMED_THROUGHPUT_TOKENS_PER_SECOND;
-    hourly = (perHour * 1e6) / (3600 * throughput);
-  }
+  const capacity = candidate.throughputTokensPerSecond;
+  if (perHour > 0 && capacity !== undefined && capacity > 0) hourly = (perHour * 1e6) / (3600 * capacity);
   return (candidate.cost.outputPer1M ?? 0) + hourly;
 }
 

@@ -1,12 +1,15 @@
 /**
  * The router: builds a snapshot of each target's live state, asks the route's
- * policy for an attempt order, takes admission slots, and feeds outcomes back
- * (latency EWMAs, circuit breaker). Backends never decide where to go next.
+ * policy for an attempt order, takes admission slots, tracks the requests it
+ * sent (the queue-wait prediction counts them), and feeds outcomes back
+ * (service times, circuit breaker). Backends never decide where to go next.
  */
+import type { InflightJob } from '../backends/latency.ts';
 import type { Backend, BackendRegistry, Route, Target } from '../backends/registry.ts';
 import { Admission, type Priority } from './admission.ts';
 import { decide } from './decide.ts';
-import type { CandidateState, ContextNeed, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
+import { expectedOutput, occupancyOf, parallelismOf, predictTpotMs } from './predict.ts';
+import type { AheadJob, CandidateState, ContextNeed, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
 
 /** What the router needs to know about one request. */
 export interface RouteInput {
@@ -24,6 +27,11 @@ export interface RouteInput {
 export interface RoutePlan {
   targets: Target[];
   decision: RoutingDecision;
+  /** The snapshots the decision saw, by backend id. */
+  snapshots: Map<string, CandidateState>;
+  promptTokens: number;
+  /** The client's max_tokens (undefined: none). */
+  maxTokens: number | undefined;
 }
 
 /** How one attempt went, for the feedback loops. */
@@ -31,15 +39,22 @@ export interface AttemptFeedback {
   ok: boolean;
   /** Counts against the circuit (transport failures, 5xx, timeouts) — not client errors or cancels. */
   backendFault: boolean;
-  model: string;
+  /** Time from send to the first token (ms), when known. */
   ttftMs: number | undefined;
   tpotMs: number | undefined;
+  completionTokens: number | undefined;
 }
+
+/** Told the predicted and the actual TTFT of every measured attempt (the prediction-error metric). */
+export type PredictionObserver = (backend: Backend, predictedMs: number, actualMs: number) => void;
 
 export class Router {
   private readonly admissions = new Map<string, Admission>();
+  private readonly turns = new WeakMap<Route, number>();
   private readonly now: () => number;
   private readonly random: () => number;
+  /** Set by the app: records prediction errors in the metrics. */
+  onPrediction: PredictionObserver | undefined;
 
   constructor(registry: BackendRegistry, now: () => number = Date.now, random: () => number = Math.random) {
     for (const backend of registry.byId.values()) this.admissions.set(backend.id, new Admission(backend));
@@ -51,17 +66,15 @@ export class Router {
     return this.admissions.get(backend.id) as Admission;
   }
 
-  /** The live state of one target as the policies see it. */
-  snapshot(target: Target, now: number): CandidateState {
+  /** The live state of one target as the policies see it, for a request with this prompt. */
+  snapshot(target: Target, now: number, promptTokens = 0): CandidateState {
     const backend = target.backend;
     const live = backend.live;
     const stale = live.scrapedAt === 0 || now - live.scrapedAt > backend.config.scrape.staleAfterMs;
     const health = backend.health;
-    // Unobserved (or long-unobserved) backends are predicted optimistically, so they get tried and measured;
-    // a pessimistic prior would leave a fast backend that never got traffic unused forever.
-    const fresh = backend.latency.fresh(now);
-    const ttftMs = fresh ? backend.latency.ttftFor(target.model) : undefined;
-    return {
+    const service = backend.service;
+    const prior = backend.config.prior;
+    const candidate: CandidateState = {
       backend: backend.id,
       model: target.model,
       weight: target.weight,
@@ -74,17 +87,36 @@ export class Router {
       slots: live.slots,
       kvCacheUsage: stale ? undefined : live.kvCacheUsage,
       metricsStale: stale,
-      ttftMs,
-      // A backend seen only through whole (non-streamed) answers has all of its latency in the TTFT
-      // samples (see ttftFromWhole); counting a TPOT prior on top would charge it twice.
-      tpotMs: fresh ? (backend.latency.tpotFor(target.model) ?? (ttftMs === undefined ? undefined : 0)) : undefined,
-      ttftPriorMs: 0,
-      tpotPriorMs: 0,
+      // Service figures stay after idle spells (decayed, not forgotten); priors stand in until the first one.
+      ttftMs: service.prefill.predict(promptTokens),
+      // A backend seen only through whole (non-streamed) answers has all of its latency in the prefill samples
+      // (see ttftFromWhole in proxy/forward.ts); a TPOT prior on top would charge it twice.
+      tpotMs: service.tpot.value ?? (service.measured ? 0 : undefined),
+      outputTokens: service.outputTokens.value,
+      unmeasured: !service.measured,
+      ttftPriorMs: prior.ttftMs,
+      tpotPriorMs: 1000 / prior.tokensPerSecond,
       contextLength: live.models.get(target.model) ?? (live.models.size === 1 ? [...live.models.values()][0] : undefined) ?? backend.config.contextLength,
       contextCountsMaxTokens: backend.kind.contextCountsMaxTokens,
       cost: backend.config.cost,
-      throughputTokensPerSecond: backend.latency.throughput(),
+      throughputTokensPerSecond: backend.capacityTokensPerSecond(),
     };
+    // The requests ahead matter only when they may fill the slots (the common case pays nothing).
+    if (service.inflight.size > 0 && occupancyOf(candidate) + 1 > parallelismOf(candidate)) candidate.ahead = this.ahead(backend, candidate, now);
+    return candidate;
+  }
+
+  /** The gateway's requests in flight to the backend, as the queue-wait prediction sees them. */
+  private ahead(backend: Backend, candidate: CandidateState, now: number): AheadJob[] {
+    const service = backend.service;
+    const tpot = predictTpotMs(candidate);
+    const priorTtft = backend.config.prior.ttftMs;
+    const jobs: AheadJob[] = [];
+    for (const job of service.inflight) {
+      const prefill = service.prefill.predict(job.promptTokens) ?? priorTtft;
+      jobs.push({ serviceMs: prefill + expectedOutput(candidate, job.maxTokens) * tpot, elapsedMs: now - job.startedAt });
+    }
+    return jobs;
   }
 
   /** Orders the route's targets for this request. */
@@ -95,10 +127,21 @@ export class Router {
     const allowed = zones === undefined ? route.targets : route.targets.filter((target) => zones.has(target.backend.zone));
     if (allowed.length === 0) {
       const message = `No backend of model \`${route.name}\` is in a zone this request may use (${[...(zones ?? [])].join(', ') || 'none'}).`;
-      return { targets: [], decision: { order: [], reason: 'zone', scores: [], reject: { code: 'no_backend_in_zone', message } } };
+      return {
+        targets: [],
+        decision: { order: [], reason: 'zone', scores: [], reject: { code: 'no_backend_in_zone', message } },
+        snapshots: new Map(),
+        promptTokens: input.promptTokens,
+        maxTokens: input.context.maxTokens,
+      };
     }
     for (const target of allowed) if (target.backend.circuit.state === 'open') target.backend.circuit.allows();
-    const candidates = allowed.map((target) => this.snapshot(target, now));
+    const candidates = allowed.map((target) => this.snapshot(target, now, input.promptTokens));
+    let turn: number | undefined;
+    if (input.policy === 'round-robin') {
+      turn = this.turns.get(route) ?? 0;
+      this.turns.set(route, turn + 1);
+    }
     const request: RouteRequest = {
       policy: input.policy,
       promptTokens: input.promptTokens,
@@ -108,6 +151,7 @@ export class Router {
       slo: route.config.slo,
       onSloMiss: route.config.onSloMiss,
       costWeight: route.config.costWeight,
+      turn,
     };
     const decision = decide(candidates, request, this.random, route.config.affinity.loadFactor);
     const byId = new Map(allowed.map((target) => [target.backend.id, target]));
@@ -125,7 +169,8 @@ export class Router {
         chosen: score.backend === decision.order[0],
       };
     }
-    return { targets: targets.slice(0, route.config.retries + 1), decision };
+    const snapshots = new Map(candidates.map((candidate) => [candidate.backend, candidate]));
+    return { targets: targets.slice(0, route.config.retries + 1), decision, snapshots, promptTokens: input.promptTokens, maxTokens: input.context.maxTokens };
   }
 
   /**
@@ -144,19 +189,53 @@ export class Router {
 
   private took(target: Target): Target {
     target.backend.circuit.onAttempt();
-    target.backend.latency.noteConcurrency(target.backend.inflight);
     return target;
   }
 
-  release(backend: Backend): void {
+  /**
+   * Records an attempt sent to `target` (after acquire): the queue-wait prediction counts it until
+   * release(). It waited for a slot when the backend's slots were all taken as it was sent.
+   */
+  started(target: Target, plan: RoutePlan): InflightJob {
+    const backend = target.backend;
+    const snapshot = plan.snapshots.get(backend.id);
+    const before = Math.max(snapshot === undefined ? 0 : occupancyOf(snapshot), backend.inflight - 1);
+    const parallelism = snapshot === undefined ? backend.config.maxConcurrency : parallelismOf(snapshot);
+    const job: InflightJob = {
+      startedAt: this.now(),
+      promptTokens: plan.promptTokens,
+      maxTokens: plan.maxTokens,
+      predictedTtftMs: plan.decision.scores.find((score) => score.backend === backend.id)?.predictedTtftMs,
+      queuedAtSend: before >= parallelism,
+      firstTokenAt: 0,
+    };
+    backend.service.inflight.add(job);
+    return job;
+  }
+
+  /**
+   * The attempt's first token arrived `ttftMs` after it was sent: a prefill sample when it did not queue,
+   * and a prediction to score. Called at most once per job (again at the end for answers read whole).
+   */
+  firstToken(backend: Backend, job: InflightJob, ttftMs: number): void {
+    if (job.firstTokenAt !== 0) return;
+    const now = this.now();
+    job.firstTokenAt = now;
+    if (!job.queuedAtSend) backend.service.observePrefill(job.promptTokens, ttftMs, now);
+    if (job.predictedTtftMs !== undefined) this.onPrediction?.(backend, job.predictedTtftMs, ttftMs);
+  }
+
+  release(backend: Backend, job?: InflightJob): void {
+    if (job !== undefined) backend.service.inflight.delete(job);
     this.admission(backend).release();
   }
 
-  /** Feeds an attempt's outcome into the latency EWMAs and the circuit breaker. */
-  feedback(backend: Backend, feedback: AttemptFeedback): void {
+  /** Feeds an attempt's outcome into the service figures and the circuit breaker. */
+  feedback(backend: Backend, job: InflightJob | undefined, feedback: AttemptFeedback): void {
     if (feedback.ok) {
       backend.circuit.onSuccess();
-      backend.latency.observe(feedback.model, feedback.ttftMs, feedback.tpotMs);
+      if (job !== undefined && feedback.ttftMs !== undefined) this.firstToken(backend, job, feedback.ttftMs);
+      backend.service.observeDecode(feedback.tpotMs, feedback.completionTokens, this.now());
     } else if (feedback.backendFault) {
       backend.circuit.onFailure();
     } else {

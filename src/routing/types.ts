@@ -9,7 +9,7 @@ import type { CircuitState } from '../backends/circuit.ts';
 export type { CircuitState };
 
 /** Routing policies a route may use (`models[].policy`): the one list the schema, the policy header and the rankers follow. */
-export const policyNames = ['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted'] as const;
+export const policyNames = ['least-loaded', 'cheapest', 'fastest', 'balanced', 'weighted', 'round-robin'] as const;
 export type PolicyName = (typeof policyNames)[number];
 
 /** Cost of a backend: per token, or per hour of the machine. */
@@ -17,6 +17,14 @@ export interface CostModel {
   inputPer1M?: number;
   outputPer1M?: number;
   perHour?: number;
+}
+
+/** A request the gateway has in flight to a candidate, as the queue-wait prediction sees it. */
+export interface AheadJob {
+  /** Its predicted hold on a slot: prefill of its prompt + its expected output × TPOT (ms). */
+  serviceMs: number;
+  /** Time since it was sent (ms). */
+  elapsedMs: number;
 }
 
 /** One target of a route as the router sees it at decision time. */
@@ -44,10 +52,19 @@ export interface CandidateState {
   kvCacheUsage: number | undefined;
   /** True when the last metrics scrape failed or is too old. */
   metricsStale: boolean;
-  /** EWMA of observed time to first token (ms), undefined before any observation. */
+  /** Predicted prefill time of this request's prompt without queueing (ms), undefined before any observation. */
   ttftMs: number | undefined;
   /** EWMA of observed time per output token (ms), undefined before any observation. */
   tpotMs: number | undefined;
+  /** Typical completion tokens of an answer here (EWMA), undefined before any observation. */
+  outputTokens?: number | undefined;
+  /**
+   * The gateway's own requests in flight there, in sending order; set only when they may fill its slots
+   * (see predict.ts). Undefined: each request ahead is assumed to need a typical service.
+   */
+  ahead?: readonly AheadJob[] | undefined;
+  /** No request has finished here yet: the figures are priors (decide.ts sends one exploration request at a time). */
+  unmeasured?: boolean;
   /** Context window in tokens, when known (discovered or declared). */
   contextLength: number | undefined;
   /**
@@ -56,11 +73,11 @@ export interface CandidateState {
    */
   contextCountsMaxTokens?: boolean;
   cost: CostModel;
-  /** Measured output tokens per second of the whole backend (for perHour cost), undefined when unknown. */
+  /** Output tokens per second the whole backend sustains: slots × one slot's speed (for perHour cost). */
   throughputTokensPerSecond: number | undefined;
-  /** TTFT (ms) assumed until the first observation; the router passes 0 (optimistic), absent means 500. */
+  /** TTFT (ms) assumed until the first observation: the backend's prior.ttftMs (absent: 500). */
   ttftPriorMs?: number;
-  /** TPOT (ms) assumed until the first observation; the router passes 0 (optimistic), absent means 50. */
+  /** TPOT (ms) assumed until the first observation: 1000 / prior.tokensPerSecond (absent: 50). */
   tpotPriorMs?: number;
 }
 
@@ -92,6 +109,8 @@ export interface RouteRequest {
   onSloMiss: 'fallback' | 'reject';
   /** `balanced` policy: weight of cost versus latency, 0..1 (1 = cost only). */
   costWeight: number;
+  /** `round-robin`: this request's turn on the route (a counter the router keeps per route). */
+  turn?: number;
 }
 
 /** Per-candidate figures behind a decision (shown in /admin/backends and logs). */
@@ -102,7 +121,7 @@ export interface CandidateScore {
   costPer1M: number;
   score: number;
   excluded?: string;
-  /** True when costPer1M rests on an assumed throughput (perHour cost, throughput not measured yet). */
+  /** True when costPer1M rests on the prior speed (perHour cost, not measured yet). */
   costAssumed?: boolean;
 }
 

@@ -19,6 +19,8 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   '--port': { key: 'port', kind: 'int', help: 'listen port (default 8000 for vllm, 8080 for llamacpp; 0 = free)' },
   '--ttft-ms': { key: 'ttftMs', kind: 'number', help: 'delay before the first token in ms (default 0)' },
   '--tokens-per-second': { key: 'tokensPerSecond', kind: 'number', help: 'token rate after the first; 0 = no delay (default 0)' },
+  '--prefill-tokens-per-second': { key: 'prefillTokensPerSecond', kind: 'number', help: 'prompt tokens prefilled per second, added to the TTFT (default 0 = free)' },
+  '--batch-slowdown': { key: 'batchSlowdown', kind: 'number', help: 'per-sequence decode slows to rate / (1 + this × (running − 1)) (default 0)' },
   '--max-concurrency': { key: 'maxConcurrency', kind: 'int', help: 'slots; more requests queue (default 64 vllm, 4 llamacpp)' },
   '--max-model-len': { key: 'maxModelLen', kind: 'int', help: 'context length in tokens (default 8192)' },
   '--fail-rate': { key: 'failRate', kind: 'number', help: 'probability 0..1 that a request fails (default 0)' },

@@ -155,14 +155,20 @@ export class Job implements SlotWaiter {
     this.slotId = slotId;
     this.ctx.running.add(this);
     this.timing.startedAt = now();
-    const ttft = this.ctx.options.ttftMs;
+    const options = this.ctx.options;
+    // Prefill of the uncached part of the prompt, as real runtimes do (TTFT grows with prompt length).
+    const prefill = options.prefillTokensPerSecond > 0 ? ((this.promptTokens - this.cachedTokens) * 1000) / options.prefillTokensPerSecond : 0;
+    const ttft = options.ttftMs + prefill;
     if (ttft > 0) this.timer = setTimeout(() => this.firstToken(), ttft);
     else this.firstToken();
   }
 
+  /** Time per token now: a batch shared by more running sequences decodes each of them more slowly. */
   private interval(): number {
-    const rate = this.ctx.options.tokensPerSecond;
-    return rate > 0 ? 1000 / rate : 0;
+    const options = this.ctx.options;
+    const rate = options.tokensPerSecond;
+    if (!(rate > 0)) return 0;
+    return (1000 * (1 + options.batchSlowdown * Math.max(0, this.ctx.scheduler.running - 1))) / rate;
   }
 
   private firstToken(): void {

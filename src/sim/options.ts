@@ -8,6 +8,8 @@ export interface ResolvedOptions {
   port: number;
   ttftMs: number;
   tokensPerSecond: number;
+  prefillTokensPerSecond: number;
+  batchSlowdown: number;
   maxConcurrency: number;
   maxModelLen: number;
   failRate: number;
@@ -53,6 +55,8 @@ export function validateOptions(options: Partial<SimulatorOptions>): void {
   checkNumber('port', options.port, 0, 65535, true);
   checkNumber('ttftMs', options.ttftMs, 0, 3_600_000, false);
   checkNumber('tokensPerSecond', options.tokensPerSecond, 0, 1_000_000, false);
+  checkNumber('prefillTokensPerSecond', options.prefillTokensPerSecond, 0, 1e9, false);
+  checkNumber('batchSlowdown', options.batchSlowdown, 0, 100, false);
   checkNumber('maxConcurrency', options.maxConcurrency, 1, 100_000, true);
   checkNumber('maxModelLen', options.maxModelLen, 16, 100_000_000, true);
   checkNumber('failRate', options.failRate, 0, 1, false);
@@ -82,6 +86,8 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     port: options.port ?? 0,
     ttftMs: options.ttftMs ?? 0,
     tokensPerSecond: options.tokensPerSecond ?? 0,
+    prefillTokensPerSecond: options.prefillTokensPerSecond ?? 0,
+    batchSlowdown: options.batchSlowdown ?? 0,
     maxConcurrency: options.maxConcurrency ?? defaultConcurrency(options.flavor),
     maxModelLen,
     failRate: options.failRate ?? 0,

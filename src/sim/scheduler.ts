@@ -17,6 +17,8 @@ export class SlotScheduler {
   private head = 0;
   running = 0;
   waiting = 0;
+  /** The longest the queue has been. */
+  peakWaiting = 0;
 
   constructor(limit: number) {
     this.limit = limit;
@@ -40,6 +42,7 @@ export class SlotScheduler {
     }
     waiter.queued = true;
     this.waiting++;
+    if (this.waiting > this.peakWaiting) this.peakWaiting = this.waiting;
     this.queue.push(waiter);
   }
 

@@ -266,6 +266,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         requests: counters.requests,
         running: scheduler.running,
         waiting: scheduler.waiting,
+        peakWaiting: scheduler.peakWaiting,
         completed: counters.completed,
         cancelled: counters.cancelled,
         failed: counters.failed,
@@ -283,6 +284,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       if (partial.model !== undefined) resolved.model = partial.model;
       if (partial.ttftMs !== undefined) resolved.ttftMs = partial.ttftMs;
       if (partial.tokensPerSecond !== undefined) resolved.tokensPerSecond = partial.tokensPerSecond;
+      if (partial.prefillTokensPerSecond !== undefined) resolved.prefillTokensPerSecond = partial.prefillTokensPerSecond;
+      if (partial.batchSlowdown !== undefined) resolved.batchSlowdown = partial.batchSlowdown;
       if (partial.maxModelLen !== undefined) resolved.maxModelLen = partial.maxModelLen;
       if (partial.failRate !== undefined) resolved.failRate = partial.failRate;
       if (partial.failMode !== undefined) resolved.failMode = partial.failMode;

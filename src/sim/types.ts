@@ -20,6 +20,13 @@ export interface SimulatorOptions {
   ttftMs?: number;
   /** Tokens per second after the first one; 0 = no delay between tokens (default 0). */
   tokensPerSecond?: number;
+  /** Prompt tokens prefilled per second: TTFT = ttftMs + prompt tokens / this rate (0 = prompt length costs nothing; default 0). */
+  prefillTokensPerSecond?: number;
+  /**
+   * How decoding slows as sequences share the batch: each running sequence decodes at
+   * tokensPerSecond / (1 + batchSlowdown × (running − 1)) (0 = every slot at full speed; default 0).
+   */
+  batchSlowdown?: number;
   /** Slots; extra requests queue (waiting/deferred). Default 4 (llamacpp) / 64 (vllm). */
   maxConcurrency?: number;
   /** Context length in tokens (default 8192). */
@@ -69,6 +76,8 @@ export interface SimulatorStats {
   running: number;
   /** Requests queued for a slot now. */
   waiting: number;
+  /** The longest the queue for a slot has been. */
+  peakWaiting: number;
   /** Requests answered in full. */
   completed: number;
   /** Requests whose client went away before the answer was complete. */

@@ -5,6 +5,7 @@ import { rankCheapest } from './cheapest.ts';
 import { rankFastest } from './fastest.ts';
 import { rankLeastLoaded } from './least-loaded.ts';
 import type { Ranker } from './rank.ts';
+import { rankRoundRobin } from './round-robin.ts';
 import { rankWeighted } from './weighted.ts';
 
 export const rankers: Readonly<Record<PolicyName, Ranker>> = {
@@ -13,6 +14,7 @@ export const rankers: Readonly<Record<PolicyName, Ranker>> = {
   fastest: rankFastest,
   balanced: rankBalanced,
   weighted: rankWeighted,
+  'round-robin': rankRoundRobin,
 };
 
 export type { Ranker } from './rank.ts';

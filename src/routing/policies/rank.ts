@@ -2,7 +2,7 @@
  * What every policy shares: per-candidate figures computed once per decision,
  * the near-tie draw that keeps replicas from herding, and the SLO checks.
  */
-import { costIsAssumed, costPer1M, predictTpotMs, predictTtftMs } from '../predict.ts';
+import { costIsAssumed, costPer1M, predictLatencyMs, predictTpotMs, predictTtftMs } from '../predict.ts';
 import type { CandidateScore, CandidateState, RouteRequest, RoutingDecision } from '../types.ts';
 
 /** One candidate with its predictions; `score` is set by the ranking policy (lower is better unless the policy says otherwise). */
@@ -35,8 +35,8 @@ export function entryFor(candidate: CandidateState, request: RouteRequest): Entr
     candidate,
     ttftMs,
     tpotMs,
-    // Predicted time to the last token of the full budget (see predict.ts).
-    latencyMs: ttftMs + Math.max(0, request.maxTokens) * tpotMs,
+    // Predicted time to the last token of the answer (see predict.ts).
+    latencyMs: predictLatencyMs(candidate, ttftMs, tpotMs, request),
     cost: costPer1M(candidate, request),
     score: Number.POSITIVE_INFINITY,
     excluded: undefined,

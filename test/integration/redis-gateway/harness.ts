@@ -13,6 +13,7 @@ import type OpenAI from 'openai';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Simulator } from '../../../src/sim/simulator.ts';
 import type { TestGateway } from '../../helpers/gateway.ts';
+export { metricValue } from '../../helpers/metrics-text.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -82,28 +83,6 @@ async function answerOf(response: Response): Promise<RawAnswer> {
 /** The assistant text of a chat answer. */
 export function contentOf(answer: RawAnswer): string {
   return answer.json?.choices?.[0]?.message?.content ?? '';
-}
-
-/** Sum of the samples of `name` whose labels include all of `labels` (0 when none). */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const open = line.indexOf('{');
-    const close = line.lastIndexOf('}');
-    const labelText = open >= 0 && close > open && line.startsWith(`${name}{`) ? line.slice(open + 1, close) : '';
-    const found: Record<string, string> = {};
-    for (const match of labelText.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) found[match[1] as string] = match[2] as string;
-    if (!Object.entries(labels).every(([key, value]) => found[key] === value)) continue;
-    const value = Number(
-      line
-        .slice(close > 0 && line.startsWith(`${name}{`) ? close + 1 : name.length)
-        .trim()
-        .split(' ')[0],
-    );
-    if (Number.isFinite(value)) total += value;
-  }
-  return total;
 }
 
 /** Every key in Redis with its raw value bytes (strings; hashes, lists and sets flattened). */

@@ -42,6 +42,14 @@ async function cheapAndFast(policy: string, extra: Record<string, unknown> = {})
 describe('policy cheapest', () => {
   it('stays on the cheap backend within the SLO, shifts when its queue makes it miss, and comes back', async () => {
     const { cheap, gateway } = await cheapAndFast('cheapest', { slo: { ttftMs: 600 } });
+    // Neither is measured yet: one exploration request each (its prior, 1 s, would miss the SLO).
+    const explored = new Set<string>();
+    for (let index = 0; index < 2; index++) {
+      const response = await chat(gateway);
+      expect(response.headers.get('x-switchyard-route-reason')).toBe('explore');
+      explored.add(response.headers.get('x-switchyard-backend') ?? '');
+    }
+    expect([...explored].sort()).toEqual(['cheap', 'fast']);
     for (let index = 0; index < 5; index++) {
       const response = await chat(gateway);
       expect(response.headers.get('x-switchyard-backend')).toBe('cheap');
@@ -93,6 +101,7 @@ describe('policies fastest, balanced, weighted', () => {
 
   it('balanced follows costWeight: 1 = cheapest, 0 = fastest', async () => {
     const costOnly = await cheapAndFast('balanced', { costWeight: 1 });
+    for (let index = 0; index < 2; index++) expect((await chat(costOnly.gateway)).headers.get('x-switchyard-route-reason')).toBe('explore');
     for (let index = 0; index < 5; index++) expect((await chat(costOnly.gateway)).headers.get('x-switchyard-backend')).toBe('cheap');
     const latencyOnly = await cheapAndFast('balanced', { costWeight: 0 });
     const seen: string[] = [];
@@ -137,7 +146,7 @@ describe('policies fastest, balanced, weighted', () => {
 describe('explanations', () => {
   it('/admin/backends shows health, circuit, load, latencies, cost and the last decision', async () => {
     const { gateway } = await cheapAndFast('cheapest', { slo: { ttftMs: 600 } });
-    await chat(gateway, { stream: true });
+    for (let index = 0; index < 3; index++) await chat(gateway, { stream: true }); // two explorations, then a choice
     const admin = (await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<Record<string, any>> };
     const cheap = admin.backends.find((backend) => backend.id === 'cheap');
     expect(cheap).toMatchObject({
@@ -148,7 +157,9 @@ describe('explanations', () => {
       cost: { inputPer1M: 0.05, outputPer1M: 0.1 },
       lastDecision: { model: 'm', chosen: true, reason: 'cheapest-within-slo', predictedTtftMs: expect.any(Number) },
     });
-    expect(cheap?.latency.ttftMs).toBeGreaterThan(50);
+    expect(cheap?.latency).toMatchObject({ measured: true, tpotMs: expect.any(Number), outputTokens: 4 });
+    expect(cheap?.latency.prefillBaseMs).toBeGreaterThan(50); // the simulator's 120 ms time to first token
+    expect(cheap?.latency.capacityTokensPerSecond).toBeGreaterThan(0);
     expect(cheap?.models).toHaveProperty('qwen3-8b-q4');
   });
 });

@@ -105,8 +105,8 @@ describe('decide: order and scores', () => {
     }
   });
 
-  it('flags a per-hour cost that rests on an assumed throughput', () => {
-    const decision = decide([candidate('gpu', { cost: { perHour: 2 } })], routeRequest(), seeded(12));
+  it('flags a per-hour cost that rests on the prior speed', () => {
+    const decision = decide([candidate('gpu', { cost: { perHour: 2 }, tpotMs: undefined, throughputTokensPerSecond: 80 })], routeRequest(), seeded(12));
     expect(decision.scores[0]?.costAssumed).toBe(true);
   });
 });

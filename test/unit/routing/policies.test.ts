@@ -71,14 +71,26 @@ describe('balanced', () => {
     expect(balanced([cheapSlow(1), fastPricey], at(1), seeded(1)).order).toEqual(['cheap', 'fast']);
   });
 
-  it('weighs cost and latency ratios at costWeight 0.5', () => {
-    // 10× cheaper, 4× slower: 0.5 × 0.1 + 0.5 × 1 = 0.55 against 0.5 × 1 + 0.5 × 0.25 = 0.625.
+  it('weighs log cost and latency ratios against the best candidate at costWeight 0.5', () => {
+    // 10× cheaper, 4× slower: 0.5 × ln 1 + 0.5 × ln 4 = 0.69 against 0.5 × ln 10 + 0.5 × ln 1 = 1.15.
     const tenfold = balanced([cheapSlow(1), fastPricey], at(0.5), seeded(2));
     expect(tenfold.order[0]).toBe('cheap');
-    expect(tenfold.scores.map((score) => score.score)).toEqual([expect.closeTo(0.55), expect.closeTo(0.625)]);
-    // Only 2× cheaper, still 4× slower: 0.5 × 0.5 + 0.5 = 0.75 against 0.625.
+    expect(tenfold.scores.map((score) => score.score)).toEqual([expect.closeTo(Math.log(4) / 2), expect.closeTo(Math.log(10) / 2)]);
+    // Only 2× cheaper, still 4× slower: 0.5 × ln 4 = 0.69 against 0.5 × ln 2 = 0.35.
     expect(balanced([cheapSlow(5), fastPricey], at(0.5), seeded(2)).order[0]).toBe('fast');
     expect(balanced([cheapSlow(5), fastPricey], at(0.5), seeded(2)).reason).toBe('balanced');
+  });
+
+  it('moves smoothly from fastest to cheapest as costWeight grows', () => {
+    // 10× cheaper, 4× slower: cheap wins once w × ln 10 > (1 − w) × ln 4, i.e. w > 0.376.
+    const winners = [0, 0.2, 0.35, 0.4, 0.6, 1].map((weight) => balanced([cheapSlow(1), fastPricey], at(weight), seeded(3)).order[0]);
+    expect(winners).toEqual(['fast', 'fast', 'fast', 'cheap', 'cheap', 'cheap']);
+  });
+
+  it('ranks candidates predicted to meet the SLO before those predicted to miss it', () => {
+    const slow = candidate('cheap', { ttftMs: 3000, tpotMs: 30, cost: { inputPer1M: 1, outputPer1M: 1 } });
+    const decision = balanced([slow, fastPricey], routeRequest({ policy: 'balanced', costWeight: 0.9, maxTokens: 100, slo: { ttftMs: 1000 } }), seeded(4));
+    expect(decision.order).toEqual(['fast', 'cheap']);
   });
 });
 

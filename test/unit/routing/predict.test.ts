@@ -1,15 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ASSUMED_THROUGHPUT_TOKENS_PER_SECOND,
-  costIsAssumed,
-  costPer1M,
-  outputPricePer1M,
-  predictTpotMs,
-  predictTtftMs,
-  predictWaitMs,
-  TPOT_PRIOR_MS,
-  TTFT_PRIOR_MS,
-} from '../../../src/routing/predict.ts';
+import { costIsAssumed, costPer1M, outputPricePer1M, predictTpotMs, predictTtftMs, predictWaitMs, TPOT_PRIOR_MS, TTFT_PRIOR_MS } from '../../../src/routing/predict.ts';
 import { decide } from '../../../src/routing/decide.ts';
 import { candidate, routeRequest } from './snapshot.ts';
 
@@ -95,9 +85,9 @@ describe('cost per 1M tokens', () => {
     expect(costIsAssumed(hourly)).toBe(false);
   });
 
-  it('assumes a throughput, and says so, until one is measured', () => {
-    const unmeasured = candidate('a', { cost: { perHour: 3.6 }, throughputTokensPerSecond: undefined });
-    expect(outputPricePer1M(unmeasured)).toBeCloseTo((3.6 * 1e6) / (3600 * ASSUMED_THROUGHPUT_TOKENS_PER_SECOND));
+  it('says when the capacity behind a perHour price rests on the prior speed', () => {
+    const unmeasured = candidate('a', { cost: { perHour: 3.6 }, tpotMs: undefined, throughputTokensPerSecond: 4 * 20 });
+    expect(outputPricePer1M(unmeasured)).toBeCloseTo((3.6 * 1e6) / (3600 * 80));
     expect(costIsAssumed(unmeasured)).toBe(true);
     expect(costIsAssumed(candidate('b', { cost: { outputPer1M: 1 } }))).toBe(false);
   });
