@@ -4,6 +4,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { type AnswerDigest, digestAnswer } from './audit/answer-digest.ts';
+import { AdminQueueDrain } from './audit/admin-queue.ts';
 import { AuditFileSink } from './audit/file-sink.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -164,6 +165,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // With the audit log on, every byte of every answer (however it was written) is hashed as it goes out.
   const answerDigests = new WeakMap<object, AnswerDigest>();
   audit?.write({ time: new Date().toISOString(), type: 'admin', action: 'start', detail: `${config.backends.length} backends, ${config.models.length} models` });
+  // Key changes made by `switchyard keys` (another process) arrive through Redis and join this chain.
+  const adminQueue =
+    audit && deps.redis
+      ? new AdminQueueDrain(
+          deps.redis,
+          keyPrefix,
+          (fields) => audit.write(fields),
+          1_000,
+          (error) => deps.logger.warn({ err: error.message }, 'audit: reading queued admin records failed'),
+        )
+      : undefined;
   const writeInfoLine = createInfoLineWriter(deps.logger);
   // A tenant's data policy may lower its request lines to debug or drop them (tenants.<t>.logging.requests).
   const requestLogLevels = new Map(Object.entries(config.tenants).flatMap(([tenant, policy]) => (policy.logging?.requests ? [[tenant, policy.logging.requests]] : [])));
@@ -299,6 +311,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.addHook('onClose', async () => {
     monitor.stop();
+    await adminQueue?.stop();
     if (audit) {
       audit.write({ time: new Date().toISOString(), type: 'admin', action: 'shutdown' });
       await audit.close();

@@ -69,7 +69,7 @@ export class Backend {
   /** Extra request headers asking for the kind's per-response load report, when enabled and the kind has one. */
   readonly loadReportHeaders: Readonly<Record<string, string>> | undefined;
   /** Service times learnt from answers, and the gateway's requests in flight here (see latency.ts). */
-  readonly service = new ServiceStats();
+  readonly service: ServiceStats;
   readonly circuit: CircuitBreaker;
   /** Last routing score details, for /admin/backends (written by the router, read by the admin API). */
   lastDecision: LastDecision | undefined = undefined;
@@ -100,6 +100,7 @@ export class Backend {
     this.streamUpstream = config.streamUpstream === 'always' || (config.streamUpstream === 'auto' && kind.streamUpstreamByDefault);
     this.loadReportHeaders = config.loadReport ? kind.loadReport?.requestHeaders : undefined;
     this.circuit = new CircuitBreaker(config.circuit, parts.now);
+    this.service = new ServiceStats(config.prior.ttftMs);
     this.#live = {
       queued: undefined,
       running: undefined,

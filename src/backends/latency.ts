@@ -14,15 +14,30 @@
  * as well as with every new sample, so fresh evidence takes over quickly.
  */
 
-/** Exponentially weighted moving average; undefined until the first sample. */
+/**
+ * Exponentially weighted moving average; undefined until the first sample. With a prior, it starts from the
+ * prior as if `priorWeight` samples had shown it (a running mean until the EWMA's own weight takes over).
+ */
 export class Ewma {
   value: number | undefined;
+  samples = 0;
   private readonly alpha: number;
-  constructor(alpha = 0.2) {
+  private readonly prior: number | undefined;
+  private readonly priorWeight: number;
+  constructor(alpha = 0.2, prior?: number, priorWeight = 0) {
     this.alpha = alpha;
+    this.prior = prior;
+    this.priorWeight = priorWeight;
   }
   update(sample: number): void {
-    this.value = this.value === undefined ? sample : this.value + this.alpha * (sample - this.value);
+    this.samples++;
+    const current = this.value ?? this.prior;
+    if (current === undefined) {
+      this.value = sample;
+      return;
+    }
+    const step = Math.max(this.alpha, 1 / (this.samples + this.priorWeight));
+    this.value = current + step * (sample - current);
   }
 }
 
@@ -30,15 +45,29 @@ export class Ewma {
 const SAMPLE_DECAY = 0.95;
 /** Older prefill samples also lose half their weight per this much idle time. */
 export const SAMPLE_HALF_LIFE_MS = 300_000;
-/** Below this spread of prompt sizes (tokens², weighted variance) the slope is not fitted: the mean is used. */
-const MIN_PROMPT_VARIANCE = 100;
+/** Below this spread of prompt sizes (weighted variance, tokens²: a standard deviation of 100) the slope is not fitted. */
+const MIN_PROMPT_VARIANCE = 10_000;
+/**
+ * Until a slope is fitted, the mean TTFT is scaled to other prompt sizes in proportion to (OVERHEAD_TOKENS +
+ * prompt): one long prompt must not make a backend look slow for short ones, nor one short prompt make it look
+ * fast for long ones. (Scaling fully in proportion to the prompt was tried: a fast backend measured on short
+ * prompts then looked slow for long ones, never got one, and never learnt its slope.)
+ */
+const OVERHEAD_TOKENS = 256;
+
+/** The prompt size a backend's `prior.ttftMs` is for. */
+export const PRIOR_PROMPT_TOKENS = 1000;
 
 /**
  * TTFT = intercept + slope × prompt tokens, by exponentially weighted least
- * squares. With too little spread in prompt sizes the slope is 0 and the
- * intercept is the weighted mean.
+ * squares. With too little spread in prompt sizes (or a slope that comes out
+ * negative) the mean is scaled instead (see OVERHEAD_TOKENS). Before any
+ * sample, the backend's prior (for a PRIOR_PROMPT_TOKENS prompt) is scaled the
+ * same way. (Counting the prior as one more sample in the fit was tried: a
+ * prior 10× off bent the first lines so far that the fit fell back to the mean.)
  */
 export class PrefillFit {
+  private readonly prior: number | undefined;
   private weight = 0;
   private sumX = 0;
   private sumY = 0;
@@ -48,33 +77,64 @@ export class PrefillFit {
   samples = 0;
   intercept = 0;
   slope = 0;
+  /** False while the line is the scaled mean (too little spread in prompt sizes). */
+  fitted = false;
+  /** The longest prompt sampled. */
+  private longest = 0;
+
+  constructor(priorTtftMs?: number) {
+    this.prior = priorTtftMs;
+  }
 
   add(promptTokens: number, ttftMs: number, now: number): void {
     let keep = SAMPLE_DECAY;
     if (this.lastAt !== 0 && now > this.lastAt) keep *= 0.5 ** ((now - this.lastAt) / SAMPLE_HALF_LIFE_MS);
+    this.accumulate(promptTokens, ttftMs, keep);
+    if (promptTokens > this.longest) this.longest = promptTokens;
+    this.samples++;
     this.lastAt = now;
+    this.refit();
+  }
+
+  /** Adds one sample after multiplying the older ones' weight by `keep`. */
+  private accumulate(promptTokens: number, ttftMs: number, keep: number): void {
     this.weight = this.weight * keep + 1;
     this.sumX = this.sumX * keep + promptTokens;
     this.sumY = this.sumY * keep + ttftMs;
     this.sumXX = this.sumXX * keep + promptTokens * promptTokens;
     this.sumXY = this.sumXY * keep + promptTokens * ttftMs;
-    this.samples++;
+  }
+
+  private refit(): void {
     const meanX = this.sumX / this.weight;
     const meanY = this.sumY / this.weight;
     const variance = this.sumXX / this.weight - meanX * meanX;
-    let slope = 0;
-    if (variance > MIN_PROMPT_VARIANCE) slope = Math.max(0, (this.sumXY / this.weight - meanX * meanY) / variance);
-    this.slope = slope;
-    this.intercept = Math.max(0, meanY - slope * meanX);
+    const slope = variance > MIN_PROMPT_VARIANCE ? (this.sumXY / this.weight - meanX * meanY) / variance : 0;
+    this.fitted = slope > 0 && meanY - slope * meanX >= 0;
+    if (this.fitted) {
+      this.slope = slope;
+      this.intercept = meanY - slope * meanX;
+    } else {
+      // The line through (−OVERHEAD_TOKENS, 0) and the means.
+      this.slope = meanY / (OVERHEAD_TOKENS + Math.max(0, meanX));
+      this.intercept = this.slope * OVERHEAD_TOKENS;
+    }
   }
 
-  /** Predicted prefill time (ms) of a prompt; undefined before any sample. */
+  /**
+   * Predicted prefill time (ms) of a prompt: from the prior alone before any sample (undefined without one).
+   * Until a slope is fitted, a prompt longer than those seen is predicted no faster than the prior says:
+   * short samples alone tell nothing about long prompts.
+   */
   predict(promptTokens: number): number | undefined {
-    if (this.samples === 0) return undefined;
-    return this.intercept + this.slope * Math.max(0, promptTokens);
+    const prompt = Math.max(0, promptTokens);
+    const prior = this.prior === undefined ? undefined : (this.prior * (OVERHEAD_TOKENS + prompt)) / (OVERHEAD_TOKENS + PRIOR_PROMPT_TOKENS);
+    if (this.samples === 0) return prior;
+    const line = this.intercept + this.slope * prompt;
+    if (this.fitted || prior === undefined || prompt <= this.longest) return line;
+    return Math.max(line, prior);
   }
 }
-
 /** One request the gateway has in flight to the backend (see Router.acquire). */
 export interface InflightJob {
   /** Clock time (ms) the attempt was sent. */
@@ -92,13 +152,19 @@ export interface InflightJob {
 
 /** Service-time figures and in-flight requests of one backend. */
 export class ServiceStats {
-  readonly prefill = new PrefillFit();
+  readonly prefill: PrefillFit;
   readonly tpot = new Ewma();
-  readonly outputTokens = new Ewma(0.1);
+  /** Starts from the assumed 256 tokens as if seen 3 times: one short answer must not make a queue look short. */
+  readonly outputTokens = new Ewma(0.1, 256, 3);
   /** Clock time of the last observation (0 = never). */
   lastSampleAt = 0;
   /** The gateway's requests in flight, in the order they were sent. */
   readonly inflight = new Set<InflightJob>();
+
+  /** `priorTtftMs`: the backend's prior.ttftMs (time to first token of an idle backend for a 1,000-token prompt). */
+  constructor(priorTtftMs?: number) {
+    this.prefill = new PrefillFit(priorTtftMs);
+  }
 
   /** True once a request finished here: predictions rest on measurements, not priors. */
   get measured(): boolean {

@@ -74,7 +74,7 @@ export const CostSchema = Type.Object(
 /** `backends[].prior`: what the router assumes of a backend until its first answers are measured (conservative, never 0). */
 export const PriorSchema = Type.Object(
   {
-    ttftMs: Type.Number({ minimum: 1, default: 1000, description: 'time to first token of an idle backend, assumed until measured' }),
+    ttftMs: Type.Number({ minimum: 1, default: 1000, description: 'time to first token of an idle backend for a 1,000-token prompt, assumed until measured' }),
     tokensPerSecond: Type.Number({ exclusiveMinimum: 0, default: 20, description: 'output tokens per second of one slot, assumed until measured' }),
   },
   { additionalProperties: false, default: {} },

@@ -3,8 +3,10 @@
  * a config (or, without Redis, prints the `auth.keys` entry to paste). Returns
  * the text to print; main.ts prints it.
  */
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { type AdminAction, queueAdminAction } from '../audit/admin-queue.ts';
 import type { SwitchyardConfig } from '../config/schema.ts';
 import { closeRedis, connectRedis, createRedis } from '../redis/client.ts';
 import { hashApiKey } from './api-keys.ts';
@@ -57,6 +59,15 @@ function fieldsFrom(values: Record<string, string | undefined>): NewKeyFields {
 }
 
 /** Runs a keys subcommand; `load` reads and validates the config file. */
+/** Who ran the command, for the audit record (the OS account; not a secret). */
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export async function runKeysCommand(argv: string[], load: (file: string) => SwitchyardConfig): Promise<string> {
   const [sub, ...rest] = argv;
   const { values, positionals } = parseArgs({
@@ -88,8 +99,13 @@ export async function runKeysCommand(argv: string[], load: (file: string) => Swi
   try {
     if (redis && !(await connectRedis(redis, config.redis?.startupWaitMs ?? 2_000))) throw new Error('Redis is not reachable: cannot manage keys');
     const store: KeyStore = redis ? new RedisKeyStore(redis, config.redis?.keyPrefix ?? 'swy') : new MemoryKeyStore([]);
+    // With the audit log on, key changes go to the gateways' audit chain through Redis (audit/admin-queue.ts).
+    const audited = async (action: AdminAction): Promise<void> => {
+      if (redis && config.audit.enabled) await queueAdminAction(redis, config.redis?.keyPrefix ?? 'swy', { ...action, detail: `keys command by ${userName()}` });
+    };
     if (sub === 'create') {
       const { secret, record } = await createKey(store, fieldsFrom(values));
+      await audited({ action: 'key.create', keyId: record.id, tenant: record.tenant });
       const where = redis
         ? `Stored in Redis; every replica accepts it now.`
         : `No redis in ${values.config}: add this entry under auth.keys and restart:\n\n${configEntryYaml(record)}`;
@@ -106,6 +122,7 @@ export async function runKeysCommand(argv: string[], load: (file: string) => Swi
     if (!redis) throw new Error(`No redis in ${values.config}: revoke a config key by setting revoked: true in auth.keys`);
     const revoked = await revokeKey(store, id);
     if (!revoked) throw new Error(`no key with id ${id}`);
+    await audited({ action: 'key.revoke', keyId: id, tenant: revoked.tenant });
     return `Revoked ${id}. Replicas stop accepting it within auth.cacheTtlMs (${config.auth.cacheTtlMs} ms), or auth.maxStaleMs (${config.auth.maxStaleMs} ms) while Redis is unreachable.`;
   } finally {
     if (redis) await closeRedis(redis);

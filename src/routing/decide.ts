@@ -25,9 +25,11 @@
  *      request succeeds, and a failed probe costs one failover, not an error;
  *    - on the predicting policies (cheapest, fastest, balanced), an unmeasured
  *      candidate (no request finished there yet) with nothing in flight goes
- *      first (reason `explore`): one request at a time measures it, while the
- *      others are predicted from its conservative prior, so a new backend is
- *      neither flooded nor left unused because its prior looks slow;
+ *      first (reason `explore`) for a request of at most EXPLORE_MAX_PROMPT
+ *      tokens: one request at a time measures it, while the others are
+ *      predicted from its conservative prior, so a new backend is neither
+ *      flooded nor left unused because its prior looks slow (a long prompt is
+ *      a poor probe: it may be slow anywhere);
  *    - candidates below maxConcurrency, ordered by affinity then the policy;
  *    - candidates at maxConcurrency (the admission queue waits for them);
  *    - half-open candidates whose probe is still in flight (last resort);
@@ -124,6 +126,8 @@ function pickIdle(entries: readonly Entry[], random: () => number, accept: (entr
 }
 
 const PREDICTING = new Set(['cheapest', 'fastest', 'balanced']);
+/** Requests with longer (estimated) prompts do not explore unmeasured backends. */
+export const EXPLORE_MAX_PROMPT = 1024;
 const unmeasured = (entry: Entry): boolean => entry.candidate.unmeasured === true;
 
 /** Ranks one tier with the policy and appends it; returns the decision's reason so far. */
@@ -194,7 +198,7 @@ export function decide(
   const ranker: Ranker = rankers[request.policy];
   let first = pickIdle(halfOpen, random);
   let reason = first === undefined ? '' : 'probe';
-  if (first === undefined && PREDICTING.has(request.policy)) {
+  if (first === undefined && PREDICTING.has(request.policy) && request.promptTokens <= EXPLORE_MAX_PROMPT) {
     first = pickIdle(open, random, unmeasured);
     if (first !== undefined) reason = 'explore';
   }

@@ -19,9 +19,11 @@
  *               inflight alone when metrics are stale or missing
  *   wait      = 0 while occupancy < P
  *   otherwise, with the gateway's own requests there known (`ahead`): the first
- *   P in sending order hold the slots for what is left of their service (at
- *   least one token), requests the runtime reports beyond ours hold one for
- *   half a typical service, the rest queue in order and each takes the first
+ *   P in sending order hold the slots for what is left of their service; one
+ *   already past its expected service is expected to run half a typical
+ *   answer more (long answers run long), never past its own max_tokens, and
+ *   at least one token; requests the runtime reports beyond ours hold one for
+ *   half a typical service; the rest queue in order and each takes the first
  *   slot to free up; the wait is when a slot frees after all of them.
  *   Without that list: wait = (occupancy + 1 − P) × service / P.
  *
@@ -87,7 +89,7 @@ function earliest(free: number[]): number {
 }
 
 /** The slot simulation over the requests ahead (see the file comment). */
-function waitBehind(ahead: readonly AheadJob[], others: number, parallelism: number, typicalService: number, tpot: number): number {
+function waitBehind(ahead: readonly AheadJob[], others: number, parallelism: number, typicalService: number, residual: number, tpot: number): number {
   const free: number[] = [];
   const queuedService: number[] = [];
   const place = (holdMs: number, remainingMs: number): void => {
@@ -95,7 +97,10 @@ function waitBehind(ahead: readonly AheadJob[], others: number, parallelism: num
     else queuedService.push(holdMs);
   };
   for (let other = 0; other < others; other++) place(typicalService, typicalService / 2);
-  for (const job of ahead) place(job.serviceMs, Math.max(tpot, job.serviceMs - job.elapsedMs));
+  for (const job of ahead) {
+    const left = Math.min(job.limitMs - job.elapsedMs, Math.max(job.serviceMs - job.elapsedMs, residual));
+    place(job.serviceMs, Math.max(tpot, left));
+  }
   if (free.length < parallelism) return 0;
   for (const service of queuedService) {
     const slot = earliest(free);
@@ -113,7 +118,8 @@ export function predictWaitMs(candidate: CandidateState): number {
   const service = baseTtftMs(candidate) + expectedOutput(candidate, undefined) * tpot;
   const ahead = candidate.ahead;
   if (ahead === undefined) return ((occupancy + 1 - parallelism) * service) / parallelism;
-  return waitBehind(ahead, Math.max(0, occupancy - ahead.length), parallelism, service, tpot);
+  const residual = (expectedOutput(candidate, undefined) / 2) * tpot;
+  return waitBehind(ahead, Math.max(0, occupancy - ahead.length), parallelism, service, residual, tpot);
 }
 
 /** Predicted time to first token (ms); see the formula at the top of this file. */

@@ -90,8 +90,9 @@ export class Router {
       // Service figures stay after idle spells (decayed, not forgotten); priors stand in until the first one.
       ttftMs: service.prefill.predict(promptTokens),
       // A backend seen only through whole (non-streamed) answers has all of its latency in the prefill samples
-      // (see ttftFromWhole in proxy/forward.ts); a TPOT prior on top would charge it twice.
-      tpotMs: service.tpot.value ?? (service.measured ? 0 : undefined),
+      // (see ttftFromWhole in proxy/forward.ts); a TPOT prior on top would charge it twice. (Only once an answer
+      // finished: a first token alone says nothing about decoding.)
+      tpotMs: service.tpot.value ?? (service.outputTokens.samples > 0 ? 0 : undefined),
       outputTokens: service.outputTokens.value,
       unmeasured: !service.measured,
       ttftPriorMs: prior.ttftMs,
@@ -114,7 +115,8 @@ export class Router {
     const jobs: AheadJob[] = [];
     for (const job of service.inflight) {
       const prefill = service.prefill.predict(job.promptTokens) ?? priorTtft;
-      jobs.push({ serviceMs: prefill + expectedOutput(candidate, job.maxTokens) * tpot, elapsedMs: now - job.startedAt });
+      const limitMs = job.maxTokens === undefined ? Number.POSITIVE_INFINITY : prefill + job.maxTokens * tpot;
+      jobs.push({ serviceMs: prefill + expectedOutput(candidate, job.maxTokens) * tpot, elapsedMs: now - job.startedAt, limitMs });
     }
     return jobs;
   }

@@ -25,6 +25,8 @@ export interface AheadJob {
   serviceMs: number;
   /** Time since it was sent (ms). */
   elapsedMs: number;
+  /** The longest it can hold a slot: prefill + its max_tokens × TPOT (ms; Infinity without max_tokens). */
+  limitMs: number;
 }
 
 /** One target of a route as the router sees it at decision time. */

@@ -227,8 +227,10 @@ export function buildChatPlan(fields: ChatFields, context: PlanContext): Plan | 
   const maxTokens = flavor.maxTokens(fields.maxTokens);
   if (isReply(maxTokens)) return maxTokens;
   const responsesContext = fields.endpoint === 'responses' ? flavor.surfaces?.responsesContext : undefined;
-  const verdict = responsesContext !== undefined ? responsesContext(stats.tokens, maxTokens, options) : flavor.checkContext(stats.tokens, maxTokens, options);
+  let verdict = responsesContext !== undefined ? responsesContext(stats.tokens, maxTokens, options) : flavor.checkContext(stats.tokens, maxTokens, options);
   if (verdict.error !== undefined) return verdict.error;
+  const natural = fields.naturalLength;
+  if (natural !== undefined && natural < verdict.completionTokens) verdict = { ...verdict, completionTokens: natural, finishReason: 'stop' };
 
   const seed = hashNumber(stats.hash, fields.seed ?? options.seed);
   const choices: PlanChoice[] = [];

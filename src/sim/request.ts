@@ -25,6 +25,11 @@ interface Common {
   cacheSalt?: string | undefined;
   /** llama.cpp `cache_prompt` (default true): false computes the whole prompt again, reusing nothing. */
   cachePrompt?: boolean | undefined;
+  /**
+   * Simulator only (`sim_output_tokens`, ignored by real runtimes, unseen by the gateway): the model stops on its
+   * own after this many tokens (finish `stop`), as real answers end before max_tokens. Chat completions only.
+   */
+  naturalLength?: number | undefined;
 }
 
 /**
@@ -279,6 +284,7 @@ export function parseInference(route: Route, body: unknown, flavor: Flavor): Inf
     stream: stream ?? false,
     streamOptions: body.stream_options,
     maxTokens: maxCompletion ?? maxTokensField,
+    naturalLength: typeof body.sim_output_tokens === 'number' && body.sim_output_tokens >= 1 ? Math.floor(body.sim_output_tokens) : undefined,
   };
 
   if (route === 'completions') {

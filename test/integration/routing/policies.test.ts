@@ -157,7 +157,8 @@ describe('explanations', () => {
       cost: { inputPer1M: 0.05, outputPer1M: 0.1 },
       lastDecision: { model: 'm', chosen: true, reason: 'cheapest-within-slo', predictedTtftMs: expect.any(Number) },
     });
-    expect(cheap?.latency).toMatchObject({ measured: true, tpotMs: expect.any(Number), outputTokens: 4 });
+    expect(cheap?.latency).toMatchObject({ measured: true, tpotMs: expect.any(Number) });
+    expect(cheap?.latency.outputTokens).toBeLessThan(256); // moving from the assumed 256 towards the 4 it produced
     expect(cheap?.latency.prefillBaseMs).toBeGreaterThan(50); // the simulator's 120 ms time to first token
     expect(cheap?.latency.capacityTokensPerSecond).toBeGreaterThan(0);
     expect(cheap?.models).toHaveProperty('qwen3-8b-q4');

@@ -1,6 +1,6 @@
 /** What the router learns of a backend (backends/latency.ts) and how it predicts queue waits and explores (routing/). */
 import { describe, expect, it } from 'vitest';
-import { PrefillFit, SAMPLE_HALF_LIFE_MS } from '../../../src/backends/latency.ts';
+import { PRIOR_PROMPT_TOKENS, PrefillFit, SAMPLE_HALF_LIFE_MS } from '../../../src/backends/latency.ts';
 import { decide } from '../../../src/routing/decide.ts';
 import { outputPricePer1M, predictTtftMs, predictWaitMs } from '../../../src/routing/predict.ts';
 import { candidate, routeRequest, seeded, tally } from './snapshot.ts';
@@ -15,12 +15,31 @@ describe('prefill fit', () => {
     expect(fit.predict(2000)).toBeCloseTo(450, 3);
   });
 
-  it('uses the mean when every prompt had about the same size', () => {
+  it('scales the mean with the prompt until prompt sizes spread enough to fit a slope', () => {
     const fit = new PrefillFit();
-    fit.add(100, 80, 1);
-    fit.add(101, 120, 2);
-    expect(fit.slope).toBe(0);
-    expect(fit.predict(5000)).toBeCloseTo((80 * 0.95 + 120) / 1.95); // weighted towards the newer sample
+    fit.add(4744, 500, 1); // one long prompt: 500 ms
+    expect(fit.predict(4744)).toBeCloseTo(500);
+    expect(fit.predict(744)).toBeCloseTo((500 * (256 + 744)) / (256 + 4744)); // a short one is not predicted at 500 ms
+    const short = new PrefillFit();
+    short.add(100, 20, 1); // one short prompt: 20 ms
+    expect(short.predict(3000)).toBeCloseTo((20 * (256 + 3000)) / (256 + 100)); // a long one is not predicted at 20 ms either
+    fit.add(4745, 540, 2);
+    const mean = (500 * 0.95 + 540) / 1.95; // weighted towards the newer sample
+    expect(fit.predict(4744.5)).toBeCloseTo(mean, 0);
+  });
+
+  it('starts from the prior, scaled to the prompt, until the first sample', () => {
+    const fit = new PrefillFit(1000);
+    expect(fit.predict(PRIOR_PROMPT_TOKENS)).toBe(1000);
+    expect(fit.predict(4744)).toBeCloseTo((1000 * (256 + 4744)) / (256 + 1000)); // a long prompt is predicted slower
+    fit.add(100, 20, 1);
+    expect(fit.predict(100)).toBeCloseTo(20);
+    // Longer prompts than any seen: no faster than the prior until a slope is fitted.
+    expect(fit.predict(3000)).toBeCloseTo((1000 * (256 + 3000)) / (256 + 1000));
+    fit.add(900, 100, 2);
+    fit.add(500, 60, 3);
+    expect(fit.fitted).toBe(true);
+    expect(fit.predict(3000)).toBeCloseTo(310, -1); // 10 ms + 0.1 ms per token
   });
 
   it('keeps its figures over an idle spell, and lets new samples take over after it', () => {
@@ -36,42 +55,60 @@ describe('prefill fit', () => {
 
 describe('queue wait from the requests ahead', () => {
   // 2 slots; a service of 100 ms prefill + 100 output tokens × 10 ms = 1,100 ms.
-  const busy = (ahead: Array<{ serviceMs: number; elapsedMs: number }>) =>
-    candidate('a', { slots: 2, inflight: ahead.length, running: undefined, queued: undefined, ttftMs: 100, tpotMs: 10, outputTokens: 100, ahead });
+  const busy = (ahead: Array<{ serviceMs: number; elapsedMs: number; limitMs?: number }>) =>
+    candidate('a', {
+      slots: 2,
+      inflight: ahead.length,
+      running: undefined,
+      queued: undefined,
+      ttftMs: 100,
+      tpotMs: 10,
+      outputTokens: 100,
+      ahead: ahead.map((job) => ({ limitMs: Number.POSITIVE_INFINITY, ...job })),
+    });
 
   it('waits for the first slot to free when one request is ahead of two busy slots', () => {
-    const wait = predictWaitMs(
-      busy([
-        { serviceMs: 1100, elapsedMs: 900 },
-        { serviceMs: 1100, elapsedMs: 300 },
-      ]),
-    );
-    expect(wait).toBeCloseTo(200); // the older one has 200 ms left
-    expect(
-      predictTtftMs(
-        busy([
-          { serviceMs: 1100, elapsedMs: 900 },
-          { serviceMs: 1100, elapsedMs: 300 },
-        ]),
-      ),
-    ).toBeCloseTo(300);
+    const ahead = [
+      { serviceMs: 1100, elapsedMs: 300 }, // 800 left
+      { serviceMs: 1100, elapsedMs: 100 }, // 1,000 left
+    ];
+    expect(predictWaitMs(busy(ahead))).toBeCloseTo(800);
+    expect(predictTtftMs(busy(ahead))).toBeCloseTo(900); // + 100 ms prefill
   });
 
   it('lays queued requests onto the slots as they free', () => {
     const ahead = [
-      { serviceMs: 1100, elapsedMs: 1000 }, // 100 left
-      { serviceMs: 1100, elapsedMs: 600 }, // 500 left
-      { serviceMs: 1100, elapsedMs: 0 }, // queued: takes the first slot at 100, holds it to 1,200
-      { serviceMs: 300, elapsedMs: 0 }, // queued: second slot at 500, to 800
+      { serviceMs: 1100, elapsedMs: 500 }, // 600 left
+      { serviceMs: 1100, elapsedMs: 100 }, // 1,000 left
+      { serviceMs: 1100, elapsedMs: 0 }, // queued: takes the first slot at 600, holds it to 1,700
+      { serviceMs: 300, elapsedMs: 0 }, // queued: the second at 1,000, to 1,300
     ];
-    expect(predictWaitMs(busy(ahead))).toBeCloseTo(800);
+    expect(predictWaitMs(busy(ahead))).toBeCloseTo(1300);
   });
 
-  it('counts a request ahead as at least one more token, never as already done', () => {
+  it('expects a request past its expected service to run half a typical answer more, within its max_tokens', () => {
+    // Answers vary in length: one that ran long is likely a long one. Typical output 100 tokens × 10 ms: 500 ms more.
     expect(
       predictWaitMs(
         busy([
           { serviceMs: 1100, elapsedMs: 5000 },
+          { serviceMs: 1100, elapsedMs: 5000 },
+        ]),
+      ),
+    ).toBeCloseTo(500);
+    // Its max_tokens ends it sooner: 5,100 ms at most, 100 left; never less than one token.
+    expect(
+      predictWaitMs(
+        busy([
+          { serviceMs: 1100, elapsedMs: 5000, limitMs: 5100 },
+          { serviceMs: 1100, elapsedMs: 5000 },
+        ]),
+      ),
+    ).toBeCloseTo(100);
+    expect(
+      predictWaitMs(
+        busy([
+          { serviceMs: 1100, elapsedMs: 5000, limitMs: 5000 },
           { serviceMs: 1100, elapsedMs: 5000 },
         ]),
       ),
@@ -82,7 +119,16 @@ describe('queue wait from the requests ahead', () => {
     expect(predictWaitMs(busy([{ serviceMs: 1100, elapsedMs: 0 }]))).toBe(0);
     // The runtime runs 2 of another client's (half a typical service, 550 ms, left each) and queues our one
     // request behind them: it takes the first slot to free, ours the second, at 550 ms.
-    const shared = candidate('a', { slots: 2, inflight: 1, running: 2, queued: 1, ttftMs: 100, tpotMs: 10, outputTokens: 100, ahead: [{ serviceMs: 1100, elapsedMs: 0 }] });
+    const shared = candidate('a', {
+      slots: 2,
+      inflight: 1,
+      running: 2,
+      queued: 1,
+      ttftMs: 100,
+      tpotMs: 10,
+      outputTokens: 100,
+      ahead: [{ serviceMs: 1100, elapsedMs: 0, limitMs: Number.POSITIVE_INFINITY }],
+    });
     expect(predictWaitMs(shared)).toBeCloseTo(550);
   });
 
@@ -105,6 +151,11 @@ describe('exploration of unmeasured backends', () => {
     const next = decide([measured, fresh(1)], request, seeded(1));
     expect(next.order).toEqual(['known', 'new']);
     expect(next.reason).toBe('cheapest-within-slo');
+  });
+
+  it('does not explore with a long prompt', () => {
+    const long = routeRequest({ policy: 'cheapest', slo: { ttftMs: 500 }, promptTokens: 4000 });
+    expect(decide([measured, fresh(0)], long, seeded(1)).reason).toBe('cheapest-within-slo');
   });
 
   it('spreads explorations at random over several new backends, and only on the predicting policies', () => {
