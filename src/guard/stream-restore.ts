@@ -1,10 +1,14 @@
 /**
- * guard.restore on streamed chat completions: the values a request's
- * redaction replaced go back into the content deltas the client receives. A
- * placeholder usually arrives in pieces (`[EMA`, `IL_`, `1]`), so each choice
- * holds back a tail that could still become one — at most the longest
- * placeholder, and only while it looks like one — and releases it with the
- * next delta or the choice's finish. Only built when something was redacted.
+ * guard.restore on streams: the values a request's redaction replaced go
+ * back into the text deltas of the upstream's chat (or text completion)
+ * stream before the surface relays or translates it, so a chat stream and a
+ * Responses or Messages stream translated from chat get them back alike
+ * (forward.ts serves a restored Responses or Messages stream through the
+ * chat translation for this reason). A placeholder usually arrives in pieces
+ * (`[EMA`, `IL_`, `1]`), so each choice holds back a tail that could still
+ * become one — at most the longest placeholder, and only while it looks like
+ * one — and releases it with the next delta or the choice's finish. Only
+ * built when something was redacted.
  */
 import type { StreamDialect } from '../proxy/codec.ts';
 import { restorePlaceholders } from './policy.ts';
@@ -43,10 +47,13 @@ export class PlaceholderRestorer {
 }
 
 interface ChatChunk {
-  choices?: Array<{ index?: number; delta?: { content?: unknown }; finish_reason?: unknown }>;
+  choices?: Array<{ index?: number; delta?: { content?: unknown }; text?: unknown; finish_reason?: unknown }>;
 }
 
-/** A chat-stream dialect whose content deltas get the redacted values back. `placeholders`: as written in JSON text. */
+/**
+ * `inner` reading an upstream chat (or text completion) stream whose content deltas get the redacted values back
+ * first. `placeholders`: as written in JSON text.
+ */
 export function restoringChatStream(inner: StreamDialect, placeholders: ReadonlyMap<string, string>): StreamDialect {
   const values = new Map([...placeholders].map(([placeholder, json]) => [placeholder, JSON.parse(`"${json}"`) as string]));
   const restorers = new Map<number, PlaceholderRestorer>();
@@ -59,10 +66,12 @@ export function restoringChatStream(inner: StreamDialect, placeholders: Readonly
     return found;
   };
   const rewrite = (event: string): string => {
-    if (!event.startsWith('data: {')) return event;
+    if (!event.startsWith('data:')) return event;
+    const payload = event.slice(5).trimStart();
+    if (!payload.startsWith('{')) return event;
     let chunk: ChatChunk;
     try {
-      chunk = JSON.parse(event.slice(6)) as ChatChunk;
+      chunk = JSON.parse(payload) as ChatChunk;
     } catch {
       return event;
     }
@@ -70,25 +79,22 @@ export function restoringChatStream(inner: StreamDialect, placeholders: Readonly
     for (const choice of chunk.choices) {
       const index = typeof choice.index === 'number' ? choice.index : 0;
       const delta = choice.delta;
-      let content = delta && typeof delta.content === 'string' ? restorer(index).push(delta.content) : undefined;
+      // Chat: delta.content; text completions: text.
+      const completion = delta === undefined && typeof choice.text === 'string';
+      const piece = completion ? (choice.text as string) : delta && typeof delta.content === 'string' ? delta.content : undefined;
+      let content = piece === undefined ? undefined : restorer(index).push(piece);
       if (choice.finish_reason !== null && choice.finish_reason !== undefined) {
         const rest = restorer(index).end();
         if (rest.length > 0) content = (content ?? '') + rest;
       }
-      if (content !== undefined) choice.delta = { ...(delta ?? {}), content };
+      if (content === undefined) continue;
+      if (completion) choice.text = content;
+      else choice.delta = { ...(delta ?? {}), content };
     }
     return `data: ${JSON.stringify(chunk)}`;
   };
   return {
-    read(event) {
-      const out = inner.read(event);
-
-      if (typeof out !== 'string' || out.length === 0) return out;
-      return out
-        .split('\n\n')
-        .map((part) => rewrite(part))
-        .join('\n\n');
-    },
+    read: (event) => inner.read(rewrite(event)),
     get done() {
       return inner.done;
     },

@@ -142,7 +142,9 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     record.attempts++;
     record.backend = backend.id;
     if (record.attempts > 1) record.routeReason = `failover:${lastError?.kind ?? 'error'}`;
-    const mode = support.mode(backend, surface) as ServeMode;
+    // guard.restore on a stream works on chat deltas: Responses and Messages streams go through the chat translation.
+    const restoring = record.restore !== undefined && clientStream;
+    const mode = restoring ? support.restoringMode(backend, surface, support.mode(backend, surface) as ServeMode) : (support.mode(backend, surface) as ServeMode);
     let attempt: Attempt | undefined;
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;
@@ -178,8 +180,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         throw upstreamFailure(attempt.statusCode, text, backend.id, promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
       }
       if (clientStream) {
-        // guard.restore on a chat stream: values go back into the deltas (planCache keeps such a stream out of the cache).
-        const restoring = record.restore !== undefined && surface.name === 'chat';
+        // guard.restore: values go back into the upstream's deltas (planCache keeps such a stream out of the cache).
         const outcome = await relayStream({
           backend,
           attempt,

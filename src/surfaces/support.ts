@@ -37,6 +37,15 @@ export class SurfaceSupport {
   }
 
   /**
+   * The mode for a stream the guard restores values into (guard.restore): a surface with a chat translation goes
+   * through it (where the restore works on the chat deltas) unless config pins the backend to native.
+   */
+  restoringMode(backend: Backend, surface: Surface, mode: ServeMode): ServeMode {
+    if (mode !== 'native' || !surface.translates || surface.name === 'chat') return mode;
+    return backend.config.surfaces[familyOf(surface)] === 'native' ? mode : 'translate';
+  }
+
+  /**
    * A native call answered 404 with `body`: when that says the path is unknown (and the surface has a
    * translation, and config did not pin the mode), the backend is translated from now on; returns true.
    */

@@ -18,7 +18,8 @@
  */
 import { byLatency, byScore, meetsSlo, pickNearTie, promote, sortBy, type Entry, type Ranker } from './rank.ts';
 
-const ABSOLUTE_TIE = 1e-9;
+/** Scores are log ratios to the best (0): within 0.05 (about 5% on either axis) is a near-tie. */
+const ABSOLUTE_TIE = 0.05;
 /** Costs below this share of the dearest candidate's count as this share. */
 const COST_FLOOR = 0.01;
 const LATENCY_FLOOR_MS = 1;

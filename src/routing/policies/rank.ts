@@ -89,7 +89,15 @@ export function pickNearTie(sorted: readonly Entry[], primary: Key, secondary: K
   if (size === 1) return 0;
   const one = randomIndex(random, size);
   const two = randomIndex(random, size);
-  return secondary(sorted[one] as Entry) <= secondary(sorted[two] as Entry) ? one : two;
+  const oneKey = secondary(sorted[one] as Entry);
+  const twoKey = secondary(sorted[two] as Entry);
+  // Near-equal on the second key too (identical machines whose learnt figures differ by noise): the one with fewer
+  // requests in flight, else the first draw, so such backends share the traffic evenly instead of the one that
+  // measured a little faster taking 3/4 of it.
+  if (Math.abs(oneKey - twoKey) <= NEAR_TIE_RELATIVE * Math.max(Math.abs(oneKey), Math.abs(twoKey))) {
+    return (sorted[two] as Entry).candidate.inflight < (sorted[one] as Entry).candidate.inflight ? two : one;
+  }
+  return oneKey <= twoKey ? one : two;
 }
 
 /** Moves `sorted[index]` to the front, keeping the rest in order. */

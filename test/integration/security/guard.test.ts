@@ -187,7 +187,7 @@ describe('guard', () => {
 });
 
 /** A gateway with the guard in front of a scripted OpenAI-compatible backend whose answers the test writes. */
-async function scriptedGateway(answer: (body: string) => { json: string } | { sse: string }, guard: Record<string, unknown>) {
+async function scriptedGateway(answer: (body: string) => { json: string } | { sse: string }, guard: Record<string, unknown>, kind = 'openai') {
   const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
   const backend = await startScriptedBackend((_request, response, body) => {
     const reply = answer(body);
@@ -195,7 +195,7 @@ async function scriptedGateway(answer: (body: string) => { json: string } | { ss
     response.end('json' in reply ? reply.json : reply.sse);
   });
   const gateway = await startTestGateway({
-    backends: [{ id: 'scripted', kind: 'openai', url: `${backend.url}/v1` }],
+    backends: [{ id: 'scripted', kind, url: kind === 'openai' ? `${backend.url}/v1` : backend.url, health: { intervalMs: 60_000 }, scrape: { intervalMs: 0 } }],
     models: [{ name: 'm', targets: [{ backend: 'scripted', model: 'x' }] }],
     guard: { enabled: true, ...guard },
   });
@@ -220,6 +220,22 @@ function chatAnswer(content: string): { json: string } {
       choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
       usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
     }),
+  };
+}
+
+/** A chat stream that writes `Hi [EMAIL_1], and [EMAIL_9]!` with the first placeholder in pieces. */
+function piecesStream(): { sse: string } {
+  const pieces = ['Hi ', '[EMA', 'IL_', '1]', ', and [EMAIL_9]', '!'];
+  const chunk = (delta: Record<string, unknown>, finish: string | null, usage?: Record<string, number>) =>
+    `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: finish === 'usage' ? [] : [{ index: 0, delta, finish_reason: finish }], ...(usage ? { usage } : {}) })}\n\n`;
+  return {
+    sse: [
+      chunk({ role: 'assistant', content: '' }, null),
+      ...pieces.map((piece) => chunk({ content: piece }, null)),
+      chunk({}, 'stop'),
+      chunk({}, 'usage', { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 }),
+      'data: [DONE]\n\n',
+    ].join(''),
   };
 }
 
@@ -248,17 +264,7 @@ describe('guard.restore', () => {
   });
 
   it('puts the value back into chat deltas even when the placeholder arrives in pieces, and bypasses the cache', async () => {
-    const pieces = ['Hi ', '[EMA', 'IL_', '1]', ', and [EMAIL_9]', '!'];
-    const chunk = (delta: Record<string, unknown>, finish: string | null, usage?: Record<string, number>) =>
-      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: finish === 'usage' ? [] : [{ index: 0, delta, finish_reason: finish }], ...(usage ? { usage } : {}) })}\n\n`;
-    const sse = [
-      chunk({ role: 'assistant', content: '' }, null),
-      ...pieces.map((piece) => chunk({ content: piece }, null)),
-      chunk({}, 'stop'),
-      chunk({}, 'usage', { prompt_tokens: 3, completion_tokens: 6, total_tokens: 9 }),
-      'data: [DONE]\n\n',
-    ].join('');
-    const streaming = await scriptedGateway(() => ({ sse }), { restore: true, actions: { email: 'redact' } });
+    const streaming = await scriptedGateway(piecesStream, { restore: true, actions: { email: 'redact' } });
     try {
       const ask = async () => {
         const stream = await streaming.gateway
@@ -276,6 +282,43 @@ describe('guard.restore', () => {
       expect(second.text).toBe(`Hi ${email}, and [EMAIL_9]!`);
       expect(second.cache).toBe('BYPASS'); // a restored stream is neither served from nor stored in the cache
       expect(streaming.backend.requests).toHaveLength(2);
+    } finally {
+      await streaming.close();
+    }
+  });
+
+  it('puts values back into streamed Responses and Messages answers too, through the chat translation on a runtime that serves them natively', async () => {
+    // A vLLM-kind backend serves /v1/responses and /v1/messages natively; a restored stream goes through chat instead.
+    const streaming = await scriptedGateway(piecesStream, { restore: true, actions: { email: 'redact' } }, 'vllm');
+    try {
+      const responses = await streaming.gateway.client().responses.create({ model: 'm', input: `greet ${email}`, stream: true });
+      let text = '';
+      let completed = '';
+      for await (const event of responses) {
+        if (event.type === 'response.output_text.delta') text += event.delta;
+        if (event.type === 'response.completed') {
+          const item = event.response.output.find((output) => output.type === 'message');
+          const part = item?.type === 'message' ? item.content[0] : undefined;
+          completed = part?.type === 'output_text' ? part.text : '';
+        }
+      }
+      expect(text).toBe(`Hi ${email}, and [EMAIL_9]!`);
+      expect(completed).toBe(`Hi ${email}, and [EMAIL_9]!`);
+      expect(streaming.backend.requests.at(-1)?.path).toBe('/v1/chat/completions');
+      expect(streaming.backend.requests.at(-1)?.body).not.toContain(email);
+
+      const { default: Anthropic } = await import('@anthropic-ai/sdk');
+      const anthropic = new Anthropic({ baseURL: streaming.gateway.url, apiKey: 'test-key', maxRetries: 0 });
+      const message = anthropic.messages.stream({ model: 'm', max_tokens: 16, messages: [{ role: 'user', content: `greet ${email}` }] });
+      let streamed = '';
+      message.on('text', (delta) => {
+        streamed += delta;
+      });
+      const final = await message.finalMessage();
+      expect(streamed).toBe(`Hi ${email}, and [EMAIL_9]!`);
+      expect(final.content[0]?.type === 'text' ? final.content[0].text : '').toBe(`Hi ${email}, and [EMAIL_9]!`);
+      expect(streaming.backend.requests.at(-1)?.path).toBe('/v1/chat/completions');
+      expect(streaming.backend.requests.at(-1)?.body).not.toContain(email);
     } finally {
       await streaming.close();
     }
