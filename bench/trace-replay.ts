@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { validateConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/server.ts';
+import { createRng } from '../src/sim/generate.ts';
 import { startSimulator, type Simulator } from '../src/sim/simulator.ts';
 
 const { values } = parseArgs({
@@ -51,18 +52,6 @@ interface TraceRequest {
   at: number; // ms from the start, real time
   promptTokens: number;
   outputTokens: number;
-}
-
-/** mulberry32 */
-function prng(state: number): () => number {
-  let value = state >>> 0;
-  return () => {
-    value = (value + 0x6d2b79f5) >>> 0;
-    let mixed = value;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const logUniform = (random: () => number, low: number, high: number) => Math.round(Math.exp(Math.log(low) + random() * (Math.log(high) - Math.log(low))));
@@ -281,7 +270,7 @@ async function main(): Promise<void> {
   ];
   const json: Record<string, unknown> = { speed, seed, sloMs: SLO_MS, shapes: {} };
   for (const shape of shapes) {
-    const requests = trace(shape, prng(seed));
+    const requests = trace(shape, createRng(seed));
     const allPremium = requests.reduce((sum, request) => sum + premiumCost(request), 0);
     const bound = foresight(requests);
     const boundSaving = allPremium - [...bound.premium].reduce((sum, request) => sum + premiumCost(request), 0);
@@ -294,7 +283,7 @@ async function main(): Promise<void> {
     lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     const rows: unknown[] = [];
     for (const policy of policies) {
-      const { outcomes, fleetReal, fleetMetric } = await runPolicy(policy, requests, prng(seed + 1));
+      const { outcomes, fleetReal, fleetMetric } = await runPolicy(policy, requests, createRng(seed + 1));
       const ttfts = outcomes.map((outcome) => outcome.ttftMs).sort((a, b) => a - b);
       const within = outcomes.filter((outcome) => outcome.ok && outcome.ttftMs <= SLO_MS).length / outcomes.length;
       const count = (backend: string) => outcomes.filter((outcome) => outcome.backend === backend).length;
