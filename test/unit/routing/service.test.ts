@@ -9,7 +9,8 @@ describe('prefill fit', () => {
   it('learns a constant and a per-token slope from requests of different prompt sizes', () => {
     const fit = new PrefillFit();
     expect(fit.predict(100)).toBeUndefined();
-    [40, 400, 1000, 2500, 5000, 120, 3000, 800].forEach((prompt, index) => fit.add(prompt, 50 + 0.2 * prompt, 1_000 + 100 * index));
+    const prompts = [40, 400, 1000, 2500, 5000, 120, 3000, 800];
+    for (const [index, prompt] of prompts.entries()) fit.add(prompt, 50 + 0.2 * prompt, 1_000 + 100 * index);
     expect(fit.intercept).toBeCloseTo(50, 5);
     expect(fit.slope).toBeCloseTo(0.2, 5);
     expect(fit.predict(2000)).toBeCloseTo(450, 3);
