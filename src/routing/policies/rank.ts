@@ -71,10 +71,18 @@ function randomIndex(random: () => number, size: number): number {
   return Math.min(size - 1, Math.floor(random() * size));
 }
 
+/** True when two values of a key are within NEAR_TIE_RELATIVE of each other. */
+function nearEqual(left: number, right: number): boolean {
+  return Math.abs(left - right) <= NEAR_TIE_RELATIVE * Math.max(Math.abs(left), Math.abs(right));
+}
+
 /**
  * Index of the entry to try first in `sorted` (ascending by `primary`).
  * Entries within NEAR_TIE_RELATIVE of the best (or `absolute`, for scores
- * near zero) are a tie set; two of them are drawn at random (with
+ * near zero) are a tie set. When the whole set is near-equal on `secondary`
+ * too (identical machines whose learnt figures differ by noise), the one with
+ * the fewest requests in flight wins (a random one among equals), so they
+ * share the traffic evenly. Otherwise two of them are drawn at random (with
  * replacement) and the one lower on `secondary` wins — power of two choices.
  * Many gateway replicas with the same snapshot thus spread over the tie set
  * instead of all sending to one backend, while still leaning to the better.
@@ -85,19 +93,39 @@ export function pickNearTie(sorted: readonly Entry[], primary: Key, secondary: K
   const best = primary(first);
   const limit = best + Math.max(NEAR_TIE_RELATIVE * Math.abs(best), absolute);
   let size = 1;
-  while (size < sorted.length && primary(sorted[size] as Entry) <= limit) size++;
+  let low = secondary(first);
+  let high = low;
+  while (size < sorted.length && primary(sorted[size] as Entry) <= limit) {
+    const key = secondary(sorted[size] as Entry);
+    if (key < low) low = key;
+    if (key > high) high = key;
+    size++;
+  }
   if (size === 1) return 0;
+  if (nearEqual(low, high)) return leastInflight(sorted, size, random);
   const one = randomIndex(random, size);
   const two = randomIndex(random, size);
-  const oneKey = secondary(sorted[one] as Entry);
-  const twoKey = secondary(sorted[two] as Entry);
-  // Near-equal on the second key too (identical machines whose learnt figures differ by noise): the one with fewer
-  // requests in flight, else the first draw, so such backends share the traffic evenly instead of the one that
-  // measured a little faster taking 3/4 of it.
-  if (Math.abs(oneKey - twoKey) <= NEAR_TIE_RELATIVE * Math.max(Math.abs(oneKey), Math.abs(twoKey))) {
-    return (sorted[two] as Entry).candidate.inflight < (sorted[one] as Entry).candidate.inflight ? two : one;
+  return secondary(sorted[one] as Entry) <= secondary(sorted[two] as Entry) ? one : two;
+}
+
+/** Among the first `size` entries, one with the fewest requests in flight (drawn at random among those). */
+function leastInflight(sorted: readonly Entry[], size: number, random: () => number): number {
+  let fewest = Number.POSITIVE_INFINITY;
+  let count = 0;
+  for (let index = 0; index < size; index++) {
+    const inflight = (sorted[index] as Entry).candidate.inflight;
+    if (inflight < fewest) {
+      fewest = inflight;
+      count = 1;
+    } else if (inflight === fewest) count++;
   }
-  return oneKey <= twoKey ? one : two;
+  let draw = randomIndex(random, count);
+  for (let index = 0; index < size; index++) {
+    if ((sorted[index] as Entry).candidate.inflight !== fewest) continue;
+    if (draw === 0) return index;
+    draw--;
+  }
+  return 0;
 }
 
 /** Moves `sorted[index]` to the front, keeping the rest in order. */
