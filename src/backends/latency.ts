@@ -156,8 +156,6 @@ export class ServiceStats {
   readonly tpot = new Ewma();
   /** Starts from the assumed 256 tokens as if seen 3 times: one short answer must not make a queue look short. */
   readonly outputTokens = new Ewma(0.1, 256, 3);
-  /** Clock time of the last observation (0 = never). */
-  lastSampleAt = 0;
   /** The gateway's requests in flight, in the order they were sent. */
   readonly inflight = new Set<InflightJob>();
 
@@ -174,13 +172,11 @@ export class ServiceStats {
   /** A prefill sample: `ttftMs` from send to first token of a request that did not queue. */
   observePrefill(promptTokens: number, ttftMs: number, now: number): void {
     this.prefill.add(promptTokens, ttftMs, now);
-    this.lastSampleAt = now;
   }
 
   /** A finished request's decode figures. */
-  observeDecode(tpotMs: number | undefined, completionTokens: number | undefined, now: number): void {
+  observeDecode(tpotMs: number | undefined, completionTokens: number | undefined): void {
     if (tpotMs !== undefined && tpotMs > 0 && Number.isFinite(tpotMs)) this.tpot.update(tpotMs);
     if (completionTokens !== undefined && completionTokens > 0) this.outputTokens.update(completionTokens);
-    this.lastSampleAt = now;
   }
 }

@@ -144,7 +144,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     if (record.attempts > 1) record.routeReason = `failover:${lastError?.kind ?? 'error'}`;
     // guard.restore on a stream works on chat deltas: Responses and Messages streams go through the chat translation.
     const restoring = record.restore !== undefined && clientStream;
-    const mode = restoring ? support.restoringMode(backend, surface, support.mode(backend, surface) as ServeMode) : (support.mode(backend, surface) as ServeMode);
+    const served = support.mode(backend, surface) as ServeMode;
+    const mode = restoring ? support.restoringMode(backend, surface, served) : served;
     let attempt: Attempt | undefined;
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;

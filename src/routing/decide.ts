@@ -44,7 +44,7 @@
 import { hashString } from '../hash.ts';
 import { DEFAULT_LOAD_FACTOR, rendezvousScore, withinLoadBound } from './affinity.ts';
 import { rankers } from './policies/index.ts';
-import { entryFor, meetsSlo, NEAR_TIE_RELATIVE, scoreOf, sloRejection, type Entry, type Ranker } from './policies/rank.ts';
+import { drawIndex, entryFor, meetsSlo, NEAR_TIE_RELATIVE, scoreOf, sloRejection, type Entry, type Ranker } from './policies/rank.ts';
 import type { CandidateState, ContextNeed, RouteRequest, RoutingDecision } from './types.ts';
 
 function rejection(entries: readonly Entry[], reason: string, reject: NonNullable<RoutingDecision['reject']>): RoutingDecision {
@@ -112,22 +112,12 @@ function affinityChoice(key: string, request: RouteRequest, open: readonly Entry
 
 /** One of the entries with nothing in flight (and, when given, accepted), drawn at random. */
 function pickIdle(entries: readonly Entry[], random: () => number, accept: (entry: Entry) => boolean = () => true): Entry | undefined {
-  const idle = (entry: Entry): boolean => entry.candidate.inflight === 0 && accept(entry);
-  let count = 0;
-  for (const entry of entries) if (idle(entry)) count++;
-  if (count === 0) return undefined;
-  let draw = count === 1 ? 0 : Math.min(count - 1, Math.floor(random() * count));
-  for (const entry of entries) {
-    if (!idle(entry)) continue;
-    if (draw === 0) return entry;
-    draw--;
-  }
-  return undefined;
+  return entries[drawIndex(entries, entries.length, (entry) => entry.candidate.inflight === 0 && accept(entry), random)];
 }
 
 const PREDICTING = new Set(['cheapest', 'fastest', 'balanced']);
 /** Requests with longer (estimated) prompts do not explore unmeasured backends. */
-export const EXPLORE_MAX_PROMPT = 1024;
+const EXPLORE_MAX_PROMPT = 1024;
 const unmeasured = (entry: Entry): boolean => entry.candidate.unmeasured === true;
 
 /** Ranks one tier with the policy and appends it; returns the decision's reason so far. */

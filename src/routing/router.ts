@@ -27,8 +27,8 @@ export interface RouteInput {
 export interface RoutePlan {
   targets: Target[];
   decision: RoutingDecision;
-  /** The snapshots the decision saw, by backend id. */
-  snapshots: Map<string, CandidateState>;
+  /** The snapshots the decision saw, in the order of `decision.scores`. */
+  candidates: CandidateState[];
   promptTokens: number;
   /** The client's max_tokens (undefined: none). */
   maxTokens: number | undefined;
@@ -132,7 +132,7 @@ export class Router {
       return {
         targets: [],
         decision: { order: [], reason: 'zone', scores: [], reject: { code: 'no_backend_in_zone', message } },
-        snapshots: new Map(),
+        candidates: [],
         promptTokens: input.promptTokens,
         maxTokens: input.context.maxTokens,
       };
@@ -171,8 +171,7 @@ export class Router {
         chosen: score.backend === decision.order[0],
       };
     }
-    const snapshots = new Map(candidates.map((candidate) => [candidate.backend, candidate]));
-    return { targets: targets.slice(0, route.config.retries + 1), decision, snapshots, promptTokens: input.promptTokens, maxTokens: input.context.maxTokens };
+    return { targets: targets.slice(0, route.config.retries + 1), decision, candidates, promptTokens: input.promptTokens, maxTokens: input.context.maxTokens };
   }
 
   /**
@@ -200,14 +199,15 @@ export class Router {
    */
   started(target: Target, plan: RoutePlan): InflightJob {
     const backend = target.backend;
-    const snapshot = plan.snapshots.get(backend.id);
+    const index = plan.candidates.findIndex((candidate) => candidate.backend === backend.id);
+    const snapshot = plan.candidates[index];
     const before = Math.max(snapshot === undefined ? 0 : occupancyOf(snapshot), backend.inflight - 1);
     const parallelism = snapshot === undefined ? backend.config.maxConcurrency : parallelismOf(snapshot);
     const job: InflightJob = {
       startedAt: this.now(),
       promptTokens: plan.promptTokens,
       maxTokens: plan.maxTokens,
-      predictedTtftMs: plan.decision.scores.find((score) => score.backend === backend.id)?.predictedTtftMs,
+      predictedTtftMs: plan.decision.scores[index]?.predictedTtftMs,
       queuedAtSend: before >= parallelism,
       firstTokenAt: 0,
     };
@@ -237,7 +237,7 @@ export class Router {
     if (feedback.ok) {
       backend.circuit.onSuccess();
       if (job !== undefined && feedback.ttftMs !== undefined) this.firstToken(backend, job, feedback.ttftMs);
-      backend.service.observeDecode(feedback.tpotMs, feedback.completionTokens, this.now());
+      backend.service.observeDecode(feedback.tpotMs, feedback.completionTokens);
     } else if (feedback.backendFault) {
       backend.circuit.onFailure();
     } else {

@@ -111,21 +111,22 @@ export function pickNearTie(sorted: readonly Entry[], primary: Key, secondary: K
 /** Among the first `size` entries, one with the fewest requests in flight (drawn at random among those). */
 function leastInflight(sorted: readonly Entry[], size: number, random: () => number): number {
   let fewest = Number.POSITIVE_INFINITY;
+  for (let index = 0; index < size; index++) fewest = Math.min(fewest, (sorted[index] as Entry).candidate.inflight);
+  return drawIndex(sorted, size, (entry) => entry.candidate.inflight === fewest, random);
+}
+
+/** Index of one of the first `size` entries that `accept` takes, drawn at random; -1 when none does. */
+export function drawIndex(entries: readonly Entry[], size: number, accept: (entry: Entry) => boolean, random: () => number): number {
   let count = 0;
-  for (let index = 0; index < size; index++) {
-    const inflight = (sorted[index] as Entry).candidate.inflight;
-    if (inflight < fewest) {
-      fewest = inflight;
-      count = 1;
-    } else if (inflight === fewest) count++;
-  }
+  for (let index = 0; index < size; index++) if (accept(entries[index] as Entry)) count++;
+  if (count === 0) return -1;
   let draw = randomIndex(random, count);
   for (let index = 0; index < size; index++) {
-    if ((sorted[index] as Entry).candidate.inflight !== fewest) continue;
+    if (!accept(entries[index] as Entry)) continue;
     if (draw === 0) return index;
     draw--;
   }
-  return 0;
+  return -1;
 }
 
 /** Moves `sorted[index]` to the front, keeping the rest in order. */
