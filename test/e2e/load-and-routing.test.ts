@@ -47,6 +47,8 @@ const longChat = (extra: Record<string, unknown> = {}) => ({
   model: PUBLIC_MODEL,
   messages: [{ role: 'user', content: 'Describe every wagon in the yard.' }],
   max_tokens: 3500,
+  // the tiny model's EOS is as likely as any other token: without this one stream in ten ends early on its own
+  ignore_eos: true,
   stream: true,
   ...extra,
 });
@@ -102,7 +104,9 @@ describe('backend state discovered and scraped from real llama-servers', () => {
       await poll(
         async () => {
           const admin = await adminBackends(gateway);
-          return admin['llama-a']?.load.runtimeRunning === SLOTS && admin['llama-b']?.load.runtimeRunning === SLOTS;
+          if (admin['llama-a']?.load.runtimeRunning === SLOTS && admin['llama-b']?.load.runtimeRunning === SLOTS) return true;
+          // named in the timeout message
+          throw new Error(`a: ${JSON.stringify(admin['llama-a']?.load)}, b: ${JSON.stringify(admin['llama-b']?.load)}`);
         },
         'runtimeRunning = 2 on both backends',
         10_000,
