@@ -25,7 +25,9 @@ import { httpsOptions } from './api/tls.ts';
 import { lingerOnUnreadBody } from './api/linger.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
-import type { SwitchyardState } from './state.ts';
+import type { ReloadResult, SwitchyardState } from './state.ts';
+import { mergeReload } from './config/reload.ts';
+import { MemoryKeyStore, recordsFromConfig } from './limits/key-store.ts';
 import { surfacesPlugin } from './surfaces/plugin.ts';
 import { Router } from './routing/router.ts';
 import { ZonePolicy } from './routing/zones.ts';
@@ -178,7 +180,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       : undefined;
   const writeInfoLine = createInfoLineWriter(deps.logger);
   // A tenant's data policy may lower its request lines to debug or drop them (tenants.<t>.logging.requests).
-  const requestLogLevels = new Map(Object.entries(config.tenants).flatMap(([tenant, policy]) => (policy.logging?.requests ? [[tenant, policy.logging.requests]] : [])));
+  const logLevelsOf = (tenants: SwitchyardConfig['tenants']) =>
+    new Map(Object.entries(tenants).flatMap(([tenant, policy]) => (policy.logging?.requests ? [[tenant, policy.logging.requests]] : [])));
+  let requestLogLevels = logLevelsOf(config.tenants);
   const writeRequestLine = (tenant: string | undefined, line: Record<string, unknown>): void => {
     const level = requestLogLevels.size === 0 ? undefined : requestLogLevels.get(tenant ?? 'default');
     if (level === undefined || level === 'info') writeInfoLine(line);
@@ -199,6 +203,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     salts: tenantSalts(config, deps.logger),
     zones: new ZonePolicy(config),
     guard: Guard.create(config),
+    reloadChecks: [],
+    reloadFromFile: undefined,
+    reload: (next) => {
+      // one reload at a time, in the order asked
+      const run = reloading.then(() => reload(next));
+      reloading = run.catch(() => undefined);
+      return run;
+    },
     report(request, statusCode) {
       const record = request.record;
       if (record.status === 0) record.status = statusCode ?? 0;
@@ -257,6 +269,41 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         });
       }
     },
+  };
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = async (next: SwitchyardConfig): Promise<ReloadResult> => {
+    const { applied, restartRequired } = mergeReload(state.config, next);
+    for (const check of state.reloadChecks) check(applied);
+    // Everything that can refuse the config is built before anything changes.
+    const guard = Guard.create(applied);
+    const zones = new ZonePolicy(applied);
+    const keys = new MemoryKeyStore(recordsFromConfig(applied.auth.keys));
+    registerSecrets(applied.backends.map((backend) => backend.apiKey));
+    // The swap: synchronous, so every request sees the old config or the new one, never a mix.
+    state.config = applied;
+    const changes = backends.reconfigure(applied);
+    state.guard = guard;
+    state.zones = zones;
+    limits.keys.replaceConfigured(keys);
+    requestLogLevels = logLevelsOf(applied.tenants);
+    // Removed backends finish the requests they hold (their pools close after); new ones are probed before we answer.
+    monitor.unwatch(changes.removed);
+    if (deps.healthChecks !== false) await monitor.watch(changes.added.filter((backend) => state.backends.byId.get(backend.id) === backend));
+    const ids = (list: readonly { id: string }[]) => list.map((backend) => backend.id);
+    const result: ReloadResult = {
+      backends: { added: ids(changes.added), removed: ids(changes.removed), updated: ids(changes.updated) },
+      models: applied.models.length,
+      restartRequired,
+    };
+    deps.logger.info(result, 'config reloaded');
+    if (restartRequired.length > 0) deps.logger.warn({ sections: restartRequired }, 'config reload: these changes take effect after a restart');
+    audit?.write({
+      time: new Date().toISOString(),
+      type: 'admin',
+      action: 'config.reload',
+      detail: `${applied.backends.length} backends (added ${result.backends.added.join(', ') || 'none'}; removed ${result.backends.removed.join(', ') || 'none'}; updated ${result.backends.updated.join(', ') || 'none'}), ${applied.models.length} models${restartRequired.length > 0 ? `; after restart: ${restartRequired.join(', ')}` : ''}`,
+    });
+    return result;
   };
   app.decorate('switchyard', state);
   app.decorateRequest('record', null as unknown as RequestRecord);

@@ -73,6 +73,12 @@ export const errorCatalogue = {
     code: 'unsupported_endpoint',
     message: 'No backend of this model serves this endpoint. Use another endpoint or model, or ask the operator to enable it (backends[].surfaces).',
   },
+  SWY_ERR_CONFIG_INVALID: {
+    status: 400,
+    type: 'invalid_request_error',
+    code: 'config_invalid',
+    message: 'The config file is not valid; the running configuration stays. Fix the problems listed and reload again.',
+  },
   SWY_ERR_INVALID_API_KEY: {
     status: 401,
     type: 'invalid_request_error',
@@ -126,6 +132,12 @@ export const errorCatalogue = {
     type: 'invalid_request_error',
     code: 'client_too_slow',
     message: "The client stopped reading the stream for longer than the backend's idle timeout; the answer was cut. Read streams as they arrive.",
+  },
+  SWY_ERR_RELOAD_UNAVAILABLE: {
+    status: 409,
+    type: 'invalid_request_error',
+    code: 'reload_unavailable',
+    message: 'This gateway was not started from a config file (`switchyard serve --config FILE`), so there is nothing to reload.',
   },
   SWY_ERR_BODY_TOO_LARGE: {
     status: 413,

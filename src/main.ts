@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { startDemo } from './demo.ts';
-import { exitOnSignals, startGateway } from './server.ts';
+import { exitOnSignals, reloadOnSighup, startGateway } from './server.ts';
 import { keysUsage, runKeysCommand } from './limits/keys-command.ts';
 import { runAuditCommand } from './audit/command.ts';
 import { parseSimArgs, simUsage } from './sim/cli.ts';
@@ -45,11 +45,13 @@ async function serve(argv: string[]): Promise<void> {
   const file = resolve(values.config ?? process.env.SWITCHYARD_CONFIG ?? 'config/switchyard.yaml');
   const config = loadOrExit(file);
   const gateway = await startGateway(config, {
+    configFile: file,
     ...(values.port ? { port: Number(values.port) } : {}),
     ...(values.host ? { host: values.host } : {}),
   });
   gateway.logger.info({ url: gateway.url, config: file }, 'switchyard listening');
   exitOnSignals(gateway);
+  reloadOnSighup(gateway);
 }
 
 async function demo(argv: string[]): Promise<void> {

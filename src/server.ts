@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildAdminApp, buildApp, type AppDependencies } from './app.ts';
+import { ConfigError, loadConfigFile } from './config/load.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { gatewayError } from './errors.ts';
 import { settleWaitMs } from './limits/open-reservations.ts';
@@ -30,7 +31,15 @@ export interface RunningGateway {
 }
 
 /** Builds and starts a gateway; `port` overrides the config's port. */
-export async function startGateway(config: SwitchyardConfig, options: { port?: number; host?: string; logger?: Logger } & Partial<AppDependencies> = {}): Promise<RunningGateway> {
+export async function startGateway(
+  config: SwitchyardConfig,
+  options: {
+    port?: number;
+    host?: string;
+    logger?: Logger /** the file `config` came from: POST /admin/reload and SIGHUP re-read it */;
+    configFile?: string;
+  } & Partial<AppDependencies> = {},
+): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger(config);
   // Without `redis` in config the cache, keys and limits live in this process's memory.
   const ownRedis = options.redis === undefined && config.redis ? createRedis(config.redis, logger) : undefined;
@@ -45,6 +54,8 @@ export async function startGateway(config: SwitchyardConfig, options: { port?: n
     if (unsettled > 0) logger.warn({ unsettled }, 'shutdown: reservations still unsettled when Redis closes (held until they lapse)');
     if (ownRedis) await closeRedis(ownRedis);
   });
+  const file = options.configFile;
+  if (file !== undefined) app.switchyard.reloadFromFile = () => app.switchyard.reload(loadConfigFile(file));
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
   const busy = trackBusySockets(app);
@@ -118,6 +129,18 @@ function urlOf(app: FastifyInstance, host: string, scheme = 'http'): string {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** Reloads the config file on SIGHUP; a refused file is logged with its problems and changes nothing. */
+export function reloadOnSighup(gateway: RunningGateway): void {
+  process.on('SIGHUP', () => {
+    const fromFile = gateway.app.switchyard.reloadFromFile;
+    if (fromFile === undefined) return;
+    fromFile().catch((error: unknown) => {
+      const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+      gateway.logger.error({ problems }, 'config reload refused: the running configuration stays');
+    });
+  });
 }
 
 /** Exits 0 after a graceful shutdown on SIGTERM or SIGINT. */

@@ -20,6 +20,14 @@ import type { Router } from './routing/router.ts';
 import type { ZonePolicy } from './routing/zones.ts';
 import type { Guard } from './guard/policy.ts';
 
+/** What a config reload changed. */
+export interface ReloadResult {
+  backends: { added: string[]; removed: string[]; updated: string[] };
+  models: number;
+  /** Changed sections that take effect only after a restart (their running values stay until then). */
+  restartRequired: string[];
+}
+
 /** Gateway state shared by the plugins. */
 export interface SwitchyardState {
   config: SwitchyardConfig;
@@ -41,6 +49,16 @@ export interface SwitchyardState {
   zones: ZonePolicy;
   /** The PII and secret guard; undefined when off. */
   guard: Guard | undefined;
+  /**
+   * Applies a reloaded, validated config (POST /admin/reload, SIGHUP): backends, models, tenants, zones, guard,
+   * auth.keys and limits change at once; sections that need a restart keep their running values and are named
+   * in the result. Throws (with `path: message` problems) when a check refuses it; the running config stays.
+   */
+  reload(next: SwitchyardConfig): Promise<ReloadResult>;
+  /** Checks a reloaded config must pass before anything changes (plugins add theirs); each throws to refuse. */
+  reloadChecks: Array<(config: SwitchyardConfig) => void>;
+  /** Reads the config file the gateway started from and reloads it; undefined when it started without one. */
+  reloadFromFile: (() => Promise<ReloadResult>) | undefined;
   /**
    * Logs the request's one line and records its metrics. Fastify's onResponse calls it for answers sent
    * through Fastify; the inference pipeline calls it for answers it wrote past Fastify (see raw-reply.ts).

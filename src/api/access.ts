@@ -84,7 +84,8 @@ async function access(app: FastifyInstance): Promise<void> {
 
   /** Sets who is calling and, except on the inference endpoints (they count it themselves), counts the request. */
   const identified = (request: FastifyRequest, reply: FastifyReply, key: KeyRecord | undefined, done: HookHandlerDoneFunction): void => {
-    const subject = limitSubject(key, config.limits);
+    // read per request: a config reload may change the default limits
+    const subject = limitSubject(key, app.switchyard.config.limits);
     request.apiKey = key;
     request.limitSubject = subject;
     request.record.keyId = key?.id;

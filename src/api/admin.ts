@@ -1,10 +1,13 @@
 /**
  * `GET /admin/backends`: each backend's health, circuit, load, latencies,
  * cost and the last routing decision it took part in, so an operator can see
- * why traffic goes where it goes.
+ * why traffic goes where it goes. `POST /admin/reload`: re-read the config
+ * file (see config/reload.ts for what a reload changes).
  */
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
+import { ConfigError } from '../config/load.ts';
+import { gatewayError, type GatewayError } from '../errors.ts';
 
 function rounded(value: number | undefined, digits = 1): number | null {
   if (value === undefined || !Number.isFinite(value)) return null;
@@ -17,6 +20,8 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
   app.get('/admin/backends', { config: { access: 'admin' } }, async () => {
     const now = Date.now();
     return {
+      // removed by a config reload, still finishing the requests they hold
+      draining: backends.draining.map((backend) => ({ id: backend.id, inflight: backend.inflight })),
       backends: [...backends.byId.values()].map((backend) => {
         const admission = router.admission(backend);
         const live = backend.live;
@@ -61,6 +66,23 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
       }),
     };
   });
+
+  // Re-reads the config file the gateway started from (as SIGHUP does): an invalid file changes nothing.
+  app.post('/admin/reload', { config: { access: 'admin' } }, async () => {
+    const fromFile = app.switchyard.reloadFromFile;
+    if (fromFile === undefined) throw gatewayError('SWY_ERR_RELOAD_UNAVAILABLE');
+    try {
+      return { status: 'reloaded', ...(await fromFile()) };
+    } catch (error) {
+      throw reloadRefused(error);
+    }
+  });
+}
+
+/** A refused reload as the client sees it: each problem as `path: message`. */
+export function reloadRefused(error: unknown): GatewayError {
+  const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+  return gatewayError('SWY_ERR_CONFIG_INVALID', { message: `The config file is not valid; the running configuration stays. ${problems.join('; ')}` });
 }
 
 export const adminPlugin = fastifyPlugin(adminRoutes, { name: 'switchyard-admin', decorators: { fastify: ['switchyard'] } });

@@ -53,21 +53,22 @@ export interface BackendParts {
 
 export class Backend {
   readonly id: string;
-  readonly config: BackendConfig;
+  /** Replaced as a whole by a config reload (reconfigure); read it where it is used, never keep a part of it. */
+  config: BackendConfig;
   readonly kind: BackendKind;
   /** The data zone it runs in (see routing/zones.ts). */
-  readonly zone: string;
+  zone: string;
   /** `http://host:port` the pool connects to. */
   readonly origin: string;
   /** Path prefix before `/v1/...` ('' for most servers). */
   readonly basePath: string;
   readonly dispatcher: Dispatcher;
   /** `authorization` header value for the backend, when it needs a key. */
-  readonly authorization: string | undefined;
+  authorization: string | undefined;
   /** Stream upstream for non-streaming clients (prompt cancellation on llama.cpp). */
-  readonly streamUpstream: boolean;
+  streamUpstream: boolean;
   /** Extra request headers asking for the kind's per-response load report, when enabled and the kind has one. */
-  readonly loadReportHeaders: Readonly<Record<string, string>> | undefined;
+  loadReportHeaders: Readonly<Record<string, string>> | undefined;
   /** Service times learnt from answers, and the gateway's requests in flight here (see latency.ts). */
   readonly service: ServiceStats;
   readonly circuit: CircuitBreaker;
@@ -111,6 +112,21 @@ export class Backend {
       models: new Map(),
       modelsDiscoveredAt: 0,
     };
+  }
+
+  /**
+   * A config reload changed this backend's settings but not its address or kind: the new settings apply from
+   * the next request, and what it has learnt (health, circuit, service times, slots, spend) stays.
+   */
+  reconfigure(config: BackendConfig): void {
+    this.config = config;
+    this.zone = config.zone;
+    this.authorization = config.apiKey ? `Bearer ${config.apiKey}` : undefined;
+    this.streamUpstream = config.streamUpstream === 'always' || (config.streamUpstream === 'auto' && this.kind.streamUpstreamByDefault);
+    this.loadReportHeaders = config.loadReport ? this.kind.loadReport?.requestHeaders : undefined;
+    this.circuit.reconfigure(config.circuit);
+    this.service.prefill.reconfigure(config.prior.ttftMs);
+    if (config.slots !== undefined) this.#live.slots = config.slots;
   }
 
   /** Requests this gateway has in flight to the backend (slots held through admission). */

@@ -24,12 +24,17 @@ export class CircuitBreaker {
   private probeInFlight = false;
   private readonly outcomes: boolean[] = [];
   private failures = 0;
-  private readonly settings: CircuitSettings;
+  private settings: CircuitSettings;
   private readonly now: () => number;
 
   constructor(settings: CircuitSettings, now: () => number = Date.now) {
     this.settings = settings;
     this.now = now;
+  }
+
+  /** New settings from a config reload; the state (open, closed, the recent outcomes) stays. */
+  reconfigure(settings: CircuitSettings): void {
+    this.settings = settings;
   }
 
   /** May a request go to this backend now? In half-open state only one probe at a time. */

@@ -67,7 +67,7 @@ export const PRIOR_PROMPT_TOKENS = 1000;
  * prior 10× off bent the first lines so far that the fit fell back to the mean.)
  */
 export class PrefillFit {
-  private readonly prior: number | undefined;
+  private prior: number | undefined;
   private weight = 0;
   private sumX = 0;
   private sumY = 0;
@@ -83,6 +83,11 @@ export class PrefillFit {
   private longest = 0;
 
   constructor(priorTtftMs?: number) {
+    this.prior = priorTtftMs;
+  }
+
+  /** A new prior from a config reload; the samples stay. */
+  reconfigure(priorTtftMs: number | undefined): void {
     this.prior = priorTtftMs;
   }
 

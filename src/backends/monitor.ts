@@ -10,6 +10,7 @@ import { discoverModels, scrapeLoad } from './scrape.ts';
 
 export class BackendMonitor {
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly watched = new Set<Backend>();
   private stopped = false;
   private readonly registry: BackendRegistry;
   private readonly logger: Logger;
@@ -23,25 +24,52 @@ export class BackendMonitor {
 
   /** Runs every loop once (awaited, so the first requests see real state), then keeps them going. */
   async start(): Promise<void> {
-    const backends = [...this.registry.byId.values()];
+    await this.watch([...this.registry.byId.values()]);
+  }
+
+  /**
+   * Starts the loops of these backends (at start, or added by a config reload): one round awaited, so a new
+   * backend joins the routes with its health, models and load known. Intervals are read from the backend's
+   * config at each turn, so a reload that changes them takes effect at the next one.
+   */
+  async watch(backends: readonly Backend[]): Promise<void> {
+    for (const backend of backends) this.watched.add(backend);
     await Promise.all(
       backends.map((backend) =>
         Promise.all([this.probe(backend), discoverModels(backend, this.now), backend.config.scrape.intervalMs > 0 ? scrapeLoad(backend, this.now) : undefined]),
       ),
     );
     for (const backend of backends) {
-      this.every(backend.config.health.intervalMs, () => this.probe(backend));
-      this.every(backend.config.scrape.intervalMs, () => scrapeLoad(backend, this.now));
-      this.every(backend.config.discoveryIntervalMs, () => discoverModels(backend, this.now));
+      this.every(
+        backend,
+        () => backend.config.health.intervalMs,
+        () => this.probe(backend),
+      );
+      this.every(
+        backend,
+        () => backend.config.scrape.intervalMs,
+        () => scrapeLoad(backend, this.now),
+      );
+      this.every(
+        backend,
+        () => backend.config.discoveryIntervalMs,
+        () => discoverModels(backend, this.now),
+      );
     }
   }
 
-  private every(intervalMs: number, task: () => Promise<void>): void {
-    if (intervalMs <= 0) return;
+  /** Stops the loops of backends a config reload removed (at their next turn). */
+  unwatch(backends: readonly Backend[]): void {
+    for (const backend of backends) this.watched.delete(backend);
+  }
+
+  private every(backend: Backend, interval: () => number, task: () => Promise<void>): void {
     const run = () => {
-      if (this.stopped) return;
+      const intervalMs = interval();
+      if (this.stopped || intervalMs <= 0 || !this.watched.has(backend)) return;
       const timer = setTimeout(async () => {
         this.timers.delete(timer);
+        if (!this.watched.has(backend)) return;
         await task();
         run();
       }, intervalMs);

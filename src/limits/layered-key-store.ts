@@ -31,7 +31,7 @@ interface Cached {
 
 /** Config keys + Redis keys (optional) with a lookup cache. */
 export class LayeredKeyStore implements KeyStore {
-  private readonly configured: MemoryKeyStore;
+  private configured: MemoryKeyStore;
   private readonly shared: KeyStore | undefined;
   private readonly options: LayeredKeyStoreOptions;
   private readonly cache = new Map<string, Cached>();
@@ -43,6 +43,11 @@ export class LayeredKeyStore implements KeyStore {
     this.shared = shared ?? new MemoryKeyStore();
     this.options = options;
     this.now = options.now ?? Date.now;
+  }
+
+  /** The keys of a reloaded config file replace the old ones at once (keys made with `switchyard keys` stay). */
+  replaceConfigured(configured: MemoryKeyStore): void {
+    this.configured = configured;
   }
 
   async findByHash(hash: string): Promise<KeyRecord | undefined> {

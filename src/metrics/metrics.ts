@@ -68,7 +68,7 @@ export class GatewayMetrics {
   readonly tenantCost: FastCounter | undefined;
   /** Actual TTFT / the router's prediction, per backend (see routing/predict.ts). */
   readonly prediction: FastHistogram;
-  private readonly backendsById: ReadonlyMap<string, Backend>;
+  private readonly backends: BackendRegistry;
 
   constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false) {
     const registers = [registry];
@@ -203,8 +203,9 @@ export class GatewayMetrics {
         },
       });
     }
-    const list = [...backends.byId.values()];
-    this.backendsById = backends.byId;
+    // Read at each scrape: a config reload may have added or removed backends.
+    const list = () => backends.byId.values();
+    this.backends = backends;
     this.prediction = new FastHistogram({
       name: 'switchyard_route_ttft_prediction_ratio',
       help: "Time to first token of each attempt divided by the router's prediction for it (1 = exact, 2 = twice as slow as predicted)",
@@ -220,7 +221,7 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         const now = Date.now();
-        for (const backend of list) this.inc({ backend: backend.id }, backend.spend(now));
+        for (const backend of list()) this.inc({ backend: backend.id }, backend.spend(now));
       },
     });
     const gauge = (name: string, help: string, read: (backend: Backend) => number | undefined) =>
@@ -231,7 +232,7 @@ export class GatewayMetrics {
         registers,
         collect() {
           this.reset();
-          for (const backend of list) {
+          for (const backend of list()) {
             const value = read(backend);
             if (value !== undefined) this.set({ backend: backend.id }, value);
           }
@@ -266,7 +267,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const backend of list) {
+        for (const backend of list()) {
           const shed = router.admission(backend).shed;
           for (const priority of ['high', 'normal', 'low'] as const) this.inc({ backend: backend.id, priority }, shed[priority]);
         }
@@ -278,7 +279,7 @@ export class GatewayMetrics {
       labelNames: ['backend'],
       registers,
       collect() {
-        for (const backend of list) this.set({ backend: backend.id }, backend.health === 'up' ? 1 : 0);
+        for (const backend of list()) this.set({ backend: backend.id }, backend.health === 'up' ? 1 : 0);
       },
     });
     new Gauge({
@@ -287,7 +288,7 @@ export class GatewayMetrics {
       labelNames: ['backend'],
       registers,
       collect() {
-        for (const backend of list) this.set({ backend: backend.id }, backend.inflight);
+        for (const backend of list()) this.set({ backend: backend.id }, backend.inflight);
       },
     });
   }
@@ -307,7 +308,7 @@ export class GatewayMetrics {
     if (record.endpoint) this.cacheResults.series(model, record.cache).inc();
     if (record.cost > 0) {
       this.cost.series(model, backend).inc(record.cost);
-      this.backendsById.get(backend)?.charge(record.cost, record.usage?.prompt_tokens ?? 0, record.usage?.completion_tokens ?? 0);
+      this.backends.byId.get(backend)?.charge(record.cost, record.usage?.prompt_tokens ?? 0, record.usage?.completion_tokens ?? 0);
     }
     if (record.routeReason && record.backend) this.decisions.series(model, backend, record.routeReason).inc();
     this.duration.series(model, backend, stream).observe(totalMs / 1000);

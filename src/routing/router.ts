@@ -49,7 +49,8 @@ export interface AttemptFeedback {
 export type PredictionObserver = (backend: Backend, predictedMs: number, actualMs: number) => void;
 
 export class Router {
-  private readonly admissions = new Map<string, Admission>();
+  /** Per backend object: a backend a reload replaced keeps its queue for the requests it still holds. */
+  private readonly admissions = new WeakMap<Backend, Admission>();
   private readonly turns = new WeakMap<Route, number>();
   private readonly now: () => number;
   private readonly random: () => number;
@@ -57,13 +58,19 @@ export class Router {
   onPrediction: PredictionObserver | undefined;
 
   constructor(registry: BackendRegistry, now: () => number = Date.now, random: () => number = Math.random) {
-    for (const backend of registry.byId.values()) this.admissions.set(backend.id, new Admission(backend));
+    for (const backend of registry.byId.values()) this.admissions.set(backend, new Admission(backend));
     this.now = now;
     this.random = random;
   }
 
   admission(backend: Backend): Admission {
-    return this.admissions.get(backend.id) as Admission;
+    let admission = this.admissions.get(backend);
+    if (admission === undefined) {
+      // a backend a config reload added
+      admission = new Admission(backend);
+      this.admissions.set(backend, admission);
+    }
+    return admission;
   }
 
   /** The live state of one target as the policies see it, for a request with this prompt. */

@@ -31,6 +31,7 @@ async function surfaceRoutes(app: FastifyInstance): Promise<void> {
 
   const surfaces = createSurfaces(app.switchyard, app.log as unknown as Logger);
   const support = new SurfaceSupport(registry.byId.values(), surfaces);
+  app.switchyard.reloadChecks.push((config) => support.check(config.backends));
   for (const surface of surfaces) {
     const handler = inferenceHandler(app.switchyard, app.admitRequest, surface, support);
     for (const route of surface.routes) {

@@ -7,6 +7,7 @@
  * translated from then on, for the life of the process.
  */
 import type { Backend } from '../backends/registry.ts';
+import type { BackendConfig } from '../config/schema.ts';
 import type { SurfaceName } from './names.ts';
 import type { ServeMode, Surface } from './surface.ts';
 
@@ -15,13 +16,22 @@ export class SurfaceSupport {
   /** Surfaces (by name) each backend turned out not to serve natively (by backend id). */
   private readonly learnt = new Map<string, Set<string>>();
 
+  private readonly translating: ReadonlySet<SurfaceName>;
+
   /** Throws at startup when a backend asks for a translation the surface does not have. */
   constructor(backends: Iterable<Backend>, surfaces: readonly Surface[]) {
-    const translating = new Set(surfaces.filter((surface) => surface.translates).map((surface) => familyOf(surface)));
+    this.translating = new Set(surfaces.filter((surface) => surface.translates).map((surface) => familyOf(surface)));
+    this.check([...backends].map((backend) => backend.config));
+  }
+
+  /** Throws when a backend's config asks for a translation the surface does not have (at startup and on reload). */
+  check(backends: readonly Pick<BackendConfig, 'id' | 'surfaces'>[]): void {
     for (const backend of backends) {
-      for (const [name, mode] of Object.entries(backend.config.surfaces)) {
-        if (mode === 'translate' && !translating.has(name as SurfaceName)) {
-          throw new Error(`backends[${backend.id}].surfaces.${name}: ${name} has no translation onto chat completions (only ${[...translating].join(', ')} do); use native or off`);
+      for (const [name, mode] of Object.entries(backend.surfaces)) {
+        if (mode === 'translate' && !this.translating.has(name as SurfaceName)) {
+          throw new Error(
+            `backends[${backend.id}].surfaces.${name}: ${name} has no translation onto chat completions (only ${[...this.translating].join(', ')} do); use native or off`,
+          );
         }
       }
     }
