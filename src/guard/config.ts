@@ -19,11 +19,11 @@ export const GuardSchema = Type.Object(
     }),
     output: Type.Union([Type.Literal('off'), Type.Literal('redact')], {
       default: 'off',
-      description: 'redact: scan non-streaming answers for secrets (private_key, api_key, jwt) and replace them with [<CATEGORY>_REDACTED]',
+      description: 'redact: scan answers, streamed or not, for secrets (private_key, api_key, jwt) and replace them with [<CATEGORY>_REDACTED]',
     }),
     restore: Type.Boolean({
       default: false,
-      description: 'put redacted values back where the model repeats their placeholders (non-streaming answers and chat streams)',
+      description: 'put redacted values back where the model repeats their placeholders (answers and streams of every surface)',
     }),
     patterns: Type.Array(
       Type.Object(

@@ -170,6 +170,11 @@ export class Guard {
    * guard.output: the answer with secrets replaced by `[<CATEGORY>_REDACTED]`, and the categories found;
    * undefined when the scan is off or found nothing.
    */
+  /** True when answers are scanned for secrets (guard.output: redact). */
+  get scansOutput(): boolean {
+    return this.output !== undefined;
+  }
+
   scanAnswer(json: string): { json: string; categories: string[] } | undefined {
     if (this.output === undefined) return undefined;
     const findings = this.output.scan(json);

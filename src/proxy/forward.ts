@@ -4,7 +4,7 @@
  * answer through the call's codec, and fill the request record. Aborts the
  * upstream the moment the client leaves.
  */
-import { restoringChatStream } from '../guard/stream-restore.ts';
+import { guardedStream, type StreamShape, type TextFilter } from '../guard/stream-guard.ts';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AttemptError, ClientLink, startAttempt, type Attempt } from '../backends/attempt.ts';
@@ -80,6 +80,15 @@ export interface ForwardContext {
   zones?: ReadonlySet<string> | undefined;
   /** The tenant's prefix-cache salt when the model isolates tenants (see isolation.ts). */
   salt?: string | undefined;
+  /** The guard's filter for a streamed answer's text (restore, output scan), when one applies (guard/answer.ts). */
+  streamFilter?: (() => TextFilter) | undefined;
+}
+
+/** The stream protocol an attempt's upstream speaks: the surface's own when native, else chat. */
+function streamShape(surface: Surface, mode: ServeMode): StreamShape {
+  if (mode !== 'native') return 'chat';
+  const family = surface.family ?? surface.name;
+  return family === 'responses' || family === 'messages' ? family : 'chat';
 }
 
 function rejection(decision: RoutePlan['decision'], input: ForwardInput): GatewayError {
@@ -181,13 +190,14 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         throw upstreamFailure(attempt.statusCode, text, backend.id, promptParam, typeof retryAfter === 'string' ? retryAfter : undefined);
       }
       if (clientStream) {
-        // guard.restore: values go back into the upstream's deltas (planCache keeps such a stream out of the cache).
+        // The guard's stream filter: values back into the upstream's deltas (planCache keeps such a stream out of the
+        // cache), secrets out.
         const outcome = await relayStream({
           backend,
           attempt,
           raw: reply.raw,
           client,
-          dialect: restoring ? restoringChatStream(call.codec.stream(), record.restore as ReadonlyMap<string, string>) : call.codec.stream(),
+          dialect: context.streamFilter ? guardedStream(call.codec.stream(), streamShape(surface, mode), context.streamFilter) : call.codec.stream(),
           capture: context.capture,
           commit: () => {
             router.firstToken(backend, job, performance.now() - attemptStart);

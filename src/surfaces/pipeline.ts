@@ -19,6 +19,7 @@ import type { SwitchyardState } from '../state.ts';
 import { spliceTopLevel } from '../wire/json-splice.ts';
 import { planCache } from './cached.ts';
 import { costOf, meter, type Settle } from './metered.ts';
+import { streamFilterFor } from '../guard/answer.ts';
 import type { Surface } from './surface.ts';
 import type { SurfaceSupport } from './support.ts';
 
@@ -132,6 +133,7 @@ export function inferenceHandler(state: SwitchyardState, admitRequest: Admit, su
           support,
           inFlight: state.inFlight,
           salt: state.salts.saltFor(route, request.limitSubject?.tenant),
+          streamFilter: view.stream && state.guard ? streamFilterFor(state.guard, state.metrics, record) : undefined,
           zones: state.zones.allowed(key, request.limitSubject?.tenant ?? 'default', sensitive),
         },
       );

@@ -341,3 +341,154 @@ describe('guard.output', () => {
     }
   });
 });
+
+/** The pieces of an answer that repeats a redacted address and leaks a key, both split across deltas. */
+const leakyPieces = [
+  'Use ',
+  'sk-proj-Zx8q',
+  '2LmP0vN7rT4w',
+  'K9sB3yH6dF1gJ5cA',
+  ' for ',
+  '[EMA',
+  'IL_',
+  '1]',
+  ', not -----BEGIN PRIVATE',
+  ' KEY-----\nMIIEvQIBADANBg',
+  'kqhkiG9w0\n-----END PRIVATE KEY-----',
+  '!',
+];
+const leakyText = (value: string) => `Use [API_KEY_REDACTED] for ${value}, not [PRIVATE_KEY_REDACTED]!`;
+
+/** The same answer as a native Responses stream (vLLM's event sequence). */
+function responsesPieces(): string {
+  let sequence = 0;
+  const event = (type: string, body: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...body })}\n\n`;
+  const full = leakyPieces.join('');
+  const item = (text: string, status: string) => ({
+    id: 'msg_1',
+    type: 'message',
+    role: 'assistant',
+    status,
+    content: text === '' ? [] : [{ type: 'output_text', text, annotations: [] }],
+  });
+  const response = (status: string, output: unknown[]) => ({
+    id: 'resp_1',
+    object: 'response',
+    created_at: 1,
+    status,
+    model: 'x',
+    output,
+    usage: { input_tokens: 3, output_tokens: 12, total_tokens: 15 },
+  });
+  return [
+    event('response.created', { response: response('in_progress', []) }),
+    event('response.output_item.added', { output_index: 0, item: item('', 'in_progress') }),
+    event('response.content_part.added', { item_id: 'msg_1', output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } }),
+    ...leakyPieces.map((delta) => event('response.output_text.delta', { item_id: 'msg_1', output_index: 0, content_index: 0, delta })),
+    event('response.output_text.done', { item_id: 'msg_1', output_index: 0, content_index: 0, text: full }),
+    event('response.content_part.done', { item_id: 'msg_1', output_index: 0, content_index: 0, part: { type: 'output_text', text: full, annotations: [] } }),
+    event('response.output_item.done', { output_index: 0, item: item(full, 'completed') }),
+    event('response.completed', { response: response('completed', [item(full, 'completed')]) }),
+  ].join('');
+}
+
+/** The same answer as a native Anthropic Messages stream. */
+function messagesPieces(): string {
+  const event = (type: string, body: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
+  return [
+    event('message_start', {
+      message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 3, output_tokens: 0 } },
+    }),
+    event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+    ...leakyPieces.map((text) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text } })),
+    event('content_block_stop', { index: 0 }),
+    event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 12 } }),
+    event('message_stop', {}),
+  ].join('');
+}
+
+describe('the guard on streamed answers', () => {
+  it('replaces secrets split across chat deltas (guard.output), and the stream stays cacheable', async () => {
+    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+      `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'x', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const sse = [chunk({ role: 'assistant', content: '' }, null), ...leakyPieces.map((content) => chunk({ content }, null)), chunk({}, 'stop'), 'data: [DONE]\n\n'].join('');
+    const leaky = await scriptedGateway(() => ({ sse }), { output: 'redact' });
+    try {
+      const ask = async () => {
+        const stream = await leaky.gateway
+          .client()
+          .chat.completions.create({ model: 'm', temperature: 0, stream: true, messages: [{ role: 'user', content: 'what key?' }] })
+          .withResponse();
+        let text = '';
+        for await (const part of stream.data) text += part.choices[0]?.delta.content ?? '';
+        return { text, cache: stream.response.headers.get('x-switchyard-cache') };
+      };
+      const first = await ask();
+      expect(first.text).toBe(leakyText('[EMAIL_1]'));
+      // the cache keeps the stream as the client got it: a replay has no secret either
+      const second = await ask();
+      expect(second.cache).toBe('HIT');
+      expect(second.text).toBe(leakyText('[EMAIL_1]'));
+      expect(leaky.gateway.logs.join('\n')).not.toContain('Zx8q2LmP');
+      expect(leaky.gateway.logs.join('\n')).toContain('api_key:output_redact');
+      const metrics = await (await fetch(`${leaky.gateway.url}/metrics`)).text();
+      expect(metrics).toMatch(/switchyard_guard_findings_total\{category="api_key",action="output_redact"\} 1/);
+      expect(metrics).toMatch(/switchyard_guard_findings_total\{category="private_key",action="output_redact"\} 1/);
+    } finally {
+      await leaky.close();
+    }
+  });
+
+  it('restores values and replaces secrets in native Responses and Messages streams of a backend pinned to native', async () => {
+    const { startScriptedBackend } = await import('../../helpers/scripted-backend.ts');
+    const backend = await startScriptedBackend((request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.end(request.url?.startsWith('/v1/responses') ? responsesPieces() : messagesPieces());
+    });
+    const gateway = await startTestGateway({
+      backends: [
+        { id: 'native', kind: 'vllm', url: backend.url, surfaces: { responses: 'native', messages: 'native' }, health: { intervalMs: 60_000 }, scrape: { intervalMs: 0 } },
+      ],
+      models: [{ name: 'm', targets: [{ backend: 'native', model: 'x' }] }],
+      guard: { enabled: true, restore: true, output: 'redact', actions: { email: 'redact' } },
+    });
+    try {
+      const responses = await gateway.client().responses.create({ model: 'm', input: `greet ${email}`, stream: true });
+      let text = '';
+      let done = '';
+      let completed = '';
+      const sequence: number[] = [];
+      for await (const event of responses) {
+        sequence.push(event.sequence_number);
+        if (event.type === 'response.output_text.delta') text += event.delta;
+        if (event.type === 'response.output_text.done') done = event.text;
+        if (event.type === 'response.completed') {
+          const item = event.response.output.find((output) => output.type === 'message');
+          const part = item?.type === 'message' ? item.content[0] : undefined;
+          completed = part?.type === 'output_text' ? part.text : '';
+        }
+      }
+      expect(backend.requests.at(-1)?.path).toBe('/v1/responses');
+      expect(backend.requests.at(-1)?.body).not.toContain(email);
+      expect(text).toBe(leakyText(email));
+      expect(done).toBe(text);
+      expect(completed).toBe(text);
+      expect(sequence).toEqual(sequence.map((_, index) => index)); // one more delta, numbers still in order
+      const { default: Anthropic } = await import('@anthropic-ai/sdk');
+      const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: 'test-key', maxRetries: 0 });
+      const message = anthropic.messages.stream({ model: 'm', max_tokens: 16, messages: [{ role: 'user', content: `greet ${email}` }] });
+      let streamed = '';
+      message.on('text', (delta) => {
+        streamed += delta;
+      });
+      const final = await message.finalMessage();
+      expect(backend.requests.at(-1)?.path).toBe('/v1/messages');
+      expect(backend.requests.at(-1)?.body).not.toContain(email);
+      expect(streamed).toBe(leakyText(email));
+      expect(final.content[0]?.type === 'text' ? final.content[0].text : '').toBe(leakyText(email));
+    } finally {
+      await gateway.close();
+      await backend.close();
+    }
+  });
+});

@@ -99,7 +99,7 @@ describe('redaction', () => {
 
 describe('streamed restoration', () => {
   it('restores a placeholder split at every position across two and three pieces, and holds nothing else back', async () => {
-    const { PlaceholderRestorer } = await import('../../../src/guard/stream-restore.ts');
+    const { PlaceholderRestorer } = await import('../../../src/guard/stream-guard.ts');
     const values = new Map([['[EMAIL_1]', 'jane@example.com']]);
     const text = 'Write to [EMAIL_1] today, not [EMAIL_9] or [x].';
     const expected = 'Write to jane@example.com today, not [EMAIL_9] or [x].';
