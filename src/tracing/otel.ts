@@ -39,7 +39,6 @@ import {
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
   ATTR_SERVICE_NAME,
-  ATTR_SERVICE_VERSION,
 } from '@opentelemetry/semantic-conventions';
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -108,7 +107,7 @@ export class OtelTracing implements Tracing {
     setGlobalErrorHandler(exportErrorLogger(logger));
     const exporter = new OTLPTraceExporter({ url: config.endpoint, headers: config.headers, timeoutMillis: config.exportTimeoutMs });
     this.provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, [ATTR_SERVICE_VERSION]: process.env.npm_package_version ?? '0.1.0' }),
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
       spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: config.maxQueueSize, exportTimeoutMillis: config.exportTimeoutMs })],
     });

@@ -217,6 +217,27 @@ describe('tracing', () => {
     expect(exported).not.toContain(streamed.slice(0, 24));
   });
 
+  it('samples new traces at sampleRatio, propagating the decision, and follows a sampled caller', async () => {
+    const backend = await sim({ flavor: 'vllm' });
+    const gateway = await startGateway({
+      tracing: tracing({ sampleRatio: 0 }),
+      backends: [backendFor('b', backend)],
+      models: [{ name: 'm', targets: [{ backend: 'b', model: 'Qwen/Qwen3-8B' }] }],
+    });
+    const client = gateway.client();
+    const ask = { model: 'm', messages: [{ role: 'user' as const, content: secret }], max_tokens: 2 };
+    await client.chat.completions.create(ask, { headers: { 'x-request-id': 'trace-unsampled' } });
+    // Not recorded, but the backend still learns the trace and that it is not sampled.
+    expect(backend.stats().lastRequest?.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    const callerTrace = '0af7651916cd43dd8448eb211c80319c';
+    await client.chat.completions.create(ask, { headers: { 'x-request-id': 'trace-sampled-caller', traceparent: `00-${callerTrace}-b7ad6b7169203331-01` } });
+    expect(backend.stats().lastRequest?.headers.traceparent).toMatch(new RegExp(`^00-${callerTrace}-[0-9a-f]{16}-01$`));
+    await gateway.close();
+    await waitFor(() => hasRequestSpan('trace-sampled-caller'), 5_000, 'the sampled request span');
+    expect(hasRequestSpan('trace-unsampled')).toBe(false);
+    expect(traceOf('trace-sampled-caller').request.traceId).toBe(callerTrace);
+  });
+
   it('sends no traceparent upstream and exports nothing when off (the default)', async () => {
     const backend = await sim({ flavor: 'vllm' });
     const before = receiver.exports.length;
