@@ -150,10 +150,6 @@ describe('tracing', () => {
     expect(exported).not.toContain(text.slice(0, 24));
     // Through the collector when it is there: what the receiver got is the collector's re-export.
     if (collector) for (const sent of receiver.exports) expect(sent.headers['user-agent']).toContain("Switchyard's tracing tests");
-    console.log(
-      receiver.exports.map((sent) => sent.headers['user-agent']),
-      receiver.exports[0]?.text.slice(0, 1500),
-    );
   });
 
   it('continues a client traceparent, times the admission queue and a stream, and marks cache lookups', async () => {
