@@ -10,6 +10,7 @@
  *   npm run bench -- [--quick] [--duration S] [--reps N] [--warmup S]
  *                    [--scenarios paced-500,saturation-32] [--targets direct,limit,switchyard]
  *                    [--gateway-root DIR] [--baseline-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
+ *                    [--redis] [--tracing]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { type RequestShape, runClosed, runPaced } from './driver.ts';
@@ -47,6 +49,7 @@ const { values: flags } = parseArgs({
     'no-pin': { type: 'boolean', default: false },
     out: { type: 'string' },
     redis: { type: 'boolean', default: false },
+    tracing: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -339,6 +342,21 @@ async function startRedisServer(dir: string): Promise<string> {
   throw new Error('redis-server did not start (apt-get install redis-server)');
 }
 
+/** `--tracing`: the gateway under test (not the baseline) traces every request and exports to a sink in this process. */
+const withTracing = flags.tracing || process.env.BENCH_TRACING === '1';
+let tracingSink: string | undefined;
+
+/** An OTLP/HTTP sink that reads each export and answers 200 (on CPU 0, with the load generator). */
+async function startTracingSink(): Promise<string> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`;
+}
+
 async function startSwitchyard(upstream: string, dir: string, root = gatewayRoot, name = 'switchyard'): Promise<{ service: Service; url: string; config: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -353,6 +371,10 @@ async function startSwitchyard(upstream: string, dir: string, root = gatewayRoot
     config.redis = { url: await startRedisServer(dir) };
     const hash = createHash('sha256').update(benchApiKey).digest('hex');
     config.auth = { mode: 'keys', keys: [{ id: 'bench', hash, tenant: 'bench', rpm: 100_000_000, tpm: 1_000_000_000 }] };
+  }
+  if (withTracing && name === 'switchyard') {
+    tracingSink ??= await startTracingSink();
+    config.tracing = { enabled: true, endpoint: tracingSink };
   }
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);

@@ -43,6 +43,7 @@ import { InFlight } from './proxy/in-flight.ts';
 import { TenantSalts } from './proxy/isolation.ts';
 import { registerSecrets } from './proxy/sanitise.ts';
 import type { RedisClient } from './redis/client.ts';
+import { loadTracing } from './tracing/trace.ts';
 
 /** What buildApp needs; production passes real parts, tests their own. */
 export interface AppDependencies {
@@ -178,6 +179,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
           (error) => deps.logger.warn({ err: error.message }, 'audit: reading queued admin records failed'),
         )
       : undefined;
+  // Tracing: the OpenTelemetry SDK is imported only when it is on; off, requests never see it (record.trace stays undefined).
+  const tracing = config.tracing.enabled ? await loadTracing(config.tracing, deps.logger) : undefined;
   const writeInfoLine = createInfoLineWriter(deps.logger);
   // A tenant's data policy may lower its request lines to debug or drop them (tenants.<t>.logging.requests).
   const logLevelsOf = (tenants: SwitchyardConfig['tenants']) =>
@@ -216,6 +219,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       if (record.status === 0) record.status = statusCode ?? 0;
       const totalMs = performance.now() - record.startedAt;
       metrics.observe(record, totalMs);
+      record.trace?.end(record, request);
       const line: Record<string, unknown> = {
         requestId: record.requestId,
         method: request.method,
@@ -311,6 +315,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // Callback-style hooks: an async hook costs a promise and a microtask hop per request.
   app.addHook('onRequest', (request, reply, done) => {
     request.record = newRecord(request.id, performance.now());
+    // Inference requests (and the admin API's) are POSTs; probes and scrapes are not traced.
+    if (tracing !== undefined && request.method === 'POST') request.record.trace = tracing.start(request.headers);
     request.response = reply.raw;
     reply.header('x-request-id', request.id);
     if (audit) answerDigests.set(request.raw, digestAnswer(reply.raw));
@@ -366,6 +372,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     // Requests still unwinding settle their usage before the caller closes Redis (startGateway waits the same way).
     await limits.open.drained(settleWaitMs(config.redis));
     await backends.close();
+    // Spans still buffered go out before the process exits.
+    await tracing?.shutdown();
   });
   return app;
 }

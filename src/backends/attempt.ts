@@ -394,6 +394,7 @@ export function startAttempt(
   client: ClientLink,
   extraHeaders?: Record<string, string>,
   ownConnection = false,
+  traceHeaders?: Readonly<Record<string, string>>,
 ): Attempt {
   const attempt = new Attempt(backend, client);
   client.bind(attempt);
@@ -403,6 +404,8 @@ export function startAttempt(
     ...extraHeaders,
   };
   if (backend.authorization) headers.authorization = backend.authorization;
+  // W3C trace context (traceparent, tracestate) when tracing is on, so the backend's own spans join the trace.
+  if (traceHeaders !== undefined) Object.assign(headers, traceHeaders);
   backend.dispatcher.dispatch({ origin: backend.origin, path: backend.basePath + path, method: 'POST', headers, body, reset: ownConnection }, attempt);
   return attempt;
 }

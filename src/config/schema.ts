@@ -5,6 +5,7 @@
 import { Type, type Static, type TOptional } from '@sinclair/typebox';
 import { backendKindNames } from '../backends/kinds/index.ts';
 import { AuditSchema } from '../audit/config.ts';
+import { TracingSchema } from '../tracing/config.ts';
 import { CacheConfigSchema, ModelCacheSchema, TenantCacheModeSchema } from '../cache/config.ts';
 import { GuardActionsSchema, GuardSchema } from '../guard/config.ts';
 import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
@@ -357,6 +358,7 @@ export const ConfigSchema = Type.Object(
     }),
     guard: GuardSchema,
     audit: AuditSchema,
+    tracing: TracingSchema,
     zones: Type.Record(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }), ZoneSchema, {
       default: {},
       description: 'data zones backends run in; the implicit zone `default` (backends without a zone) is sensitive unless declared here',

@@ -17,6 +17,7 @@ import type { RoutePlan, Router } from '../routing/router.ts';
 import type { ContextNeed, PolicyName } from '../routing/types.ts';
 import type { SurfaceSupport } from '../surfaces/support.ts';
 import type { RequestView, ServeMode, Surface, UpstreamCall } from '../surfaces/surface.ts';
+import type { AttemptTrace } from '../tracing/trace.ts';
 import type { AnswerCapture, ClientAnswer } from './codec.ts';
 import type { InFlight } from './in-flight.ts';
 import { noteError, type RequestRecord } from './record.ts';
@@ -140,7 +141,15 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     let target: Target;
     try {
       const acquired = router.acquire(remaining, context.priority, client);
-      target = acquired instanceof Promise ? await acquired : acquired;
+      if (acquired instanceof Promise) {
+        // No slot free: the wait in the first target's admission queue is a span of its own when tracing.
+        const queued = record.trace?.queued((remaining[0] as Target).backend.id);
+        try {
+          target = await acquired;
+        } finally {
+          queued?.end();
+        }
+      } else target = acquired;
     } catch (error) {
       if (client.left || client.stoppedWith) break;
       throw error;
@@ -156,6 +165,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
     const served = support.mode(backend, surface) as ServeMode;
     const mode = restoring ? support.restoringMode(backend, surface, served) : served;
     let attempt: Attempt | undefined;
+    let traced: AttemptTrace | undefined;
+    let failure: string | undefined;
     const attemptStart = performance.now();
     let firstByteMs: number | undefined;
     let learnt = false;
@@ -176,7 +187,8 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       if (isolation) call.body = spliceTopLevel(call.body, isolation(context.salt as string));
       const upstreamStream = call.stream;
       record.streamedUpstream = upstreamStream;
-      attempt = startAttempt(backend, call.path, call.body, record.requestId, client, backend.loadReportHeaders, upstreamStream && backend.kind.closesAfterStream);
+      traced = record.trace?.attempt(target, record.attempts, record.routeReason, record.endpoint);
+      attempt = startAttempt(backend, call.path, call.body, record.requestId, client, backend.loadReportHeaders, upstreamStream && backend.kind.closesAfterStream, traced?.headers);
       // A JSON answer is awaited whole (one wait for the exchange); a stream from its head.
       let text: string | undefined;
       if (upstreamStream) await attempt.head();
@@ -214,7 +226,10 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         if (firstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + firstByteMs;
         record.clientClosed = outcome.clientClosed;
         record.streamedChunks = outcome.chunks;
-        if (outcome.error) noteError(record, outcome.error);
+        if (outcome.error) {
+          noteError(record, outcome.error);
+          failure = outcome.error.errorName;
+        } else if (outcome.clientClosed) failure = 'client-closed';
         record.upstreamMs += performance.now() - attemptStart;
         router.feedback(backend, job, {
           ok: !outcome.error && !outcome.clientClosed,
@@ -246,9 +261,13 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       return;
     } catch (error) {
       record.upstreamMs += performance.now() - attemptStart;
-      if (!(error instanceof AttemptError)) throw error;
+      if (!(error instanceof AttemptError)) {
+        failure = 'internal';
+        throw error;
+      }
       lastError = error;
-      record.failures.push(`${backend.id}:${learnt ? 'not-native' : error.kind}`);
+      failure = learnt ? 'not-native' : error.kind;
+      record.failures.push(`${backend.id}:${failure}`);
       if (error.detail !== undefined && (reply.log.level === 'debug' || reply.log.level === 'trace')) {
         reply.log.debug({ requestId: record.requestId, backend: backend.id, upstreamStatus: error.upstreamStatus, detail: error.detail }, 'upstream error detail');
       }
@@ -258,6 +277,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
         remaining.unshift(target); // the same backend again at once, translated
       else if (!error.retryable) break;
     } finally {
+      traced?.end(attempt?.statusCode ?? 0, firstByteMs ?? attempt?.firstDataMs, record.streamedUpstream, failure);
       attempt?.close();
       router.release(backend, job);
     }

@@ -3,6 +3,7 @@
  * the end (one log line, the metrics). Holds no prompt or completion text.
  */
 import type { ErrorName, ErrorOrigin, GatewayError } from '../errors.ts';
+import type { RequestTrace } from '../tracing/trace.ts';
 import type { Usage } from '../wire/types.ts';
 
 /** The per-request record: one log line and the metrics come from it. */
@@ -47,6 +48,8 @@ export interface RequestRecord {
   streamedChunks: number;
   /** The answer was written past Fastify (raw-reply.ts): the pipeline reports the request, onResponse does not. */
   rawAnswer: boolean;
+  /** The request's trace when tracing is on (undefined otherwise: every use is `record.trace?.…`). */
+  trace: RequestTrace | undefined;
 }
 
 export function newRecord(requestId: string, startedAt: number): RequestRecord {
@@ -77,6 +80,7 @@ export function newRecord(requestId: string, startedAt: number): RequestRecord {
     cost: 0,
     streamedChunks: 0,
     rawAnswer: false,
+    trace: undefined,
   };
 }
 

@@ -90,9 +90,11 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
   const surfaceCache = surface.cache as SurfaceCache; // planCache checked it is there
   const kind = surfaceCache.kind(view);
   const key = cacheKey(request.limitSubject?.tenant ?? 'default', route.name, kind, json);
+  const lookup = request.record.trace?.cacheLookup();
   if (directive === 'use') {
     const entry = await cache.get(key);
     if (entry && entry.kind === kind) {
+      lookup?.end('hit');
       await admitted;
       serveHit(request, reply, surface, entry, view);
       return servedPlan;
@@ -104,6 +106,7 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
     if (flight.role === 'follower') {
       const shared = await flight.result;
       if (shared) {
+        lookup?.end('shared');
         await admitted;
         serveHit(request, reply, surface, shared, view);
         return servedPlan;
@@ -111,6 +114,7 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
       flight = undefined; // the leader failed: go upstream ourselves
     }
   }
+  lookup?.end('miss');
   request.record.cache = 'miss';
   reply.header('x-switchyard-cache', 'MISS');
   const recorder: AnswerRecorder = surfaceCache.recorder(view, config.cache.maxEntryBytes);

@@ -79,6 +79,23 @@ describe('config validation', () => {
     expect(config.backends[0]?.apiKey).toBe('${not-a-var}');
   });
 
+  it('leaves tracing off by default and checks its section like the others', () => {
+    expect(validateConfig(minimal, 'test', {}).tracing).toEqual({
+      enabled: false,
+      endpoint: 'http://127.0.0.1:4318/v1/traces',
+      serviceName: 'switchyard',
+      sampleRatio: 1,
+      headers: {},
+      exportTimeoutMs: 10_000,
+      maxQueueSize: 2048,
+    });
+    expect(problemsOf({ ...minimal, tracing: { enabled: true, endpoint: 'collector:4318', sampleRatio: 2, colour: 'red' } })).toEqual([
+      'tracing.colour: is not a known option',
+      'tracing.endpoint: must match ^https?:// (got "collector:4318")',
+      'tracing.sampleRatio: expected number to be less or equal to 1',
+    ]);
+  });
+
   it('names a missing environment variable with its path', () => {
     expect(problemsOf({ ...minimal, server: { host: '${GATEWAY_HOST}' } })).toEqual([
       'server.host: environment variable GATEWAY_HOST is not set (use ${GATEWAY_HOST:-default} for a default)',
