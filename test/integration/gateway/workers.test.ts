@@ -1,0 +1,174 @@
+/**
+ * `server.workers: 2`: the real `switchyard serve` command as a child process (node:cluster primary + two
+ * workers) in front of a simulator, driven with the openai SDK. Both workers serve; /metrics on the admin
+ * listener is one merged view (the request counter equals the requests sent, whichever worker answered the
+ * scrape); a worker killed with SIGKILL is replaced and requests succeed afterwards with the counters kept;
+ * SIGTERM on the primary lets an in-flight stream finish to [DONE] and the primary exits 0.
+ */
+import { get } from 'node:http';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Simulator } from '../../../src/sim/simulator.ts';
+import { startSim, waitFor } from '../../helpers/gateway.ts';
+import { metricValue } from '../../helpers/metrics-text.ts';
+import { freePort } from '../../helpers/prometheus.ts';
+import { sseEvents } from '../../helpers/sse.ts';
+import { type GatewayProcess, simBackend, simModel, startGatewayProcess } from '../redis-gateway/harness.ts';
+
+let sim: Simulator;
+let gateway: GatewayProcess;
+let adminUrl: string;
+let sent = 0;
+
+/** The JSON log lines (workers' and primary's) the gateway printed so far. */
+function logLines(): Array<Record<string, unknown>> {
+  return gateway.logs.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Which worker wrote each `request completed` line for the chat model. */
+function servedBy(): number[] {
+  return logLines()
+    .filter((line) => line.msg === 'request completed' && line.model === 'chat')
+    .map((line) => line.worker as number);
+}
+
+/** A fresh client (fresh connections, so the primary spreads them over the workers); no SDK retries hide a failure. */
+function client(): OpenAI {
+  return new OpenAI({ baseURL: gateway.baseURL, apiKey: 'unused', maxRetries: 0, timeout: 15_000 });
+}
+
+async function ask(openai: OpenAI, index: number): Promise<string> {
+  sent++;
+  const answer = await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: `Question ${index}` }], max_tokens: 4 });
+  return answer.choices[0]?.message.content ?? '';
+}
+
+/** GET /metrics on the admin listener over a new connection each time, so successive scrapes reach different workers. */
+function scrape(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(`${adminUrl}/metrics`, { agent: false }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => (response.statusCode === 200 ? resolve(text) : reject(new Error(`/metrics answered ${response.statusCode}: ${text}`))));
+    }).on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  sim = await startSim({ flavor: 'vllm', model: 'sim-model' });
+  const adminPort = await freePort();
+  gateway = await startGatewayProcess(
+    {
+      server: { host: '127.0.0.1', port: 0, workers: 2, shutdownGraceMs: 10_000 },
+      admin: { port: adminPort },
+      backends: [simBackend('sim', sim)],
+      models: [simModel('chat', 'sim', sim)],
+    },
+    30_000,
+  );
+  adminUrl = `http://127.0.0.1:${adminPort}`;
+}, 40_000);
+
+afterAll(async () => {
+  await gateway?.close();
+  await sim?.close();
+});
+
+describe('server.workers: 2 (switchyard serve as a child process)', () => {
+  it('starts two workers behind one port, says so once, and warns that limits and cache are per worker without Redis', async () => {
+    // Worker lines are batched (every 250 ms): they may trail the primary's.
+    await waitFor(() => logLines().filter((line) => line.msg === 'worker listening').length === 2, 5_000, 'both workers to log');
+    const lines = logLines();
+    expect(lines.filter((line) => line.msg === 'worker listening').map((line) => line.worker)).toEqual(expect.arrayContaining([1, 2]));
+    expect(lines.filter((line) => line.msg === 'switchyard listening')).toHaveLength(1);
+    expect(lines.find((line) => line.msg === 'switchyard listening')).toMatchObject({ role: 'primary', workers: 2 });
+    expect(lines.some((line) => line.level === 40 && String(line.msg).includes('per worker'))).toBe(true);
+  });
+
+  it('spreads requests over both workers, and /metrics on either worker is the merged total', async () => {
+    // Concurrent requests open several connections; the primary hands connections to workers in turn.
+    for (let round = 0; round < 3 && new Set(servedBy()).size < 2; round++) {
+      const openai = client();
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, index) => ask(openai, index)));
+      expect(answers.every((text) => text.length > 0)).toBe(true);
+      await waitFor(() => servedBy().length === sent, 5_000, 'a log line per request');
+    }
+    expect(new Set(servedBy())).toEqual(new Set([1, 2]));
+    // Several scrapes land on both workers (each scrape is a new connection): every one shows the whole cluster.
+    for (let i = 0; i < 4; i++) {
+      const text = await scrape();
+      expect(metricValue(text, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sent);
+      expect(metricValue(text, 'switchyard_request_duration_seconds_count', { model: 'chat' })).toBe(sent);
+      expect(metricValue(text, 'switchyard_workers')).toBe(2);
+      expect(metricValue(text, 'switchyard_backend_up', { backend: 'sim' })).toBe(1);
+      expect(metricValue(text, 'switchyard_backend_inflight', { backend: 'sim' })).toBe(0);
+    }
+  });
+
+  it('restarts a worker killed with SIGKILL; requests succeed afterwards and the merged counters keep its requests', async () => {
+    const before = await scrape();
+    const victim = logLines().find((line) => line.msg === 'worker listening' && line.worker === 2)?.pid as number;
+    expect(victim).toBeGreaterThan(0);
+    process.kill(victim, 'SIGKILL');
+    await waitFor(() => logLines().some((line) => line.msg === 'worker died unexpectedly: restarting it' && line.pid === victim), 5_000, 'the primary to see the death');
+    await waitFor(() => logLines().some((line) => line.msg === 'worker restarted and listening'), 20_000, 'the replacement to listen');
+    const replacement = logLines().find((line) => line.msg === 'worker restarted and listening')?.pid as number;
+    expect(replacement).not.toBe(victim);
+
+    const previous = servedBy().length;
+    const openai = client();
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, index) => ask(openai, 100 + index)));
+    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    await waitFor(() => servedBy().length === sent, 5_000, 'a log line per request');
+    // The replacement (worker 2 again) takes its share.
+    expect(servedBy().slice(previous)).toContain(2);
+
+    const after = await scrape();
+    expect(metricValue(before, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sent - 12);
+    expect(metricValue(after, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sent);
+    expect(metricValue(after, 'switchyard_workers')).toBe(2);
+  }, 40_000);
+
+  it('SIGTERM on the primary: an in-flight stream finishes to [DONE], the workers drain and the primary exits 0', async () => {
+    // A slow stream: 30 tokens at 40 tokens per second, about 0.75 s.
+    sim.update({ tokensPerSecond: 40 });
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat', stream: true, max_tokens: 30, messages: [{ role: 'user', content: 'Stream through the shutdown.' }] }),
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body?.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('data: ')) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => gateway.child.once('exit', (code, signal) => resolve({ code, signal })));
+    gateway.child.kill('SIGTERM');
+    expect(text).not.toContain('[DONE]');
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const events = sseEvents(text);
+    expect(events.at(-1)).toBe('[DONE]');
+    expect(JSON.stringify(events)).not.toContain('server_shutting_down');
+    const finish = events.flatMap((event) => (typeof event === 'object' && event !== null ? ((event as { choices?: Array<{ finish_reason?: string }> }).choices ?? []) : []));
+    expect(finish.some((choice) => choice.finish_reason === 'length' || choice.finish_reason === 'stop')).toBe(true);
+    expect(await exited).toEqual({ code: 0, signal: null });
+    const lines = logLines();
+    expect(lines.filter((line) => line.msg === 'shutdown complete').map((line) => line.worker)).toEqual(expect.arrayContaining([1, 2]));
+    expect(lines.find((line) => line.msg === 'all workers exited')).toMatchObject({ role: 'primary', failures: 0 });
+  }, 30_000);
+});
