@@ -6,14 +6,19 @@
  * SIGTERM on the primary lets an in-flight stream finish to [DONE] and the primary exits 0.
  */
 import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKey } from '../../../src/limits/key-admin.ts';
+import { RedisKeyStore } from '../../../src/limits/key-store.ts';
 import type { Simulator } from '../../../src/sim/simulator.ts';
 import { startSim, waitFor } from '../../helpers/gateway.ts';
 import { metricValue } from '../../helpers/metrics-text.ts';
 import { freePort } from '../../helpers/prometheus.ts';
 import { sseEvents } from '../../helpers/sse.ts';
-import { type GatewayProcess, simBackend, simModel, startGatewayProcess } from '../redis-gateway/harness.ts';
+import { startRedis, type TestRedis } from '../../helpers/redis.ts';
+import { awayFromMinuteBoundary, type GatewayProcess, redisSection, simBackend, simModel, startGatewayProcess } from '../redis-gateway/harness.ts';
 
 let sim: Simulator;
 let gateway: GatewayProcess;
@@ -61,27 +66,27 @@ function scrape(): Promise<string> {
   });
 }
 
-beforeAll(async () => {
-  sim = await startSim({ flavor: 'vllm', model: 'sim-model' });
-  const adminPort = await freePort();
-  gateway = await startGatewayProcess(
-    {
-      server: { host: '127.0.0.1', port: 0, workers: 2, shutdownGraceMs: 10_000 },
-      admin: { port: adminPort },
-      backends: [simBackend('sim', sim)],
-      models: [simModel('chat', 'sim', sim)],
-    },
-    30_000,
-  );
-  adminUrl = `http://127.0.0.1:${adminPort}`;
-}, 40_000);
-
-afterAll(async () => {
-  await gateway?.close();
-  await sim?.close();
-});
-
 describe('server.workers: 2 (switchyard serve as a child process)', () => {
+  beforeAll(async () => {
+    sim = await startSim({ flavor: 'vllm', model: 'sim-model' });
+    const adminPort = await freePort();
+    gateway = await startGatewayProcess(
+      {
+        server: { host: '127.0.0.1', port: 0, workers: 2, shutdownGraceMs: 10_000 },
+        admin: { port: adminPort },
+        backends: [simBackend('sim', sim)],
+        models: [simModel('chat', 'sim', sim)],
+      },
+      30_000,
+    );
+    adminUrl = `http://127.0.0.1:${adminPort}`;
+  }, 40_000);
+
+  afterAll(async () => {
+    await gateway?.close();
+    await sim?.close();
+  });
+
   it('starts two workers behind one port, says so once, and warns that limits and cache are per worker without Redis', async () => {
     // Worker lines are batched (every 250 ms): they may trail the primary's.
     await waitFor(() => logLines().filter((line) => line.msg === 'worker listening').length === 2, 5_000, 'both workers to log');
@@ -121,6 +126,12 @@ describe('server.workers: 2 (switchyard serve as a child process)', () => {
     await waitFor(() => logLines().some((line) => line.msg === 'worker restarted and listening'), 20_000, 'the replacement to listen');
     const replacement = logLines().find((line) => line.msg === 'worker restarted and listening')?.pid as number;
     expect(replacement).not.toBe(victim);
+    // The replacement dies young too: the next restart waits twice as long (a crash loop backs off).
+    process.kill(replacement, 'SIGKILL');
+    await waitFor(() => logLines().some((line) => line.msg === 'worker died unexpectedly: restarting it' && line.pid === replacement), 5_000, 'the second death');
+    const deaths = logLines().filter((line) => line.msg === 'worker died unexpectedly: restarting it');
+    expect(deaths.map((line) => line.restartInMs)).toEqual([100, 200]);
+    await waitFor(() => logLines().filter((line) => line.msg === 'worker restarted and listening').length === 2, 20_000, 'the second replacement to listen');
 
     const previous = servedBy().length;
     const openai = client();
@@ -134,7 +145,7 @@ describe('server.workers: 2 (switchyard serve as a child process)', () => {
     expect(metricValue(before, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sent - 12);
     expect(metricValue(after, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sent);
     expect(metricValue(after, 'switchyard_workers')).toBe(2);
-  }, 40_000);
+  }, 60_000);
 
   it('SIGTERM on the primary: an in-flight stream finishes to [DONE], the workers drain and the primary exits 0', async () => {
     // A slow stream: 30 tokens at 40 tokens per second, about 0.75 s.
@@ -170,5 +181,80 @@ describe('server.workers: 2 (switchyard serve as a child process)', () => {
     const lines = logLines();
     expect(lines.filter((line) => line.msg === 'shutdown complete').map((line) => line.worker)).toEqual(expect.arrayContaining([1, 2]));
     expect(lines.find((line) => line.msg === 'all workers exited')).toMatchObject({ role: 'primary', failures: 0 });
+  }, 30_000);
+});
+
+describe('server.workers: 2 on Redis', () => {
+  let redis: TestRedis;
+  let redisSim: Simulator;
+  let shared: GatewayProcess;
+  let secret = '';
+  const rpm = 6;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    redisSim = await startSim({ flavor: 'vllm', model: 'sim-model' });
+    const admin = new Redis(redis.url);
+    secret = (await createKey(new RedisKeyStore(admin, 'swy'), { id: 'workers-rpm', tenant: 'ops', rpm })).secret;
+    admin.disconnect();
+    shared = await startGatewayProcess(
+      {
+        server: { host: '127.0.0.1', port: 0, workers: 2, shutdownGraceMs: 2_000 },
+        backends: [simBackend('sim', redisSim)],
+        models: [simModel('chat', 'sim', redisSim)],
+        redis: redisSection(redis.url),
+        auth: { mode: 'keys' },
+      },
+      30_000,
+    );
+  }, 40_000);
+
+  afterAll(async () => {
+    await shared?.close();
+    await redisSim?.close();
+    await redis?.stop();
+  });
+
+  it('holds one requests-per-minute limit across both workers, and does not warn about per-worker limits', async () => {
+    await awayFromMinuteBoundary();
+    const openai = new OpenAI({ baseURL: shared.baseURL, apiKey: secret, maxRetries: 0, timeout: 15_000 });
+    const results = await Promise.allSettled(
+      Array.from({ length: rpm + 4 }, (_, index) => openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: `limit ${index}` }], max_tokens: 4 })),
+    );
+    const refused = results.filter((result) => result.status === 'rejected').map((result) => (result.reason as { status?: number }).status);
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(rpm);
+    expect(refused).toEqual([429, 429, 429, 429]);
+    const lines = shared.logs.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+    await waitFor(() => shared.logs.filter((line) => line.includes('"msg":"request completed"')).length === rpm + 4, 5_000, 'a log line per request');
+    const served = shared.logs.flatMap((line) => (line.includes('"msg":"request completed"') ? [(JSON.parse(line) as { worker: number }).worker] : []));
+    expect(new Set(served)).toEqual(new Set([1, 2]));
+    expect(lines.some((line) => String(line.msg).includes('per worker'))).toBe(false);
+  });
+});
+
+describe('server.workers: 2, a worker that cannot start', () => {
+  it('stops the gateway with exit 1 instead of restarting it (the port is taken)', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const started = startGatewayProcess(
+        {
+          server: { host: '127.0.0.1', port, workers: 2 },
+          backends: [{ id: 'sim', kind: 'vllm', url: 'http://127.0.0.1:9' }],
+          models: [{ name: 'chat', targets: [{ backend: 'sim', model: 'm' }] }],
+        },
+        20_000,
+      );
+      await expect(started).rejects.toThrow(/exited with 1[\s\S]*before it listened/);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   }, 30_000);
 });
