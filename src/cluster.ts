@@ -139,7 +139,8 @@ export async function runPrimary(config: SwitchyardConfig, logger: Logger, count
     metrics.retire(worker);
     if (!entry) return;
     if (stopping) {
-      if (code !== 0) failures++;
+      // Killed by the SIGTERM itself: it had not installed its handlers yet (still starting), so there was nothing to drain.
+      if (code !== 0 && signal !== 'SIGTERM') failures++;
       logger.info({ worker: entry.id, pid: worker.process.pid, code, signal }, 'worker exited');
       if (ids.size === 0) {
         logger.info({ signal: stopping, failures }, 'all workers exited');
