@@ -258,3 +258,40 @@ describe('server.workers: 2, a worker that cannot start', () => {
     }
   }, 30_000);
 });
+
+describe('server.workers: 2, the primary killed outright', () => {
+  it('its workers notice, drain and exit (no orphans serving unsupervised)', async () => {
+    const orphanSim = await startSim({ flavor: 'vllm', model: 'sim-model' });
+    const process2 = await startGatewayProcess(
+      {
+        server: { host: '127.0.0.1', port: 0, workers: 2, shutdownGraceMs: 2_000 },
+        backends: [simBackend('sim', orphanSim)],
+        models: [simModel('chat', 'sim', orphanSim)],
+      },
+      30_000,
+    );
+    try {
+      const pids = () =>
+        process2.logs.flatMap((line) => {
+          if (!line.includes('"msg":"worker listening"')) return [];
+          const pid = (JSON.parse(line) as { pid?: number }).pid;
+          return pid ? [pid] : [];
+        });
+      await waitFor(() => pids().length === 2, 5_000, 'both workers to log');
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(pids().every(alive)).toBe(true);
+      process2.child.kill('SIGKILL');
+      await waitFor(() => !pids().some(alive), 10_000, 'the workers to exit');
+    } finally {
+      await process2.close();
+      await orphanSim.close();
+    }
+  }, 40_000);
+});
