@@ -65,7 +65,7 @@ export function workerId(): number | undefined {
 /** `server.workers` > 1 without Redis: what each worker keeps to itself. */
 export function perWorkerStateWarning(config: SwitchyardConfig, workers: number): string | undefined {
   if (workers <= 1 || config.redis) return undefined;
-  return `server.workers is ${workers} and there is no redis section: the response cache, API keys created at run time, rate limits and budgets are per worker (each worker allows the full limit), like ${workers} replicas without Redis`;
+  return `server.workers is ${workers} and there is no redis section: the response cache, request and token limits and budgets are per worker (each worker allows the full limit), like ${workers} replicas without Redis`;
 }
 
 /**
