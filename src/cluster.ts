@@ -123,7 +123,9 @@ export async function runPrimary(config: SwitchyardConfig, logger: Logger, count
           ready({ url: message.url, adminUrl: message.adminUrl });
         }
       } else if (message.swy === 'aggregate') {
-        metrics.text().then(
+        // Workers still starting are left out: they may not listen for IPC yet, and hold no figures.
+        const serving = [...ids].filter(([, state]) => state.listening).map(([serving]) => serving);
+        metrics.text(serving).then(
           (text) => send(worker, { swy: 'aggregated', id: message.id, text }),
           (error: Error) => send(worker, { swy: 'aggregated', id: message.id, error: error.message }),
         );
@@ -213,9 +215,9 @@ class ClusterMetrics {
     this.logger = logger;
   }
 
-  /** Every worker's metrics merged, as Prometheus text. */
-  async text(): Promise<string> {
-    const workers = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker?.isConnected() === true);
+  /** These workers' metrics merged (with those of workers that died), as Prometheus text. */
+  async text(serving: Worker[]): Promise<string> {
+    const workers = serving.filter((worker) => worker.isConnected());
     const answers = await Promise.all(workers.map((worker) => this.collect(worker)));
     const sets = answers.filter((metrics): metrics is MetricsJson => metrics !== undefined);
     await this.retiring;
