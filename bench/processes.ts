@@ -71,6 +71,33 @@ export function cpuMicros(pid: number): number {
   return ((utime + stime) * 1e6) / clockTicks;
 }
 
+/** Pids of a process's children (a gateway's cluster workers), from /proc; empty when none or unreadable. */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** CPU time (µs) of a process and its children: the primary plus its workers with server.workers > 1. */
+export function treeCpuMicros(pid: number): number {
+  let total = cpuMicros(pid);
+  for (const child of childPids(pid)) {
+    try {
+      total += cpuMicros(child);
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return total;
+}
+
+/** Resident set size (MiB) of a process and its children. */
+export function treeRssMiB(pid: number): number {
+  return childPids(pid).reduce((total, child) => total + (rssMiB(child) || 0), rssMiB(pid));
+}
+
 /**
  * Busy time of every CPU in µs since boot, from /proc/stat: user + nice +
  * system + irq + softirq + steal (time the CPU did something else than idle,
@@ -107,8 +134,8 @@ export interface ServiceSpec {
   args: string[];
   /** Options for node itself (before the script), e.g. V8 flags. */
   nodeArgs?: string[];
-  /** Pin to this CPU with taskset (ignored when taskset is missing). */
-  cpu: number | undefined;
+  /** Pin to this CPU, or CPU list ("1-2"), with taskset (ignored when taskset is missing). */
+  cpu: number | string | undefined;
   cwd?: string;
   env?: Record<string, string>;
   /** Run under `nice -n N` (negative = higher priority; needs privileges). */

@@ -11,6 +11,7 @@
  *                    [--scenarios paced-500,saturation-32] [--targets direct,limit,switchyard]
  *                    [--gateway-root DIR] [--baseline-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
  *                    [--redis] [--tracing]
+ *                    [--workers N|auto] [--baseline-workers N|auto] [--gateway-cpus LIST]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { type RequestShape, runClosed, runPaced } from './driver.ts';
-import { allowedCpus, cpuBusyMicros, cpuMicros, freePort, pinSelf, rssMiB, type Service, startService, stopAll, taskset } from './processes.ts';
+import { allowedCpus, cpuBusyMicros, cpuMicros, freePort, pinSelf, type Service, startService, stopAll, taskset, treeCpuMicros, treeRssMiB } from './processes.ts';
 import { buildChecks, type Cell, markdown, type MemoryFigures, type ScenarioSpec, summarise, type TargetName, targetNames } from './report.ts';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
@@ -50,6 +51,9 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     redis: { type: 'boolean', default: false },
     tracing: { type: 'boolean', default: false },
+    workers: { type: 'string' },
+    'baseline-workers': { type: 'string' },
+    'gateway-cpus': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -129,6 +133,20 @@ if (nice !== undefined && (!Number.isInteger(nice) || nice < -20 || nice > 19)) 
   console.error(`--nice needs an integer from -20 to 19, got "${niceRaw}"`);
   process.exit(2);
 }
+/** server.workers of the gateway under test (`switchyard`) and of `baseline`; undefined = the config default (1). */
+function workersOption(raw: string | undefined, name: string): number | 'auto' | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'auto') return 'auto';
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`--${name} needs a whole number >= 1 or auto, got "${raw}"`);
+    process.exit(2);
+  }
+  return value;
+}
+const gatewayWorkers = workersOption(flags.workers ?? process.env.BENCH_WORKERS, 'workers');
+const baselineWorkers = workersOption(flags['baseline-workers'] ?? process.env.BENCH_BASELINE_WORKERS, 'baseline-workers');
+const gatewayCpusFlag = flags['gateway-cpus'] ?? process.env.BENCH_GATEWAY_CPUS;
 const outDir = resolve(flags.out ?? process.env.BENCH_OUT ?? join(benchDir, 'results'));
 
 const wantedScenarios = (flags.scenarios ?? process.env.BENCH_SCENARIOS ?? '')
@@ -262,6 +280,21 @@ if (pin) {
 /** CPUs of the load side (bench + simulator) and of the proxies; undefined when unpinned. */
 const loadCpu = pin ? 0 : undefined;
 const proxyCpu = pin ? 1 : undefined;
+/**
+ * CPUs of the gateway targets: --gateway-cpus, else CPU 1 for one worker; for N workers CPUs 1..N when the machine
+ * has them, else every CPU (the workers then share CPU 0 with the load generator and the simulator: said in the report).
+ */
+const gatewayCpus: number | string | undefined = (() => {
+  if (!pin) return undefined;
+  if (gatewayCpusFlag) return gatewayCpusFlag;
+  const most = Math.max(...[gatewayWorkers, baselineWorkers].map((workers) => (workers === 'auto' ? cpuCount : (workers ?? 1))));
+  if (most <= 1) return proxyCpu;
+  if (cpuCount > most) return `1-${most}`;
+  notes.push(
+    `The gateway runs ${most} workers on a ${cpuCount}-CPU machine: it is pinned to every CPU (0-${cpuCount - 1}) and shares CPU 0 with the load generator and the simulator.`,
+  );
+  return `0-${cpuCount - 1}`;
+})();
 
 if (nice !== undefined) {
   try {
@@ -357,12 +390,18 @@ async function startTracingSink(): Promise<string> {
   return `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`;
 }
 
-async function startSwitchyard(upstream: string, dir: string, root = gatewayRoot, name = 'switchyard'): Promise<{ service: Service; url: string; config: string }> {
+async function startSwitchyard(
+  upstream: string,
+  dir: string,
+  root = gatewayRoot,
+  name = 'switchyard',
+  workers: number | 'auto' | undefined = gatewayWorkers,
+): Promise<{ service: Service; url: string; config: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  // JSON is YAML: the loader reads it as is.
+  // JSON is YAML: the loader reads it as is. `workers` only when asked for, so an older checkout (baseline) still loads it.
   const config: Record<string, unknown> = {
-    server: { host: '127.0.0.1', port, shutdownGraceMs: 1000 },
+    server: { host: '127.0.0.1', port, shutdownGraceMs: 1000, ...(workers === undefined ? {} : { workers }) },
     backends: [{ id: 'sim', kind: 'vllm', url: upstream, maxConcurrency: 1024 }],
     models: [{ name: publicModel, targets: [{ backend: 'sim', model: upstreamModel }] }],
     logging: { level: logLevel },
@@ -383,12 +422,20 @@ async function startSwitchyard(upstream: string, dir: string, root = gatewayRoot
     script: join(root, 'src', 'main.ts'),
     args: ['serve', '--config', file],
     nodeArgs: proxyNodeArgs,
-    cpu: proxyCpu,
+    cpu: gatewayCpus,
     nice,
     cwd: root,
     readyUrl: `${url}/readyz`,
     readyTimeoutMs: 30_000,
   });
+  // /readyz answers once the first worker listens: wait for all of them (the merged /metrics counts them).
+  const expected = workers === 'auto' ? Number.NaN : (workers ?? 1);
+  const deadline = Date.now() + 30_000;
+  while (expected > 1 && Date.now() < deadline) {
+    const text = await (await request(`${url}/metrics`)).body.text();
+    if (Number(/^switchyard_workers (\S+)$/m.exec(text)?.[1]) >= expected) break;
+    await sleep(200);
+  }
   return { service, url, config: JSON.stringify(config) };
 }
 
@@ -468,12 +515,12 @@ function cpuWindow(proxy: Service | undefined, sim: Service): Window {
     return usage.user + usage.system;
   };
   const sample = () => {
-    if (proxy) peak = Math.max(peak, rssMiB(proxy.pid));
+    if (proxy) peak = Math.max(peak, treeRssMiB(proxy.pid));
   };
   return {
     start() {
       t0 = performance.now();
-      if (proxy) proxy0 = cpuMicros(proxy.pid);
+      if (proxy) proxy0 = treeCpuMicros(proxy.pid);
       sim0 = cpuMicros(sim.pid);
       self0 = selfCpu();
       busy0 = cpuBusyMicros();
@@ -483,7 +530,7 @@ function cpuWindow(proxy: Service | undefined, sim: Service): Window {
     },
     end() {
       t1 = performance.now();
-      if (proxy) proxy1 = cpuMicros(proxy.pid);
+      if (proxy) proxy1 = treeCpuMicros(proxy.pid);
       sim1 = cpuMicros(sim.pid);
       self1 = selfCpu();
       busy1 = cpuBusyMicros();
@@ -500,7 +547,7 @@ function cpuWindow(proxy: Service | undefined, sim: Service): Window {
         cpu0Share: (sim1 - sim0 + self1 - self0) / windowUs,
       };
       const busy = (cpu: number | undefined) => (cpu === undefined ? Number.NaN : (busy1[cpu] ?? Number.NaN) - (busy0[cpu] ?? Number.NaN));
-      if (loadCpu !== undefined && proxyCpu !== undefined) {
+      if (loadCpu !== undefined && proxyCpu !== undefined && (!proxy || proxy.cpus === String(proxyCpu))) {
         // What other processes (and the hypervisor) took from our two CPUs.
         result.cpu0OtherShare = Math.max(0, (busy(loadCpu) - (sim1 - sim0) - (self1 - self0)) / windowUs);
         result.cpu1OtherShare = Math.max(0, (busy(proxyCpu) - (proxy1 - proxy0)) / windowUs);
@@ -632,7 +679,7 @@ async function main(): Promise<void> {
       targets.push({ name: 'switchyard', url: gateway.url, model: publicModel, service: gateway.service });
     }
     if (baselineRoot && activeTargets.includes('baseline')) {
-      const baseline = await startSwitchyard(upstream, tmp, baselineRoot, 'baseline');
+      const baseline = await startSwitchyard(upstream, tmp, baselineRoot, 'baseline', baselineWorkers);
       log(`baseline gateway from ${baselineRoot}: pid ${baseline.service.pid} on CPUs ${baseline.service.cpus} at ${baseline.url}`);
       targets.push({ name: 'baseline', url: baseline.url, model: publicModel, service: baseline.service });
     }
@@ -642,7 +689,7 @@ async function main(): Promise<void> {
     await sleep(500);
     const rss: Partial<Record<TargetName, MemoryFigures>> = {};
     for (const target of targets) {
-      if (target.service) rss[target.name] = { idleMiB: rssMiB(target.service.pid), peakMiB: 0, afterMiB: Number.NaN, heapIdle: await heapOf(target), heapAfter: undefined };
+      if (target.service) rss[target.name] = { idleMiB: treeRssMiB(target.service.pid), peakMiB: 0, afterMiB: Number.NaN, heapIdle: await heapOf(target), heapAfter: undefined };
     }
 
     // JIT and connection warm-up of every target before anything is recorded.
@@ -672,7 +719,7 @@ async function main(): Promise<void> {
     for (const target of targets) {
       const own = rss[target.name];
       if (own && target.service) {
-        own.afterMiB = rssMiB(target.service.pid);
+        own.afterMiB = treeRssMiB(target.service.pid);
         own.heapAfter = await heapOf(target);
       }
     }
@@ -741,6 +788,8 @@ async function main(): Promise<void> {
       srcDirty: dirty === undefined ? null : dirty !== '',
       baselineRoot: baselineRoot ?? null,
       logLevel,
+      workers: gatewayWorkers ?? 1,
+      baselineWorkers: baselineRoot ? (baselineWorkers ?? 1) : null,
       config: gatewayConfig ? JSON.parse(gatewayConfig) : null,
     };
     notes.push(
@@ -749,7 +798,7 @@ async function main(): Promise<void> {
     );
     const header = [
       `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC · ${cpuCount} × ${cpuModel} · Node ${process.version} · undici ${undiciVersion} · gateway ${gitCommit ?? 'no git'}${gateway.srcDirty ? ' (src modified)' : ''} · logging ${logLevel}`,
-      `${reps} repetition(s) × ${durationS} s per cell after ${warmupS} s warm-up, targets alternating ${targets.map((target) => target.name).join(' → ')} in every repetition; ${machine.pinned ? 'proxies pinned to CPU 1, simulator and load generator to CPU 0' : 'UNPINNED'}. Values: median (min…max) over repetitions; "added" = target − direct, paired by repetition. Load average ${loadBefore[0]?.toFixed(2)} before, ${loadAfter[0]?.toFixed(2)} after.`,
+      `${reps} repetition(s) × ${durationS} s per cell after ${warmupS} s warm-up, targets alternating ${targets.map((target) => target.name).join(' → ')} in every repetition; ${machine.pinned ? `proxies pinned to CPU 1${gatewayCpus !== proxyCpu ? ` (the gateway to CPUs ${gatewayCpus})` : ''}, simulator and load generator to CPU 0` : 'UNPINNED'}${gatewayWorkers !== undefined || baselineWorkers !== undefined ? `; gateway workers: switchyard ${gatewayWorkers ?? 1}${baselineRoot ? `, baseline ${baselineWorkers ?? 1}` : ''}` : ''}. Values: median (min…max) over repetitions; "added" = target − direct, paired by repetition. Load average ${loadBefore[0]?.toFixed(2)} before, ${loadAfter[0]?.toFixed(2)} after.`,
     ];
     const md = markdown({ title: 'Switchyard benchmark', header, scenarios, summaries, rss, checks, notes });
 

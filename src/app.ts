@@ -58,6 +58,10 @@ export interface AppDependencies {
   healthChecks?: boolean;
   /** The clock circuit breakers time their cooldown with (default Date.now): tests move it instead of sleeping. */
   circuitClock?: () => number;
+  /** What /metrics serves (default: this registry's text); a cluster worker passes the merged view of all workers. */
+  metricsText?: () => Promise<string>;
+  /** Whether this process counts backends' perHour cost (default true; with server.workers only worker 1 does). */
+  hourlyCost?: boolean;
 }
 
 export type { SwitchyardState } from './state.ts';
@@ -103,7 +107,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const backends = new BackendRegistry(config, deps.dispatcherFactory, deps.circuitClock);
   const router = new Router(backends);
   const promRegistry = deps.promRegistry ?? new PromRegistry();
-  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels);
+  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels, deps.hourlyCost ?? true);
   router.onPrediction = (backend, predictedMs, actualMs) => metrics.prediction.series(backend.id).observe(actualMs / Math.max(1, predictedMs));
   const app = Fastify({
     // No child logger per request (it cost more than the line itself): the lines this app writes per request
@@ -196,6 +200,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     backends,
     router,
     promRegistry,
+    metricsText: deps.metricsText ?? (() => promRegistry.metrics()),
     metrics,
     cache,
     flights: new SingleFlight<CacheEntry>(),

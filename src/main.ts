@@ -3,6 +3,7 @@
  * The `switchyard` command: serve | demo | sim | config check.
  * The only place that writes to the console directly (everything else logs through pino).
  */
+import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.ts';
@@ -12,6 +13,10 @@ import { keysUsage, runKeysCommand } from './limits/keys-command.ts';
 import { runAuditCommand } from './audit/command.ts';
 import { parseSimArgs, simUsage } from './sim/cli.ts';
 import { startSimulator } from './sim/simulator.ts';
+import { Registry as PromRegistry } from 'prom-client';
+import { announceListening, perWorkerStateWarning, runPrimary, workerAuditPath, workerCount, workerId, workerMetrics, workerReloads, workersConfigError } from './cluster.ts';
+import type { SwitchyardConfig } from './config/schema.ts';
+import { createLogger } from './logging.ts';
 
 const usage = `Usage: switchyard <command> [options]
 
@@ -44,14 +49,50 @@ async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, host: { type: 'string' } } });
   const file = resolve(values.config ?? process.env.SWITCHYARD_CONFIG ?? 'config/switchyard.yaml');
   const config = loadOrExit(file);
-  const gateway = await startGateway(config, {
+  const listen = {
     configFile: file,
     ...(values.port ? { port: Number(values.port) } : {}),
     ...(values.host ? { host: values.host } : {}),
-  });
-  gateway.logger.info({ url: gateway.url, config: file }, 'switchyard listening');
+  };
+  const workers = workerCount(config.server.workers);
+  if (cluster.isPrimary && workers > 1) {
+    // The primary forks the workers (each runs this same command and lands below) and serves nothing itself.
+    const problem = workersConfigError(config, listen.port ?? config.server.port);
+    if (problem) fail(problem);
+    const logger = createLogger(config).child({ role: 'primary' });
+    const warning = perWorkerStateWarning(config, workers);
+    if (warning) logger.warn(warning);
+    logger.info({ config: file, workers }, 'starting workers');
+    await runPrimary(config, logger, workers).catch(() => {
+      // runPrimary logged why and exits 1
+    });
+    return;
+  }
+  const id = workerId();
+  if (id === undefined) {
+    const gateway = await startGateway(config, listen);
+    gateway.logger.info({ url: gateway.url, config: file }, 'switchyard listening');
+    exitOnSignals(gateway);
+    reloadOnSighup(gateway);
+    return;
+  }
+  // A cluster worker: its log lines say which worker it is; /metrics serves every worker's merged; audit has a file per worker.
+  const logger = createLogger(config).child({ worker: id });
+  const promRegistry = new PromRegistry();
+  const adaptConfig = (loaded: SwitchyardConfig) => (loaded.audit.enabled ? { ...loaded, audit: { ...loaded.audit, path: workerAuditPath(loaded.audit.path, id) } } : loaded);
+  const gateway = await startGateway(adaptConfig(config), { ...listen, adaptConfig, logger, promRegistry, metricsText: workerMetrics(promRegistry), hourlyCost: id === 1 });
+  gateway.logger.info({ url: gateway.url, pid: process.pid }, 'worker listening');
+  announceListening(gateway.url, gateway.adminUrl);
   exitOnSignals(gateway);
-  reloadOnSighup(gateway);
+  // SIGHUP goes to the primary, which passes a reload to every worker
+  workerReloads(gateway.app.switchyard, gateway.logger);
+  // The primary is gone (killed): drain and exit rather than serve on unsupervised.
+  process.once('disconnect', () => {
+    gateway.shutdown('primary exited').then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
 }
 
 async function demo(argv: string[]): Promise<void> {

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildAdminApp, buildApp, type AppDependencies } from './app.ts';
-import { ConfigError, loadConfigFile } from './config/load.ts';
+import { loadConfigFile, reloadProblems } from './config/load.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { gatewayError } from './errors.ts';
 import { settleWaitMs } from './limits/open-reservations.ts';
@@ -36,8 +36,11 @@ export async function startGateway(
   options: {
     port?: number;
     host?: string;
-    logger?: Logger /** the file `config` came from: POST /admin/reload and SIGHUP re-read it */;
+    logger?: Logger;
+    /** the file `config` came from: POST /admin/reload and SIGHUP re-read it */
     configFile?: string;
+    /** how this process adapts a config it loads, at start and on reload (a cluster worker: its own audit file) */
+    adaptConfig?: (config: SwitchyardConfig) => SwitchyardConfig;
   } & Partial<AppDependencies> = {},
 ): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger(config);
@@ -55,7 +58,8 @@ export async function startGateway(
     if (ownRedis) await closeRedis(ownRedis);
   });
   const file = options.configFile;
-  if (file !== undefined) app.switchyard.reloadFromFile = () => app.switchyard.reload(loadConfigFile(file));
+  const adapt = options.adaptConfig ?? ((loaded: SwitchyardConfig) => loaded);
+  if (file !== undefined) app.switchyard.reloadFromFile = () => app.switchyard.reload(adapt(loadConfigFile(file)));
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
   const busy = trackBusySockets(app);
@@ -137,8 +141,7 @@ export function reloadOnSighup(gateway: RunningGateway): void {
     const fromFile = gateway.app.switchyard.reloadFromFile;
     if (fromFile === undefined) return;
     fromFile().catch((error: unknown) => {
-      const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
-      gateway.logger.error({ problems }, 'config reload refused: the running configuration stays');
+      gateway.logger.error({ problems: reloadProblems(error) }, 'config reload refused: the running configuration stays');
     });
   });
 }

@@ -34,6 +34,8 @@ export interface SwitchyardState {
   backends: BackendRegistry;
   router: Router;
   promRegistry: PromRegistry;
+  /** The text /metrics serves: promRegistry's, or with server.workers every worker's merged. */
+  metricsText(): Promise<string>;
   metrics: GatewayMetrics;
   cache: ResilientCache;
   /** Concurrent identical cacheable requests share one upstream call. */

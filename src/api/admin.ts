@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
-import { ConfigError } from '../config/load.ts';
+import { reloadProblems } from '../config/load.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
 
 function rounded(value: number | undefined, digits = 1): number | null {
@@ -81,8 +81,7 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
 
 /** A refused reload as the client sees it: each problem as `path: message`. */
 export function reloadRefused(error: unknown): GatewayError {
-  const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
-  return gatewayError('SWY_ERR_CONFIG_INVALID', { message: `The config file is not valid; the running configuration stays. ${problems.join('; ')}` });
+  return gatewayError('SWY_ERR_CONFIG_INVALID', { message: `The config file is not valid; the running configuration stays. ${reloadProblems(error).join('; ')}` });
 }
 
 export const adminPlugin = fastifyPlugin(adminRoutes, { name: 'switchyard-admin', decorators: { fastify: ['switchyard'] } });

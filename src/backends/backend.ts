@@ -169,9 +169,11 @@ export class Backend {
 
   /**
    * What the backend cost so far: perHour × the time it was seen running (to the last probe, plus up to one
-   * probe interval since) + its per-token charges. Summed over backends, the fleet's real cost.
+   * probe interval since) + its per-token charges. Summed over backends, the fleet's real cost. `hourly` false leaves
+   * the perHour part out (all workers but one, so the merged sum counts the hours once).
    */
-  spend(now: number): number {
+  spend(now: number, hourly = true): number {
+    if (!hourly) return this.#tokenSpend;
     let running = this.#runningMs;
     if (this.#runningProbeAt !== 0) running += Math.min(Math.max(0, now - this.#runningProbeAt), this.config.health.intervalMs);
     return ((this.config.cost.perHour ?? 0) * running) / 3_600_000 + this.#tokenSpend;

@@ -21,6 +21,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** What a refused config reload says: each problem as `path: message`. */
+export function reloadProblems(error: unknown): string[] {
+  return error instanceof ConfigError ? error.problems : [(error as Error).message];
+}
+
 const variablePattern = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 function interpolate(value: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {

@@ -281,6 +281,11 @@ export const ServerSchema = Type.Object(
     keepAliveTimeoutMs: Milliseconds(72_000, 'keep-alive of idle client connections'),
     maxConnections: Type.Integer({ minimum: 0, default: 10_000, description: 'open client connections; more are closed as they arrive; 0 = no cap' }),
     shutdownGraceMs: Milliseconds(30_000, 'time in-flight requests get to finish on SIGTERM'),
+    workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+      default: 1,
+      description:
+        'gateway processes serving the one port (node:cluster): 1 = a single process; auto = one per core (os.availableParallelism()). They share only Redis; see README "Workers"',
+    }),
     trustProxy: Type.Boolean({ default: false }),
     tls: Type.Optional(TlsSchema),
     cors: Type.Object(

@@ -7,8 +7,18 @@
  * fast.ts): exposed exactly like prom-client's, but a record is a Map lookup
  * and an add. Rare ones (failovers, cancels, stream errors, cache and Redis
  * errors) stay plain prom-client.
+ *
+ * With server.workers > 1 a scrape merges every worker's registry (see
+ * cluster.ts) by each metric's `aggregator`: counters and histograms are
+ * summed (FastCounter / FastHistogram always sum), and every gauge says how
+ * its per-worker values combine: `sum` for what each worker holds a share of
+ * (requests in flight, its admission queue), `average` for figures about the
+ * backend that each worker measures on its own (learnt latencies, the
+ * runtime's queue as scraped), `min` / `max` for states where the worst view
+ * counts (Redis and backend up: up only if every worker sees it up; circuit
+ * state: the most open one).
  */
-import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+import { type Aggregator, collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast.ts';
 import type { Backend, BackendRegistry } from '../backends/registry.ts';
 import type { RedisClient } from '../redis/client.ts';
@@ -70,9 +80,19 @@ export class GatewayMetrics {
   readonly prediction: FastHistogram;
   private readonly backends: BackendRegistry;
 
-  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false) {
+  /**
+   * `hourlyCost`: whether this process counts the perHour part of switchyard_backend_cost_total (one worker does,
+   * so the merged sum counts each backend's hours once; every worker counts its own per-token charges).
+   */
+  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false, hourlyCost = true) {
     const registers = [registry];
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+    new Gauge({
+      name: 'switchyard_workers',
+      help: 'Gateway processes whose metrics this scrape holds (server.workers; 1 for a single process)',
+      registers,
+      aggregator: 'sum',
+    }).set(1);
     this.requests = new FastCounter({
       name: 'switchyard_requests_total',
       help: 'Requests answered, by public model, backend, endpoint, status class and cache result',
@@ -118,18 +138,21 @@ export class GatewayMetrics {
       help: 'Attempts that failed before the answer began and were retried on another backend',
       labelNames: ['model', 'backend', 'reason'],
       registers,
+      aggregator: 'sum',
     });
     this.cancelled = new Counter({
       name: 'switchyard_upstream_cancelled_total',
       help: 'Upstream requests aborted because the client went away',
       labelNames: ['model', 'backend'],
       registers,
+      aggregator: 'sum',
     });
     this.streamErrors = new Counter({
       name: 'switchyard_stream_errors_total',
       help: 'Streams that ended with an error event after they began',
       labelNames: ['model', 'backend', 'code'],
       registers,
+      aggregator: 'sum',
     });
     this.decisions = new FastCounter({
       name: 'switchyard_routing_decisions_total',
@@ -154,18 +177,21 @@ export class GatewayMetrics {
       help: 'Cache reads or writes that failed or were too slow and were skipped',
       labelNames: ['operation', 'reason'],
       registers,
+      aggregator: 'sum',
     });
     this.guardFindings = new Counter({
       name: 'switchyard_guard_findings_total',
       help: 'Requests in which the guard found a category of personal data or secrets, by the action taken',
       labelNames: ['category', 'action'],
       registers,
+      aggregator: 'sum',
     });
     this.limitErrors = new Counter({
       name: 'switchyard_redis_errors_total',
       help: 'Redis failures met by keys and limits (handled per limits.onRedisError)',
       labelNames: ['limiter', 'operation'],
       registers,
+      aggregator: 'sum',
     });
     this.refused = new FastCounter({
       name: 'switchyard_refused_requests_total',
@@ -198,6 +224,7 @@ export class GatewayMetrics {
         name: 'switchyard_redis_up',
         help: "1 while the gateway's Redis connection is ready, 0 while it is down or reconnecting",
         registers,
+        aggregator: 'min',
         collect() {
           this.set(redis.status === 'ready' ? 1 : 0);
         },
@@ -218,18 +245,20 @@ export class GatewayMetrics {
       help: 'What each backend cost: perHour × the time it was seen running, plus per-token charges of answered requests; summed, the fleet cost',
       labelNames: ['backend'],
       registers,
+      aggregator: 'sum',
       collect() {
         this.reset();
         const now = Date.now();
-        for (const backend of list()) this.inc({ backend: backend.id }, backend.spend(now));
+        for (const backend of list()) this.inc({ backend: backend.id }, backend.spend(now, hourlyCost));
       },
     });
-    const gauge = (name: string, help: string, read: (backend: Backend) => number | undefined) =>
+    const gauge = (name: string, help: string, aggregator: Aggregator, read: (backend: Backend) => number | undefined) =>
       new Gauge({
         name,
         help,
         labelNames: ['backend'],
         registers,
+        aggregator,
         collect() {
           this.reset();
           for (const backend of list()) {
@@ -239,32 +268,37 @@ export class GatewayMetrics {
         },
       });
     const circuitValue = { closed: 0, 'half-open': 1, open: 2 } as const;
-    gauge('switchyard_backend_circuit_state', 'Circuit breaker per backend: 0 closed, 1 half-open, 2 open', (backend) => circuitValue[backend.circuit.state]);
+    gauge('switchyard_backend_circuit_state', 'Circuit breaker per backend: 0 closed, 1 half-open, 2 open', 'max', (backend) => circuitValue[backend.circuit.state]);
     gauge(
       'switchyard_backend_queue_depth',
       'Requests waiting in the runtime queue as last scraped (vLLM num_requests_waiting, llama.cpp requests_deferred)',
+      'average',
       (backend) => backend.live.queued,
     );
-    gauge('switchyard_backend_running', 'Requests running in the runtime as last scraped', (backend) => backend.live.running);
-    gauge('switchyard_backend_kv_cache_usage_ratio', 'KV-cache use 0..1 as last reported (vLLM)', (backend) => backend.live.kvCacheUsage);
-    gauge('switchyard_backend_gateway_queue_depth', "Requests waiting in the gateway's admission queue for this backend", (backend) => router.admission(backend).waiting);
-    gauge('switchyard_backend_prefill_base_seconds', 'Learnt time to first token of a request that does not queue, constant part (prefill fit)', (backend) =>
+    gauge('switchyard_backend_running', 'Requests running in the runtime as last scraped', 'average', (backend) => backend.live.running);
+    gauge('switchyard_backend_kv_cache_usage_ratio', 'KV-cache use 0..1 as last reported (vLLM)', 'average', (backend) => backend.live.kvCacheUsage);
+    gauge('switchyard_backend_gateway_queue_depth', "Requests waiting in the gateway's admission queue for this backend", 'sum', (backend) => router.admission(backend).waiting);
+    gauge('switchyard_backend_prefill_base_seconds', 'Learnt time to first token of a request that does not queue, constant part (prefill fit)', 'average', (backend) =>
       backend.service.measured ? backend.service.prefill.intercept / 1000 : undefined,
     );
-    gauge('switchyard_backend_prefill_seconds_per_1k_tokens', 'Learnt time to first token per 1,000 prompt tokens (prefill fit slope)', (backend) =>
+    gauge('switchyard_backend_prefill_seconds_per_1k_tokens', 'Learnt time to first token per 1,000 prompt tokens (prefill fit slope)', 'average', (backend) =>
       backend.service.measured ? backend.service.prefill.slope : undefined,
     );
-    gauge('switchyard_backend_tpot_seconds', 'Learnt time per output token of one stream (moving average)', (backend) =>
+    gauge('switchyard_backend_tpot_seconds', 'Learnt time per output token of one stream (moving average)', 'average', (backend) =>
       backend.service.tpot.value === undefined ? undefined : backend.service.tpot.value / 1000,
     );
-    gauge('switchyard_backend_capacity_tokens_per_second', "Output tokens per second the backend sustains: slots × one slot's speed (prices perHour backends)", (backend) =>
-      backend.capacityTokensPerSecond(),
+    gauge(
+      'switchyard_backend_capacity_tokens_per_second',
+      "Output tokens per second the backend sustains: slots × one slot's speed (prices perHour backends)",
+      'average',
+      (backend) => backend.capacityTokensPerSecond(),
     );
     new Counter({
       name: 'switchyard_requests_shed_total',
       help: 'Requests refused with 429 because a backend and its queue were full, by priority',
       labelNames: ['backend', 'priority'],
       registers,
+      aggregator: 'sum',
       collect() {
         this.reset();
         for (const backend of list()) {
@@ -278,6 +312,7 @@ export class GatewayMetrics {
       help: 'Backend health as last probed (1 up, 0 down or loading)',
       labelNames: ['backend'],
       registers,
+      aggregator: 'min',
       collect() {
         for (const backend of list()) this.set({ backend: backend.id }, backend.health === 'up' ? 1 : 0);
       },
@@ -287,6 +322,7 @@ export class GatewayMetrics {
       help: 'Requests the gateway has in flight to each backend',
       labelNames: ['backend'],
       registers,
+      aggregator: 'sum',
       collect() {
         for (const backend of list()) this.set({ backend: backend.id }, backend.inflight);
       },

@@ -121,6 +121,8 @@ export interface GatewayProcess {
   baseURL: string;
   logs: string[];
   child: ChildProcess;
+  /** The config file it serves (a test may rewrite it and reload). */
+  file: string;
   /** SIGTERM, wait for the exit, remove the temp config. */
   close(): Promise<void>;
 }
@@ -176,6 +178,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, timeo
     baseURL: `${url}/v1`,
     logs,
     child,
+    file,
     close: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
