@@ -8,6 +8,8 @@
  * and an add. Rare ones (failovers, cancels, stream errors, cache and Redis
  * errors) stay plain prom-client.
  */
+import type { ClusterState } from '../cluster/cluster.ts';
+import { registerClusterMetrics } from '../cluster/metrics.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast.ts';
 import type { Backend, BackendRegistry } from '../backends/registry.ts';
@@ -70,8 +72,9 @@ export class GatewayMetrics {
   readonly prediction: FastHistogram;
   private readonly backendsById: ReadonlyMap<string, Backend>;
 
-  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false) {
+  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false, cluster?: ClusterState) {
     const registers = [registry];
+    if (cluster) registerClusterMetrics(registry, cluster, backends, router);
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
     this.requests = new FastCounter({
       name: 'switchyard_requests_total',
