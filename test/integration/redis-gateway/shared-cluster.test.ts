@@ -100,6 +100,25 @@ describe('three replicas share one backend limit', () => {
     expect(box.stats().peakHeld).toBeGreaterThan(4);
   });
 
+  it('a slot freed on one replica wakes a request queued on another at once (pub/sub, not the poll)', async () => {
+    const box = await sim({ flavor: 'llamacpp', maxConcurrency: 1, ttftMs: 10, tokensPerSecond: 20 });
+    const config = configFor(box);
+    const oneSlot = { ...config, backends: [simBackend('box', box, { maxConcurrency: 1 })], cluster: { leaseTtlMs: 10_000, pollMs: 5_000 } };
+    const [a, b] = await gateways(2, oneSlot);
+    const ask = (gateway: TestGateway, content: string) =>
+      client(gateway.baseURL)
+        .chat.completions.create({ model: 'chat', messages: [{ role: 'user', content }], temperature: 0.7, max_tokens: 6 })
+        .then(() => performance.now());
+    const first = ask(a as TestGateway, 'first');
+    await waitFor(() => box.stats().running === 1, 3_000, 'the first request to run');
+    const second = ask(b as TestGateway, 'second');
+    await waitFor(async () => metricValue(await metrics(b as TestGateway), 'switchyard_backend_gateway_queue_depth', { backend: 'box' }) === 1, 3_000, 'B to queue');
+    const [firstDone, secondDone] = await Promise.all([first, second]);
+    // the second needs ~0.3 s of its own; woken only by the 5 s poll it would take far longer
+    expect(secondDone - firstDone).toBeLessThan(1_500);
+    expect(box.stats().peakHeld).toBe(1);
+  });
+
   it('routing sees the fleet load: a replica with nothing of its own in flight sees the others', async () => {
     const box = await sim({ flavor: 'llamacpp', maxConcurrency: 4, ttftMs: 20, tokensPerSecond: 10 });
     const [a, b] = await gateways(2, configFor(box));
