@@ -101,7 +101,7 @@ export class Router {
       weight: target.weight,
       healthy: (health === 'up' || health === 'unknown') && backend.circuit.state !== 'open',
       circuit: backend.circuit.state,
-      inflight: this.inflightOf(backend, Date.now()),
+      inflight: this.shared === undefined ? backend.inflight : backend.fleetInflight(Date.now(), this.fleetMaxAgeMs),
       maxConcurrency: backend.config.maxConcurrency,
       queued: stale ? undefined : live.queued,
       running: stale ? undefined : live.running,
@@ -243,7 +243,10 @@ export class Router {
     const backend = target.backend;
     const index = plan.candidates.findIndex((candidate) => candidate.backend === backend.id);
     const snapshot = plan.candidates[index];
-    const before = Math.max(snapshot === undefined ? 0 : occupancyOf(snapshot), this.inflightOf(backend, Date.now()) - 1);
+    const before = Math.max(
+      snapshot === undefined ? 0 : occupancyOf(snapshot),
+      (this.shared === undefined ? backend.inflight : backend.fleetInflight(Date.now(), this.fleetMaxAgeMs)) - 1,
+    );
     const parallelism = snapshot === undefined ? backend.config.maxConcurrency : parallelismOf(snapshot);
     const job: InflightJob = {
       startedAt: this.now(),
