@@ -37,6 +37,7 @@ import { accessPlugin, checkAdminToken } from './api/access.ts';
 import { createCacheStore } from './cache/create.ts';
 import type { CacheEntry } from './cache/entry.ts';
 import { SingleFlight } from './cache/single-flight.ts';
+import { createCluster } from './cluster/cluster.ts';
 import { createLimits } from './limits/create.ts';
 import { settleWaitMs } from './limits/open-reservations.ts';
 import { InFlight } from './proxy/in-flight.ts';
@@ -105,9 +106,11 @@ function listener(server: SwitchyardConfig['server']) {
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { config } = deps;
   const backends = new BackendRegistry(config, deps.dispatcherFactory, deps.circuitClock);
-  const router = new Router(backends);
+  // Replicas that act as one (config `cluster`): shared slots, load view and single flight through Redis.
+  const cluster = createCluster(config, deps.redis, deps.logger);
+  const router = new Router(backends, Date.now, Math.random, cluster);
   const promRegistry = deps.promRegistry ?? new PromRegistry();
-  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels, deps.hourlyCost ?? true);
+  const metrics = new GatewayMetrics(promRegistry, backends, router, deps.redis, config.metrics.tenantLabels, deps.hourlyCost ?? true, cluster);
   router.onPrediction = (backend, predictedMs, actualMs) => metrics.prediction.series(backend.id).observe(actualMs / Math.max(1, predictedMs));
   const app = Fastify({
     // No child logger per request (it cost more than the line itself): the lines this app writes per request
@@ -204,6 +207,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     metrics,
     cache,
     flights: new SingleFlight<CacheEntry>(),
+    cluster,
     limits,
     redis: deps.redis,
     shuttingDown: false,
@@ -291,6 +295,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     // The swap: synchronous, so every request sees the old config or the new one, never a mix.
     state.config = applied;
     const changes = backends.reconfigure(applied);
+    cluster?.slots.configure(new Map(applied.backends.map((backend) => [backend.id, backend.maxConcurrency])));
     state.guard = guard;
     state.zones = zones;
     limits.keys.replaceConfigured(keys);
@@ -364,11 +369,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   if (!separateAdmin) await app.register(adminPlugin);
 
   if (deps.healthChecks !== false) app.addHook('onReady', async () => monitor.start());
+  cluster?.start();
   app.addHook('preClose', async () => {
     state.shuttingDown = true;
   });
   app.addHook('onClose', async () => {
     monitor.stop();
+    cluster?.stop();
     await adminQueue?.stop();
     if (audit) {
       audit.write({ time: new Date().toISOString(), type: 'admin', action: 'shutdown' });

@@ -9,6 +9,7 @@ import type { BackendRegistry } from './backends/registry.ts';
 import type { CacheEntry } from './cache/entry.ts';
 import type { ResilientCache } from './cache/resilient.ts';
 import type { SingleFlight } from './cache/single-flight.ts';
+import type { ClusterState } from './cluster/cluster.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import type { Limits } from './limits/create.ts';
 import type { GatewayMetrics } from './metrics/metrics.ts';
@@ -40,6 +41,8 @@ export interface SwitchyardState {
   cache: ResilientCache;
   /** Concurrent identical cacheable requests share one upstream call. */
   flights: SingleFlight<CacheEntry>;
+  /** Replicas acting as one through Redis (config `cluster`); undefined without Redis or when off. */
+  cluster: ClusterState | undefined;
   limits: Limits;
   redis: RedisClient | undefined;
   shuttingDown: boolean;

@@ -34,6 +34,9 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
           circuit: { state: backend.circuit.state, opens: backend.circuit.opens, openedAt: backend.circuit.openedAt ? new Date(backend.circuit.openedAt).toISOString() : null },
           load: {
             inflight: backend.inflight,
+            // cluster mode: every replica's requests as this one routes on them, and the age of the others' count
+            fleetInflight: app.switchyard.cluster ? router.inflightOf(backend, now) : null,
+            fleetAgeMs: app.switchyard.cluster && backend.fleetReadAt ? now - backend.fleetReadAt : null,
             maxConcurrency: backend.config.maxConcurrency,
             gatewayQueue: admission.waiting,
             shed: admission.shed,

@@ -76,6 +76,9 @@ export class Backend {
   lastDecision: LastDecision | undefined = undefined;
 
   #inflight = 0;
+  /** Other replicas' requests in flight here as last read from the shared slots (cluster), and when. */
+  #othersInflight = 0;
+  #fleetReadAt = 0;
   #health: BackendHealth = 'unknown';
   #healthCheckedAt = 0;
   #healthFailures = 0;
@@ -133,6 +136,21 @@ export class Backend {
   get inflight(): number {
     return this.#inflight;
   }
+  /**
+   * Requests in flight here from the whole fleet of replicas: this gateway's own now, plus the others' as last
+   * read from the shared slots (cluster mode). Without a fresh read (no cluster, or Redis away for more than
+   * `maxAgeMs`), this gateway's own.
+   */
+  fleetInflight(now: number, maxAgeMs: number): number {
+    return this.#fleetReadAt !== 0 && now - this.#fleetReadAt <= maxAgeMs ? this.#inflight + this.#othersInflight : this.#inflight;
+  }
+  /** Clock time of the last fleet load read (0 = never). */
+  get fleetReadAt(): number {
+    return this.#fleetReadAt;
+  }
+  get othersInflight(): number {
+    return this.#othersInflight;
+  }
   get health(): BackendHealth {
     return this.#health;
   }
@@ -189,6 +207,12 @@ export class Backend {
   /** Gives a slot back. */
   freeSlot(): void {
     if (this.#inflight > 0) this.#inflight--;
+  }
+
+  /** A read of the shared slots: `total` live leases of the fleet, `own` of them this gateway's at the time. */
+  applyFleetLoad(total: number, own: number, now: number): void {
+    this.#othersInflight = Math.max(0, total - own);
+    this.#fleetReadAt = now;
   }
 
   /** Applies a probe verdict with the configured thresholds. */

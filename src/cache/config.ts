@@ -12,7 +12,7 @@ export const CacheConfigSchema = Type.Object(
     ttlSeconds: Type.Integer({ minimum: 1, default: 600, description: 'how long an answer is served from the cache' }),
     maxEntryBytes: Type.Integer({ minimum: 256, default: 1_048_576, description: 'answers larger than this are not stored' }),
     timeoutMs: Type.Integer({ minimum: 1, default: 100, description: 'a cache read or write slower than this is skipped (counted, logged)' }),
-    singleFlight: Type.Boolean({ default: true, description: 'concurrent identical requests share one upstream call (per replica)' }),
+    singleFlight: Type.Boolean({ default: true, description: 'concurrent identical requests share one upstream call (across replicas with cluster sharing)' }),
     memory: Type.Object(
       {
         maxEntries: Type.Integer({ minimum: 1, default: 10_000 }),

@@ -1,10 +1,7 @@
 /**
  * In-process single flight: concurrent identical requests share one upstream
- * call. Cross-replica single flight is deliberately not attempted: a Redis
- * lock would need a lease as long as a generation (minutes) and followers on
- * other replicas would have to poll or subscribe for the result, adding
- * latency and a failure mode (a dead lock holder) to every miss, while a
- * burst of N identical requests costs at most one call per replica without it.
+ * call. Across replicas (config `cluster`), this process's leader also takes
+ * part in the fleet's flight through a Redis lock (see cluster/flight.ts).
  */
 
 /** The first caller of a key leads; the others follow its result. */

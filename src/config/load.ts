@@ -84,6 +84,7 @@ function crossCheck(config: SwitchyardConfig, problems: string[]): void {
     if (!jwt) problems.push(`auth.jwt: required with auth.mode ${config.auth.mode} (jwksFile or jwksUrl, issuer, audience)`);
     else if ((jwt.jwksFile === undefined) === (jwt.jwksUrl === undefined)) problems.push('auth.jwt: set exactly one of jwksFile and jwksUrl');
   }
+  if (config.cluster.shared === true && config.redis === undefined) problems.push('cluster.shared: true needs a `redis` section (the replicas share through it)');
   if (config.audit.enabled && config.audit.hmacKey === undefined) problems.push('audit.hmacKey: required when audit.enabled is true (32+ characters)');
   const categories = new Set<string>([...guardCategories, ...config.guard.patterns.map((pattern) => pattern.name)]);
   const guardActions: Array<[string, Record<string, string>]> = [['guard.actions', config.guard.actions]];

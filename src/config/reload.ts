@@ -2,15 +2,15 @@
  * What a config reload may change while the gateway runs. Backends, models,
  * tenants, zones, the guard, the config file's API keys and the default
  * limits are swapped at once; the rest is bound to things built at startup
- * (listeners, the Redis connection, the cache store, the audit chain, the
- * metric registry, the JWT verifier) and keeps its running value until a
- * restart. The reload says which of those changed, so nothing is ignored
- * silently.
+ * (listeners, the Redis connection, shared slots, the cache store, the audit
+ * chain, the metric registry, the tracer, the JWT verifier) and keeps its
+ * running value until a restart. The reload says which of those changed, so
+ * nothing is ignored silently.
  */
 import type { SwitchyardConfig } from './schema.ts';
 
 /** Top-level sections that take effect only at startup. */
-const RESTART_ONLY = ['server', 'admin', 'redis', 'cache', 'logging', 'metrics', 'audit', 'isolation', 'responses'] as const;
+const RESTART_ONLY = ['server', 'admin', 'redis', 'cluster', 'cache', 'logging', 'metrics', 'audit', 'tracing', 'isolation', 'responses'] as const;
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 

@@ -10,6 +10,7 @@ import { CacheConfigSchema, ModelCacheSchema, TenantCacheModeSchema } from '../c
 import { GuardActionsSchema, GuardSchema } from '../guard/config.ts';
 import { AuthConfigSchema, LimitsConfigSchema } from '../limits/config.ts';
 import { RedisConfigSchema } from '../redis/config.ts';
+import { ClusterConfigSchema } from '../cluster/config.ts';
 import { policyNames, type PolicyName } from '../routing/types.ts';
 import { surfaceNames, type SurfaceName } from '../surfaces/names.ts';
 
@@ -352,6 +353,7 @@ export const ConfigSchema = Type.Object(
     metrics: MetricsSchema,
     cache: CacheConfigSchema,
     redis: Type.Optional(RedisConfigSchema),
+    cluster: ClusterConfigSchema,
     auth: AuthConfigSchema,
     limits: LimitsConfigSchema,
     admin: AdminSchema,

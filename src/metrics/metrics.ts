@@ -18,6 +18,8 @@
  * counts (Redis and backend up: up only if every worker sees it up; circuit
  * state: the most open one).
  */
+import type { ClusterState } from '../cluster/cluster.ts';
+import { registerClusterMetrics } from '../cluster/metrics.ts';
 import { type Aggregator, collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { FastCounter, FastHistogram } from './fast.ts';
 import type { Backend, BackendRegistry } from '../backends/registry.ts';
@@ -84,8 +86,9 @@ export class GatewayMetrics {
    * `hourlyCost`: whether this process counts the perHour part of switchyard_backend_cost_total (one worker does,
    * so the merged sum counts each backend's hours once; every worker counts its own per-token charges).
    */
-  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false, hourlyCost = true) {
+  constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false, hourlyCost = true, cluster?: ClusterState) {
     const registers = [registry];
+    if (cluster) registerClusterMetrics(registry, cluster, backends, router);
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
     new Gauge({
       name: 'switchyard_workers',

@@ -6,6 +6,7 @@
  */
 import type { InflightJob } from '../backends/latency.ts';
 import type { Backend, BackendRegistry, Route, Target } from '../backends/registry.ts';
+import type { SharedSlots } from '../cluster/slots.ts';
 import { Admission, type Priority } from './admission.ts';
 import { decide } from './decide.ts';
 import { expectedOutput, occupancyOf, parallelismOf, predictTpotMs } from './predict.ts';
@@ -54,20 +55,45 @@ export class Router {
   private readonly turns = new WeakMap<Route, number>();
   private readonly now: () => number;
   private readonly random: () => number;
+  /** Shared slots (cluster mode): admission leases slots fleet-wide and the snapshots count the fleet's load. */
+  private readonly shared: SharedSlots | undefined;
+  /** A fleet load read older than this is not used (Redis away): the gateway's own count stands in. */
+  private readonly fleetMaxAgeMs: number;
+  private readonly pollMs: number | undefined;
   /** Set by the app: records prediction errors in the metrics. */
   onPrediction: PredictionObserver | undefined;
 
-  constructor(registry: BackendRegistry, now: () => number = Date.now, random: () => number = Math.random) {
-    for (const backend of registry.byId.values()) this.admissions.set(backend, new Admission(backend));
+  constructor(
+    registry: BackendRegistry,
+    now: () => number = Date.now,
+    random: () => number = Math.random,
+    cluster?: { slots: SharedSlots; pollMs: number; loadRefreshMs: number },
+  ) {
+    this.shared = cluster?.slots;
+    this.pollMs = cluster?.pollMs;
+    this.fleetMaxAgeMs = cluster ? Math.max(1_000, cluster.loadRefreshMs * 4) : 0;
+    for (const backend of registry.byId.values()) this.admission(backend);
+    if (cluster) {
+      cluster.slots.onFreed = (id) => {
+        const backend = registry.byId.get(id);
+        if (backend) this.admissions.get(backend)?.retry();
+      };
+      cluster.slots.onCount = (id, total, own, at) => registry.byId.get(id)?.applyFleetLoad(total, own, at);
+    }
     this.now = now;
     this.random = random;
+  }
+
+  /** Requests in flight to the backend as routing counts them: the fleet's (cluster mode) or this gateway's. */
+  inflightOf(backend: Backend, now: number): number {
+    return this.shared === undefined ? backend.inflight : backend.fleetInflight(now, this.fleetMaxAgeMs);
   }
 
   admission(backend: Backend): Admission {
     let admission = this.admissions.get(backend);
     if (admission === undefined) {
       // a backend a config reload added
-      admission = new Admission(backend);
+      admission = new Admission(backend, this.shared, this.pollMs);
       this.admissions.set(backend, admission);
     }
     return admission;
@@ -87,7 +113,7 @@ export class Router {
       weight: target.weight,
       healthy: (health === 'up' || health === 'unknown') && backend.circuit.state !== 'open',
       circuit: backend.circuit.state,
-      inflight: backend.inflight,
+      inflight: this.shared === undefined ? backend.inflight : backend.fleetInflight(Date.now(), this.fleetMaxAgeMs),
       maxConcurrency: backend.config.maxConcurrency,
       queued: stale ? undefined : live.queued,
       running: stale ? undefined : live.running,
@@ -187,12 +213,33 @@ export class Router {
    * (a promise only when it had to wait).
    */
   acquire(targets: readonly Target[], priority: Priority, client: { readonly signal: AbortSignal }): Target | Promise<Target> {
+    if (this.shared !== undefined) return this.acquireShared(targets, priority, client);
     const free = targets.find((target) => target.backend.circuit.allows() && this.admission(target.backend).tryAcquire());
     if (free) return this.took(free); // no promise when a slot is free (the common case)
     const first = targets[0] as Target;
     return this.admission(first.backend)
       .acquire(priority, client.signal)
       .then(() => this.took(first));
+  }
+
+  /**
+   * Shared slots: the first target with a fleet-wide slot free (one round trip each; a target the load view
+   * shows full is skipped without one, unless it is the last), else the first target's queue.
+   */
+  private async acquireShared(targets: readonly Target[], priority: Priority, client: { readonly signal: AbortSignal }): Promise<Target> {
+    const now = Date.now();
+    let triedFirst = false;
+    for (let index = 0; index < targets.length; index++) {
+      const target = targets[index] as Target;
+      const backend = target.backend;
+      if (index < targets.length - 1 && backend.fleetInflight(now, this.fleetMaxAgeMs) >= backend.config.maxConcurrency) continue;
+      if (!backend.circuit.allows()) continue;
+      if (index === 0) triedFirst = true;
+      if (await this.admission(backend).tryAcquireShared()) return this.took(target);
+    }
+    const first = targets[0] as Target;
+    await this.admission(first.backend).acquireShared(priority, client.signal, !triedFirst);
+    return this.took(first);
   }
 
   private took(target: Target): Target {
@@ -208,7 +255,10 @@ export class Router {
     const backend = target.backend;
     const index = plan.candidates.findIndex((candidate) => candidate.backend === backend.id);
     const snapshot = plan.candidates[index];
-    const before = Math.max(snapshot === undefined ? 0 : occupancyOf(snapshot), backend.inflight - 1);
+    const before = Math.max(
+      snapshot === undefined ? 0 : occupancyOf(snapshot),
+      (this.shared === undefined ? backend.inflight : backend.fleetInflight(Date.now(), this.fleetMaxAgeMs)) - 1,
+    );
     const parallelism = snapshot === undefined ? backend.config.maxConcurrency : parallelismOf(snapshot);
     const job: InflightJob = {
       startedAt: this.now(),

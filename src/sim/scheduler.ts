@@ -19,6 +19,8 @@ export class SlotScheduler {
   waiting = 0;
   /** The longest the queue has been. */
   peakWaiting = 0;
+  /** The most requests held at once, running and waiting (what a gateway's concurrency limit bounds). */
+  peakHeld = 0;
 
   constructor(limit: number) {
     this.limit = limit;
@@ -35,6 +37,7 @@ export class SlotScheduler {
 
   /** Grants at once (synchronously) when a slot is free, else queues. */
   acquire(waiter: SlotWaiter): void {
+    if (this.running + this.waiting + 1 > this.peakHeld) this.peakHeld = this.running + this.waiting + 1;
     const slotId = this.free.pop();
     if (slotId !== undefined) {
       this.take(slotId, waiter);

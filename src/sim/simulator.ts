@@ -267,6 +267,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         running: scheduler.running,
         waiting: scheduler.waiting,
         peakWaiting: scheduler.peakWaiting,
+        peakHeld: scheduler.peakHeld,
         completed: counters.completed,
         cancelled: counters.cancelled,
         failed: counters.failed,

@@ -78,6 +78,8 @@ export interface SimulatorStats {
   waiting: number;
   /** The longest the queue for a slot has been. */
   peakWaiting: number;
+  /** The most requests it held at once, running and waiting. */
+  peakHeld: number;
   /** Requests answered in full. */
   completed: number;
   /** Requests whose client went away before the answer was complete. */

@@ -101,6 +101,7 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
     }
   }
   let flight: Flight<CacheEntry> | undefined;
+  let crossLeader: (() => void) | undefined;
   if (config.cache.singleFlight) {
     flight = flights.begin(key);
     if (flight.role === 'follower') {
@@ -112,6 +113,21 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
         return servedPlan;
       }
       flight = undefined; // the leader failed: go upstream ourselves
+    } else if (state.cluster) {
+      // This replica's leader takes part in the fleet's flight (see cluster/flight.ts).
+      const cross = await state.cluster.flights.begin(key);
+      if (cross?.role === 'leader') crossLeader = cross.done;
+      else if (cross?.role === 'follower') {
+        await cross.settled;
+        const entry = await cache.get(key);
+        if (entry && entry.kind === kind) {
+          flight.complete(entry);
+          await admitted;
+          serveHit(request, reply, surface, entry, view);
+          return servedPlan;
+        }
+        // The other replica's leader failed or died: this one goes upstream (and still leads its own followers).
+      }
     }
   }
   lookup?.end('miss');
@@ -125,7 +141,9 @@ async function lookUp(input: CacheRequest, directive: ReturnType<typeof cacheDir
       const record = request.record;
       const entry = record.clientClosed || record.errorCode ? undefined : recorder.entry(usage);
       if (flight?.role === 'leader') flight.complete(entry);
-      if (entry) void cache.set(key, entry, config.cache.ttlSeconds);
+      if (!entry) crossLeader?.();
+      else if (crossLeader === undefined) void cache.set(key, entry, config.cache.ttlSeconds);
+      else void cache.set(key, entry, config.cache.ttlSeconds).finally(crossLeader); // followers read the entry once it is there
     },
   };
 }

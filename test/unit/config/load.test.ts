@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { clusterShared } from '../../../src/cluster/config.ts';
 import { ConfigError, loadConfigFile, validateConfig } from '../../../src/config/load.ts';
 
 const minimal = {
@@ -43,6 +44,14 @@ describe('config validation', () => {
       'backends[0].url: must match ^https?:// (got "ftp://x")',
       'models[0].targets[0].model: is required',
     ]);
+  });
+
+  it('cluster sharing: auto follows redis, true without redis is refused', () => {
+    expect(clusterShared(validateConfig(minimal, 'test', {}))).toBe(false);
+    expect(clusterShared(validateConfig({ ...minimal, redis: { url: 'redis://127.0.0.1:6379' } }, 'test', {}))).toBe(true);
+    expect(clusterShared(validateConfig({ ...minimal, redis: { url: 'redis://127.0.0.1:6379' }, cluster: { shared: false } }, 'test', {}))).toBe(false);
+    expect(problemsOf({ ...minimal, cluster: { shared: true } })).toEqual(['cluster.shared: true needs a `redis` section (the replicas share through it)']);
+    expect(problemsOf({ ...minimal, cluster: { shared: 'yes' } })).toHaveLength(1);
   });
 
   it('requires backends and models', () => {
