@@ -69,9 +69,11 @@ export class GatewayMetrics {
   /** Actual TTFT / the router's prediction, per backend (see routing/predict.ts). */
   readonly prediction: FastHistogram;
   private readonly backendsById: ReadonlyMap<string, Backend>;
+  private readonly registry: Registry;
 
   constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false) {
     const registers = [registry];
+    this.registry = registry;
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
     this.requests = new FastCounter({
       name: 'switchyard_requests_total',
@@ -288,6 +290,18 @@ export class GatewayMetrics {
       registers,
       collect() {
         for (const backend of list) this.set({ backend: backend.id }, backend.inflight);
+      },
+    });
+  }
+
+  /** Publishes `switchyard_inflight_requests`: API requests this replica has in progress, as `read` says. */
+  trackInflightRequests(read: () => number): void {
+    new Gauge({
+      name: 'switchyard_inflight_requests',
+      help: 'API requests (/v1/*) this gateway process has in progress, from arrival to the end of the answer, queued and streaming included',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
       },
     });
   }
