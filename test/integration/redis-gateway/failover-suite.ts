@@ -118,7 +118,7 @@ export function failoverSuite(name: string, start: () => Promise<FailoverTopolog
         const killed = await topology.killPrimary(keyPrefix);
         await topology.waitForFailover(killed);
       });
-    });
+    }, 60_000); // the waits inside bound it: traffic 10 s, promotion 20 s, recovery 15 s
 
     it('after: what was in Redis before the kill is still there (keys, counters, spent budget, cache); readyz up', async () => {
       for (const gateway of [open, closed]) {
@@ -158,7 +158,7 @@ export function failoverSuite(name: string, start: () => Promise<FailoverTopolog
       const first = await chat(closed, chatBody(`counted ${randomUUID()}`, { temperature: 0.7 }), secrets.steady);
       const second = await chat(closed, chatBody(`counted ${randomUUID()}`, { temperature: 0.7 }), secrets.steady);
       expect(Number(second.headers.get('x-ratelimit-remaining-requests'))).toBe(Number(first.headers.get('x-ratelimit-remaining-requests')) - 1);
-    });
+    }, 60_000);
   });
 
   /**
