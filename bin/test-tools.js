@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Makes sure the programs the test suites start are on PATH before vitest runs: redis-server (Redis tests),
+// Makes sure the programs the test suites start are on PATH before vitest runs: redis-server and redis-cli (Redis tests),
 // promtool and prometheus (deploy checks), docker-compose (the compose check) and openssl (test certificates for TLS). `npm test` runs this first.
 // As root with apt-get (a fresh Debian machine, CI) it installs the missing Debian packages, with one line saying
 // which; they stay installed, so later runs find everything and print nothing. Otherwise it stops at once with one
@@ -13,6 +13,9 @@ import { delimiter, join } from 'node:path';
 /** Each program the tests run, and the Debian package that provides it. */
 const tools = {
   'redis-server': 'redis-server',
+  // The Cluster failover test joins its nodes with `redis-cli --cluster create`. Sentinels need no program of
+  // their own: `redis-server FILE --sentinel` (Debian's redis-sentinel package is only that, as a service).
+  'redis-cli': 'redis-tools',
   promtool: 'prometheus',
   prometheus: 'prometheus',
   'docker-compose': 'docker-compose',

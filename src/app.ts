@@ -3,6 +3,7 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AnswerDigest, digestAnswer } from './audit/answer-digest.ts';
 import { AdminQueueDrain } from './audit/admin-queue.ts';
 import { AuditFileSink } from './audit/file-sink.ts';
@@ -141,6 +142,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   // Connections past the cap are closed as they arrive (0 = no cap).
   if (config.server.maxConnections > 0) app.server.maxConnections = config.server.maxConnections;
+  // API requests in progress on this replica, from arrival to the end of the answer (admission queue and streams
+  // included): its load, what the HorizontalPodAutoscaler scales on (deploy/k8s/hpa.yaml). Counted on Node's
+  // server, so answers written past Fastify count too; a response always ends with 'close' (finished or cut).
+  let apiInflight = 0;
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (!request.url?.startsWith('/v1/')) return;
+    apiInflight++;
+    response.once('close', () => {
+      apiInflight--;
+    });
+  });
+  metrics.trackInflightRequests(() => apiInflight);
   const monitor = new BackendMonitor(backends, deps.logger);
   const keyPrefix = config.redis?.keyPrefix ?? 'swy';
   const cache = createCacheStore({

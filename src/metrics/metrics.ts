@@ -81,6 +81,7 @@ export class GatewayMetrics {
   /** Actual TTFT / the router's prediction, per backend (see routing/predict.ts). */
   readonly prediction: FastHistogram;
   private readonly backends: BackendRegistry;
+  private readonly registry: Registry;
 
   /**
    * `hourlyCost`: whether this process counts the perHour part of switchyard_backend_cost_total (one worker does,
@@ -89,6 +90,7 @@ export class GatewayMetrics {
   constructor(registry: Registry, backends: BackendRegistry, router: Router, redis?: RedisClient, tenantLabels = false, hourlyCost = true, cluster?: ClusterState) {
     const registers = [registry];
     if (cluster) registerClusterMetrics(registry, cluster, backends, router);
+    this.registry = registry;
     collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
     new Gauge({
       name: 'switchyard_workers',
@@ -328,6 +330,20 @@ export class GatewayMetrics {
       aggregator: 'sum',
       collect() {
         for (const backend of list()) this.set({ backend: backend.id }, backend.inflight);
+      },
+    });
+  }
+
+  /** Publishes `switchyard_inflight_requests`: API requests this replica has in progress, as `read` says. */
+  trackInflightRequests(read: () => number): void {
+    new Gauge({
+      name: 'switchyard_inflight_requests',
+      help: 'API requests (/v1/*) this gateway process has in progress, from arrival to the end of the answer, queued and streaming included',
+      registers: [this.registry],
+      // with server.workers, the pod's total (what the HPA scales on)
+      aggregator: 'sum',
+      collect() {
+        this.set(read());
       },
     });
   }

@@ -74,6 +74,9 @@ function commonOptions(config: RedisConfig): RedisOptions {
     connectTimeout: config.connectTimeoutMs,
     retryStrategy,
     connectionName: 'switchyard',
+    // A primary turned into a replica under an open connection (a failover a client did not see, a managed
+    // Redis moving its DNS name) answers writes with READONLY: reconnect, which finds the primary again.
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
   };
   if (config.username !== undefined) options.username = config.username;
   if (config.password !== undefined) options.password = config.password;
@@ -128,7 +131,10 @@ export function createRedis(config: RedisConfig, logger: Logger): RedisClient {
     });
   } else if (config.sentinels) {
     if (!config.name) throw new Error('redis.name: the Sentinel master group name is required with redis.sentinels');
-    const sentinelOptions: RedisOptions = { ...options, sentinels: config.sentinels, name: config.name };
+    // failoverDetector: the sentinels announce a new primary (+switch-master) and the connection moves to it at
+    // once. Without it a planned switchover (SENTINEL FAILOVER) left the connection on the old primary, which
+    // Sentinel demotes only seconds later and which took writes meanwhile that were then lost.
+    const sentinelOptions: RedisOptions = { ...options, sentinels: config.sentinels, name: config.name, failoverDetector: true };
     if (config.sentinelPassword !== undefined) sentinelOptions.sentinelPassword = config.sentinelPassword;
     if (options.tls) sentinelOptions.enableTLSForSentinelMode = true;
     client = new Redis(sentinelOptions);

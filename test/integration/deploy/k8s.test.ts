@@ -7,9 +7,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { validateConfig } from '../../../src/config/load.ts';
+import { ensureKubeconform, type Kubeconform, kubernetesVersions } from '../../helpers/kubeconform.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const k8sDir = join(root, 'deploy/k8s');
@@ -39,7 +43,7 @@ interface Container {
 }
 
 interface DeploymentSpec {
-  replicas: number;
+  replicas?: number;
   selector: { matchLabels: Record<string, string> };
   template: {
     metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
@@ -92,15 +96,16 @@ describe('deploy/k8s manifests', () => {
     expect(find('ServiceMonitor').apiVersion).toBe('monitoring.coreos.com/v1');
   });
 
-  it('kustomization.yaml lists existing files, leaving out only the example Secret and the optional ServiceMonitor', () => {
+  it('kustomization.yaml lists existing files, leaving out only the example Secret and the optional ServiceMonitor and adapter rule', () => {
     const kustomization = parseYaml(readFileSync(join(k8sDir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
     const files = readdirSync(k8sDir).filter((name) => /\.ya?ml$/.test(name) && name !== 'kustomization.yaml');
     for (const resource of kustomization.resources) expect(files).toContain(resource);
-    expect(files.filter((file) => !kustomization.resources.includes(file)).sort()).toEqual(['secret.example.yaml', 'servicemonitor.yaml']);
+    expect(files.filter((file) => !kustomization.resources.includes(file)).sort()).toEqual(['prometheus-adapter.yaml', 'secret.example.yaml', 'servicemonitor.yaml']);
   });
 
-  it('runs 2+ gateway replicas with readiness on /readyz, liveness on /healthz, resources and scrape annotations', () => {
-    expect(spec.replicas).toBeGreaterThanOrEqual(2);
+  it('leaves the replica count to the HPA, with readiness on /readyz, liveness on /healthz, resources and scrape annotations', () => {
+    // A replicas field would reset the HPA's count on every apply.
+    expect(spec.replicas).toBeUndefined();
     expect(matches(spec.selector.matchLabels, podLabels)).toBe(true);
     expect(container.readinessProbe?.httpGet?.path).toBe('/readyz');
     expect(container.livenessProbe?.httpGet?.path).toBe('/healthz');
@@ -153,14 +158,11 @@ describe('deploy/k8s manifests', () => {
     expect(matches(service.spec.selector, podLabels)).toBe(true);
     for (const port of service.spec.ports) expect(portNamed(port.targetPort), `Service port ${port.name}`).toBeDefined();
 
-    const pdb = find('PodDisruptionBudget') as Manifest & { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } };
+    const pdb = find('PodDisruptionBudget') as Manifest & { spec: { selector: { matchLabels: Record<string, string> } } };
     expect(matches(pdb.spec.selector.matchLabels, podLabels)).toBe(true);
-    expect(pdb.spec.minAvailable).toBeLessThan(spec.replicas);
 
-    const hpa = find('HorizontalPodAutoscaler') as Manifest & { spec: { scaleTargetRef: { kind: string; name: string }; minReplicas: number; maxReplicas: number } };
+    const hpa = find('HorizontalPodAutoscaler') as Manifest & { spec: { scaleTargetRef: { kind: string; name: string } } };
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name });
-    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
-    expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
 
     // The API Service does not carry the metrics/admin port.
     expect(service.spec.ports.map((port) => portNamed(port.targetPort)?.name)).toEqual(['http']);
@@ -180,8 +182,154 @@ describe('deploy/k8s manifests', () => {
     }
   });
 
+  it('sizes replicas, PDB and HPA for shared backend limits: scaled on in-flight requests per pod, up to what the backends can hold', () => {
+    interface HpaSpec {
+      minReplicas: number;
+      maxReplicas: number;
+      metrics: Array<{ type: string; pods?: { metric: { name: string }; target: { type: string; averageValue: string } }; resource?: { name: string } }>;
+      behavior?: { scaleDown?: { policies?: Array<{ type: string; value: number }> } };
+    }
+    const hpa = find('HorizontalPodAutoscaler').spec as HpaSpec;
+    const pdb = find('PodDisruptionBudget').spec as { maxUnavailable?: number; minAvailable?: number };
+    // Drains take one pod at a time however far the HPA scaled, and at its minimum one pod still serves.
+    expect(pdb).toEqual(expect.objectContaining({ maxUnavailable: 1 }));
+    expect(pdb.minAvailable).toBeUndefined();
+    expect(hpa.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(hpa.minReplicas - (pdb.maxUnavailable ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(hpa.behavior?.scaleDown?.policies).toContainEqual(expect.objectContaining({ type: 'Pods', value: 1 }));
+
+    // The load metric is the gateway's own, and one it exports (README's metrics table lists what /metrics serves).
+    const pods = hpa.metrics.find((metric) => metric.type === 'Pods')?.pods;
+    expect(pods?.metric.name).toBe('switchyard_inflight_requests');
+    expect(pods?.target.type).toBe('AverageValue');
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain('| `switchyard_inflight_requests` | gauge |');
+    const adapter = find('ConfigMap', 'prometheus-adapter') as Manifest & { data: Record<string, string> };
+    const rules = (parseYaml(adapter.data['config.yaml'] ?? '') as { rules: Array<{ seriesQuery: string; name: { as: string } }> }).rules;
+    expect(rules.map((rule) => rule.name.as)).toContain(pods?.metric.name);
+    expect(hpa.metrics.map((metric) => metric.resource?.name)).toContain('cpu');
+
+    // maxReplicas: the most the fleet can hold at full load (every backend's slots plus its queue, shared by the
+    // replicas) at the target per pod; more pods would only hold idle connections.
+    const configMap = find('ConfigMap', 'switchyard-config') as Manifest & { data: Record<string, string> };
+    const config = validateConfig(parseYaml(configMap.data['switchyard.yaml'] ?? ''), 'configmap.yaml', {
+      VLLM_URL: 'http://vllm:8000',
+      LLAMACPP_URL: 'http://llamacpp:8080',
+      VLLM_MODEL: 'm',
+      LLAMACPP_MODEL: 'm',
+    });
+    const capacity = config.backends.reduce((sum, backend) => sum + backend.maxConcurrency + backend.queue.maxSize, 0);
+    const needed = Math.ceil(capacity / Number(pods?.target.averageValue));
+    expect(hpa.maxReplicas).toBeGreaterThanOrEqual(needed);
+    expect(hpa.maxReplicas).toBeLessThanOrEqual(needed + 2);
+    expect(readFileSync(join(k8sDir, 'hpa.yaml'), 'utf8')).toContain(`ceil(${capacity} / ${pods?.target.averageValue}) = ${needed}`);
+  });
+
   it('shares one Redis between the replicas through a Service', () => {
     const redis = find('Service', 'redis') as Manifest & { spec: { ports: Array<{ port: number }> } };
     expect(redis.spec.ports[0]?.port).toBe(6379);
+  });
+});
+
+/**
+ * The manifests against the Kubernetes API's own schemas with kubeconform (`-strict`: unknown fields are errors),
+ * for the oldest and newest Kubernetes versions supported. kubeconform and the schemas are installed from the Go
+ * module proxy and PyPI on first use and cached (test/helpers/kubeconform.ts); if that fails the tests fail with
+ * the reason, they are not skipped. The ServiceMonitor is a Prometheus Operator CRD with no schema in that set:
+ * it is the one resource skipped, and the structural checks above cover it.
+ */
+describe('deploy/k8s against the Kubernetes API schemas (kubeconform)', () => {
+  let tool: Kubeconform;
+  beforeAll(() => {
+    tool = ensureKubeconform();
+  }, 900_000);
+
+  interface Result {
+    filename: string;
+    kind: string;
+    name: string;
+    status: string;
+    msg: string;
+  }
+  const validate = (version: string, target: string): { status: number | null; resources: Result[]; output: string } => {
+    const result = spawnSync(
+      tool.binary,
+      [
+        '-strict',
+        '-summary',
+        '-verbose',
+        '-output',
+        'json',
+        '-kubernetes-version',
+        version,
+        '-schema-location',
+        tool.schemaLocation,
+        '-ignore-filename-pattern',
+        'kustomization\\.yaml$',
+        '-skip',
+        'ServiceMonitor',
+        target,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+    let resources: Result[] = [];
+    try {
+      resources = (JSON.parse(result.stdout) as { resources?: Result[] }).resources ?? [];
+    } catch {
+      // not JSON: the assertions below show the output
+    }
+    return { status: result.status, resources, output };
+  };
+
+  it.each(kubernetesVersions)('every manifest is valid for Kubernetes %s', (version) => {
+    const { status, resources, output } = validate(version, k8sDir);
+    const problems = resources.filter((resource) => resource.status !== 'statusValid' && resource.kind !== 'ServiceMonitor');
+    expect(problems, output).toEqual([]);
+    expect(status, output).toBe(0);
+    expect(
+      resources
+        .filter((resource) => resource.status === 'statusValid')
+        .map((resource) => resource.kind)
+        .sort(),
+    ).toEqual(
+      ['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'Service'].sort(),
+    );
+    expect(resources.filter((resource) => resource.status === 'statusSkipped').map((resource) => resource.kind)).toEqual(['ServiceMonitor']);
+  });
+
+  it('rejects a wrong type and an unknown field (the schemas are really read)', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'swy-kubeconform-'));
+    try {
+      const file = join(directory, 'broken.yaml');
+      writeFileSync(
+        file,
+        [
+          'apiVersion: policy/v1',
+          'kind: PodDisruptionBudget',
+          'metadata: { name: broken }',
+          'spec:',
+          '  maxUnavailable: 1',
+          '  selector: { matchLabels: { app: x } }',
+          '  unknownField: true',
+          '---',
+          'apiVersion: autoscaling/v2',
+          'kind: HorizontalPodAutoscaler',
+          'metadata: { name: broken }',
+          'spec:',
+          '  scaleTargetRef: { apiVersion: apps/v1, kind: Deployment, name: x }',
+          '  maxReplicas: "ten"',
+          '',
+        ].join('\n'),
+      );
+      const { status, resources, output } = validate(kubernetesVersions.at(-1) as string, file);
+      expect(status, output).toBe(1);
+      // kubeconform validates in parallel: the order of the results varies.
+      expect(resources.map((resource) => `${resource.kind} ${resource.status}`).sort(), output).toEqual([
+        'HorizontalPodAutoscaler statusInvalid',
+        'PodDisruptionBudget statusInvalid',
+      ]);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

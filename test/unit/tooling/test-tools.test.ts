@@ -1,6 +1,6 @@
 /**
  * bin/test-tools.js, which `npm test` runs before vitest, on machines it cannot see: the real script with a PATH
- * that hides this machine's redis-server, promtool, prometheus and docker-compose and openssl (nothing is uninstalled). The
+ * that hides this machine's redis-server, redis-cli, promtool, prometheus and docker-compose and openssl (nothing is uninstalled). The
  * install branch runs against a stand-in apt-get in that PATH, which records its arguments and drops the programs
  * in place the way the Debian packages would; the failing branches must answer within a second with one line that
  * names the command to run.
@@ -12,7 +12,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const script = resolve(import.meta.dirname, '../../../bin/test-tools.js');
-const tools = ['redis-server', 'promtool', 'prometheus', 'docker-compose', 'openssl'];
+const tools = ['redis-server', 'redis-cli', 'promtool', 'prometheus', 'docker-compose', 'openssl'];
 const nobody = 65534;
 const directories: string[] = [];
 
@@ -100,12 +100,12 @@ describe('bin/test-tools.js', () => {
     const first = runScript(path);
     expect(first.status, first.stderr).toBe(0);
     expect(first.stderr).toBe(
-      'npm test needs redis-server, promtool, prometheus, docker-compose, openssl (not on PATH): installing the Debian packages redis-server prometheus docker-compose openssl with apt-get (once)...\n',
+      'npm test needs redis-server, redis-cli, promtool, prometheus, docker-compose, openssl (not on PATH): installing the Debian packages redis-server redis-tools prometheus docker-compose openssl with apt-get (once)...\n',
     );
     expect(readFileSync(log, 'utf8')).toBe(
       [
         'update -qq DEBIAN_FRONTEND=noninteractive',
-        'install -y -qq --no-install-recommends redis-server prometheus docker-compose openssl DEBIAN_FRONTEND=noninteractive',
+        'install -y -qq --no-install-recommends redis-server redis-tools prometheus docker-compose openssl DEBIAN_FRONTEND=noninteractive',
         '',
       ].join('\n'),
     );
@@ -118,6 +118,7 @@ describe('bin/test-tools.js', () => {
   it.skipIf(!isRoot)('installs only the packages of the tools that are missing', () => {
     const path = emptyPath();
     executable(join(path, 'redis-server'), '#!/bin/sh\n');
+    executable(join(path, 'redis-cli'), '#!/bin/sh\n');
     executable(join(path, 'docker-compose'), '#!/bin/sh\n');
     executable(join(path, 'openssl'), '#!/bin/sh\n');
     const log = fakeApt(path);
@@ -135,7 +136,7 @@ describe('bin/test-tools.js', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(2); // the "installing" line, then the failure
     expect(lines[1]).toBe(
-      '`apt-get update -qq` failed (E: Could not resolve deb.debian.org): run `apt-get update && apt-get install -y --no-install-recommends redis-server prometheus docker-compose openssl` yourself, then npm test again.',
+      '`apt-get update -qq` failed (E: Could not resolve deb.debian.org): run `apt-get update && apt-get install -y --no-install-recommends redis-server redis-tools prometheus docker-compose openssl` yourself, then npm test again.',
     );
   });
 
@@ -144,7 +145,7 @@ describe('bin/test-tools.js', () => {
     expect(result.status).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(
-      'npm test needs redis-server, promtool, prometheus, docker-compose, openssl (not on PATH) and there is no apt-get to install them: install the packages that provide them (Debian/Ubuntu: `apt-get install -y --no-install-recommends redis-server prometheus docker-compose openssl`), then run npm test again.\n',
+      'npm test needs redis-server, redis-cli, promtool, prometheus, docker-compose, openssl (not on PATH) and there is no apt-get to install them: install the packages that provide them (Debian/Ubuntu: `apt-get install -y --no-install-recommends redis-server redis-tools prometheus docker-compose openssl`), then run npm test again.\n',
     );
     expect(result.ms).toBeLessThan(1_000);
   });
@@ -155,7 +156,7 @@ describe('bin/test-tools.js', () => {
     const result = runScript(path, isRoot ? nobody : undefined);
     expect(result.status).toBe(1);
     expect(result.stderr).toBe(
-      'npm test needs redis-server, promtool, prometheus, docker-compose, openssl (not on PATH): run `sudo apt-get update && sudo apt-get install -y --no-install-recommends redis-server prometheus docker-compose openssl`, then npm test again.\n',
+      'npm test needs redis-server, redis-cli, promtool, prometheus, docker-compose, openssl (not on PATH): run `sudo apt-get update && sudo apt-get install -y --no-install-recommends redis-server redis-tools prometheus docker-compose openssl`, then npm test again.\n',
     );
     expect(result.ms).toBeLessThan(1_000);
     expect(() => readFileSync(log)).toThrow();
