@@ -1,9 +1,10 @@
 /**
  * Air-gap proof (issue 12 item 7): a gateway process with every feature that could talk to the network turned
  * on — several backend kinds with health probes, /metrics scrapes and model discovery, Redis for keys, limits,
- * budgets, the cache and stored responses, the admin listener, bearer JWTs checked against a JWKS URL — serves traffic on every surface while a
+ * budgets, the cache and stored responses, the admin listener, bearer JWTs checked against a JWKS URL, traces exported to
+ * an OTLP endpoint — serves traffic on every surface while a
  * preloaded recorder (test/helpers/connect-recorder.ts) logs every TCP/Unix connect, UDP socket and name lookup
- * the process makes. The only destinations allowed are the configured backends, Redis and the JWKS URL: no telemetry, no
+ * the process makes. The only destinations allowed are the configured backends, Redis, the JWKS URL and the OTLP endpoint: no telemetry, no
  * update check, no remote price list, no DNS for anything else.
  */
 import { randomUUID } from 'node:crypto';
@@ -17,7 +18,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateApiKey } from '../../../src/limits/api-keys.ts';
 import type { Simulator } from '../../../src/sim/simulator.ts';
-import { startSim } from '../../helpers/gateway.ts';
+import { startSim, waitFor } from '../../helpers/gateway.ts';
 import { startRedis, type TestRedis } from '../../helpers/redis.ts';
 import { getJson, postJson, redisSection, startGatewayProcess, type GatewayProcess } from '../redis-gateway/harness.ts';
 
@@ -30,6 +31,10 @@ let sims: Simulator[];
 let gateway: GatewayProcess;
 let jwksServer: Server;
 let jwksPort: number;
+/** The configured OTLP/HTTP endpoint (tracing on): counts the exports it receives. */
+let otlpServer: Server;
+let otlpPort: number;
+let exports = 0;
 let bearer: string;
 
 interface Attempt {
@@ -48,6 +53,15 @@ beforeAll(async () => {
   jwksServer = createServer((_request, response) => response.end(JSON.stringify({ keys: [jwk] })));
   await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
   jwksPort = (jwksServer.address() as AddressInfo).port;
+  otlpServer = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      exports++;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => otlpServer.listen(0, '127.0.0.1', resolve));
+  otlpPort = (otlpServer.address() as AddressInfo).port;
   bearer = await new SignJWT({ tenant: 'acme' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('idp').setAudience('swy').setExpirationTime('10m').sign(privateKey);
   sims = await Promise.all([startSim({ flavor: 'vllm' }), startSim({ flavor: 'llamacpp' }), startSim({ flavor: 'sglang' }), startSim({ flavor: 'vllm' })]);
   const [vllm, llama, sglang, external] = sims as [Simulator, Simulator, Simulator, Simulator];
@@ -82,6 +96,7 @@ beforeAll(async () => {
         keys: [{ id: 'app', hash: key.hash, tenant: 'acme', tpm: 1_000_000, budget: { amount: 10, period: 'day' } }],
       },
       cache: { mode: 'deterministic', encryptionKey: 'a'.repeat(64) },
+      tracing: { enabled: true, endpoint: `http://127.0.0.1:${otlpPort}/v1/traces` },
     },
     15_000,
     { nodeArgs: ['--import', './test/helpers/connect-recorder.ts'], env: { SWY_CONNECT_LOG: log } },
@@ -92,10 +107,11 @@ afterAll(async () => {
   await gateway?.close();
   await Promise.all([...(sims ?? []).map((sim) => sim.close()), redis?.stop()]);
   await new Promise((resolve) => jwksServer?.close(resolve));
+  await new Promise((resolve) => otlpServer?.close(resolve));
   if (directory) await rm(directory, { recursive: true, force: true });
 });
 
-it('connects to nothing but the configured backends, Redis and the JWKS URL', { timeout: 60_000 }, async () => {
+it('connects to nothing but the configured backends, Redis, the JWKS URL and the OTLP endpoint', { timeout: 60_000 }, async () => {
   const client = new OpenAI({ apiKey: key.secret, baseURL: gateway.baseURL, maxRetries: 0 });
   for (const model of ['chat', 'sg', 'ext']) {
     const answer = await client.chat.completions.create({ model, messages: [{ role: 'user', content: `hello ${model}` }], temperature: 0, max_tokens: 8 });
@@ -121,14 +137,15 @@ it('connects to nothing but the configured backends, Redis and the JWKS URL', { 
   expect(adminUrl).toBeTruthy();
   expect((await getJson(adminUrl as string, '/admin/backends', { authorization: `Bearer ${adminToken}` })).status).toBe(200);
   expect((await getJson(adminUrl as string, '/metrics', { authorization: `Bearer ${adminToken}` })).status).toBe(200);
-  // Let probes, scrapes and discovery run a few rounds.
+  // Let probes, scrapes and discovery run a few rounds, and the spans go out (batched, within 5 s).
   await new Promise((resolve) => setTimeout(resolve, 1_500));
+  await waitFor(() => exports > 0, 10_000, 'an OTLP export');
 
   const attempts = (await readFile(log, 'utf8'))
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as Attempt);
-  const allowedPorts = new Set([...sims.map((sim) => Number(new URL(sim.url).port)), Number(new URL(redis.url).port), jwksPort]);
+  const allowedPorts = new Set([...sims.map((sim) => Number(new URL(sim.url).port)), Number(new URL(redis.url).port), jwksPort, otlpPort]);
   const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
   const tcp = attempts.filter((attempt) => attempt.type === 'tcp');
   // The test's traffic went through: the recorder saw connections to every backend and to Redis.
