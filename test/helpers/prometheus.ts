@@ -6,9 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.ts';
+export { freePort };
 
 /**
  * Absolute path of `name` on PATH. `npm test` puts every tool the tests run there first (bin/test-tools.js
@@ -26,15 +27,6 @@ export function run(command: string, args: string[], options: { cwd?: string; en
   const result = spawnSync(command, args, { encoding: 'utf8', cwd: options.cwd, env: options.env, timeout: options.timeoutMs ?? 30_000 });
   if (result.error) throw result.error;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, output: `${result.stdout}${result.stderr}` };
-}
-
-/** A free loopback TCP port (bound then released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** One query result from Prometheus' HTTP API. */

@@ -10,10 +10,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from './ports.ts';
 
 /** One redis-server process (data node or sentinel). */
 export interface RedisProcess {
@@ -29,18 +29,6 @@ export interface RedisProcess {
 export interface HostPort {
   host: string;
   port: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Distinct free ports (a port freed by one probe could otherwise come back from the next). */
@@ -274,6 +262,23 @@ export async function startSentinelGroup(options: { name?: string; downAfterMs?:
     if (!node) throw new Error(`the sentinels name ${port}, which is not one of the group's nodes`);
     return node;
   };
+  /** Waits until the sentinels name a primary other than `old` that says it is one. */
+  const primaryOtherThan = async (old: RedisProcess, timeoutMs: number, what: string): Promise<RedisProcess> => {
+    let found: RedisProcess | undefined;
+    await waitUntil(
+      async () => {
+        const port = await primaryPortNow();
+        if (port === old.port) return false;
+        const role = await withNode(port, (client) => client.call('ROLE') as Promise<[string]>);
+        if (role[0] !== 'master') return false;
+        found = nodeOn(port);
+        return true;
+      },
+      timeoutMs,
+      what,
+    );
+    return found as RedisProcess;
+  };
   return {
     name,
     sentinels: sentinelList,
@@ -285,22 +290,7 @@ export async function startSentinelGroup(options: { name?: string; downAfterMs?:
       await primary.kill();
       return primary;
     },
-    waitForNewPrimary: async (old, timeoutMs = 20_000) => {
-      let found: RedisProcess | undefined;
-      await waitUntil(
-        async () => {
-          const port = await primaryPortNow();
-          if (port === old.port) return false;
-          const role = await withNode(port, (client) => client.call('ROLE') as Promise<[string]>);
-          if (role[0] !== 'master') return false;
-          found = nodeOn(port);
-          return true;
-        },
-        timeoutMs,
-        `the sentinels promote a replica in place of ${old.port}`,
-      );
-      return found as RedisProcess;
-    },
+    waitForNewPrimary: (old, timeoutMs = 20_000) => primaryOtherThan(old, timeoutMs, `the sentinels promote a replica in place of ${old.port}`),
     switchover: async (timeoutMs = 20_000) => {
       const old = nodeOn(await primaryPortNow());
       // NOGOODSLAVE while no replica is in sync with the current primary (e.g. right after a failover).
@@ -309,20 +299,7 @@ export async function startSentinelGroup(options: { name?: string; downAfterMs?:
         timeoutMs,
         'a sentinel accepts SENTINEL FAILOVER',
       );
-      let found: RedisProcess | undefined;
-      await waitUntil(
-        async () => {
-          const port = await primaryPortNow();
-          if (port === old.port) return false;
-          const role = await withNode(port, (client) => client.call('ROLE') as Promise<[string]>);
-          if (role[0] !== 'master') return false;
-          found = nodeOn(port);
-          return true;
-        },
-        timeoutMs,
-        `the sentinels switch the primary away from ${old.port}`,
-      );
-      return found as RedisProcess;
+      return primaryOtherThan(old, timeoutMs, `the sentinels switch the primary away from ${old.port}`);
     },
     client: () => new Redis({ sentinels: sentinelList, name, maxRetriesPerRequest: 2 }),
     stop,
