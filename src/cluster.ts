@@ -26,6 +26,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { reloadProblems } from './config/load.ts';
+import { watchConfigFile } from './config/watch.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 
 /** The environment variable that gives a worker its number (1..N), kept by the worker that replaces it. */
@@ -98,7 +99,7 @@ function isMessage(value: unknown): value is Message {
  * Runs the primary: forks the workers, logs `switchyard listening` once all listen, restarts dead workers,
  * passes SIGTERM/SIGINT on and exits when the last worker has. Resolves once every worker listens.
  */
-export async function runPrimary(config: SwitchyardConfig, logger: Logger, count: number): Promise<void> {
+export async function runPrimary(config: SwitchyardConfig, logger: Logger, count: number, configFile?: string): Promise<void> {
   cluster.setupPrimary({ serialization: 'advanced' });
   const metrics = new ClusterMetrics(logger);
   const ids = new Map<Worker, { id: number; startedAt: number; listening: boolean }>();
@@ -188,10 +189,12 @@ export async function runPrimary(config: SwitchyardConfig, logger: Logger, count
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   // A config reload reaches every worker; each re-reads the file itself (a refused file is logged by each).
-  process.on('SIGHUP', () => {
-    logger.info({ workers: ids.size }, 'SIGHUP: every worker reloads the config file');
+  const reloadAll = (why: string) => {
+    logger.info({ workers: ids.size }, `${why}: every worker reloads the config file`);
     for (const worker of ids.keys()) send(worker, { swy: 'reload' });
-  });
+  };
+  process.on('SIGHUP', () => reloadAll('SIGHUP'));
+  if (configFile !== undefined && config.server.watchConfig) watchConfigFile(configFile, () => reloadAll('config file changed'));
 
   for (let id = 1; id <= count; id++) fork(id);
   try {

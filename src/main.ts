@@ -63,7 +63,7 @@ async function serve(argv: string[]): Promise<void> {
     const warning = perWorkerStateWarning(config, workers);
     if (warning) logger.warn(warning);
     logger.info({ config: file, workers }, 'starting workers');
-    await runPrimary(config, logger, workers).catch(() => {
+    await runPrimary(config, logger, workers, file).catch(() => {
       // runPrimary logged why and exits 1
     });
     return;
@@ -80,7 +80,15 @@ async function serve(argv: string[]): Promise<void> {
   const logger = createLogger(config).child({ worker: id });
   const promRegistry = new PromRegistry();
   const adaptConfig = (loaded: SwitchyardConfig) => (loaded.audit.enabled ? { ...loaded, audit: { ...loaded.audit, path: workerAuditPath(loaded.audit.path, id) } } : loaded);
-  const gateway = await startGateway(adaptConfig(config), { ...listen, adaptConfig, logger, promRegistry, metricsText: workerMetrics(promRegistry), hourlyCost: id === 1 });
+  const gateway = await startGateway(adaptConfig(config), {
+    ...listen,
+    adaptConfig,
+    watchConfig: false,
+    logger,
+    promRegistry,
+    metricsText: workerMetrics(promRegistry),
+    hourlyCost: id === 1,
+  });
   gateway.logger.info({ url: gateway.url, pid: process.pid }, 'worker listening');
   announceListening(gateway.url, gateway.adminUrl);
   exitOnSignals(gateway);

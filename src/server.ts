@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildAdminApp, buildApp, type AppDependencies } from './app.ts';
 import { loadConfigFile, reloadProblems } from './config/load.ts';
+import { watchConfigFile } from './config/watch.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { gatewayError } from './errors.ts';
 import { settleWaitMs } from './limits/open-reservations.ts';
@@ -41,6 +42,8 @@ export async function startGateway(
     configFile?: string;
     /** how this process adapts a config it loads, at start and on reload (a cluster worker: its own audit file) */
     adaptConfig?: (config: SwitchyardConfig) => SwitchyardConfig;
+    /** false: never watch the file, whatever server.watchConfig says (a cluster worker: the primary watches) */
+    watchConfig?: boolean;
   } & Partial<AppDependencies> = {},
 ): Promise<RunningGateway> {
   const logger = options.logger ?? createLogger(config);
@@ -59,7 +62,15 @@ export async function startGateway(
   });
   const file = options.configFile;
   const adapt = options.adaptConfig ?? ((loaded: SwitchyardConfig) => loaded);
-  if (file !== undefined) app.switchyard.reloadFromFile = () => app.switchyard.reload(adapt(loadConfigFile(file)));
+  // async: a file that does not load rejects the promise (SIGHUP and the watcher catch it), never throws at the caller
+  if (file !== undefined) app.switchyard.reloadFromFile = async () => app.switchyard.reload(adapt(loadConfigFile(file)));
+  const unwatch =
+    file !== undefined && config.server.watchConfig && options.watchConfig !== false
+      ? watchConfigFile(file, () => {
+          app.switchyard.reloadFromFile?.().catch((error: unknown) => logger.error({ problems: reloadProblems(error) }, 'config reload refused: the running configuration stays'));
+        })
+      : undefined;
+  if (unwatch) app.addHook('onClose', async () => unwatch());
   const host = options.host ?? config.server.host;
   const port = options.port ?? config.server.port;
   const busy = trackBusySockets(app);

@@ -282,6 +282,7 @@ export const ServerSchema = Type.Object(
     keepAliveTimeoutMs: Milliseconds(72_000, 'keep-alive of idle client connections'),
     maxConnections: Type.Integer({ minimum: 0, default: 10_000, description: 'open client connections; more are closed as they arrive; 0 = no cap' }),
     shutdownGraceMs: Milliseconds(30_000, 'time in-flight requests get to finish on SIGTERM'),
+    watchConfig: Type.Boolean({ default: false, description: 'reload the config file when it changes on disk (as SIGHUP does)' }),
     workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
       default: 1,
       description:

@@ -4,7 +4,7 @@
  * backend keeps what it learnt, an invalid file changes nothing, and no client
  * request fails across it all.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -230,5 +230,47 @@ describe('config reload without a config file', () => {
     const response = await fetch(`${embedded.url}/admin/reload`, { method: 'POST' });
     expect(response.status).toBe(409);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('reload_unavailable');
+  });
+});
+
+describe('server.watchConfig', () => {
+  it('reloads when the file changes, also when it is replaced by rename as editors and ConfigMaps do; a broken save changes nothing', async () => {
+    const sim = await startSim({ flavor: 'vllm' });
+    const watched = join(dir, 'watched.yaml');
+    const write = (models: string[], target = watched) =>
+      writeFileSync(
+        target,
+        stringify({
+          server: { host: '127.0.0.1', port: 0, watchConfig: true },
+          backends: [{ id: 'a', kind: 'vllm', url: sim.url }],
+          models: models.map((name) => ({ name, targets: [{ backend: 'a', model: 'Qwen/Qwen3-8B' }] })),
+        }),
+      );
+    write(['w1']);
+    const config = loadConfigFile(watched);
+    const watching = await startGateway(config, {
+      configFile: watched,
+      port: 0,
+      host: '127.0.0.1',
+      logger: createLogger(config, new Writable({ write: (_chunk, _encoding, callback) => callback() })),
+      promRegistry: new PromRegistry(),
+    });
+    const openai = new OpenAI({ baseURL: `${watching.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const ids = async () => (await openai.models.list()).data.map((model) => model.id);
+    try {
+      write(['w1', 'w2']);
+      await waitFor(async () => (await ids()).includes('w2'), 5_000, 'w2 after an in-place write');
+      writeFileSync(watched, 'models: [unclosed');
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(await ids()).toEqual(['w1', 'w2']);
+      const staged = join(dir, '.watched.yaml.tmp');
+      write(['w3'], staged);
+      renameSync(staged, watched);
+      await waitFor(async () => (await ids()).includes('w3'), 5_000, 'w3 after a rename');
+      expect(await ids()).toEqual(['w3']);
+    } finally {
+      await watching.shutdown('test done');
+      await sim.close();
+    }
   });
 });
