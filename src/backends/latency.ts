@@ -156,6 +156,9 @@ export interface InflightJob {
 }
 
 /** Service-time figures and in-flight requests of one backend. */
+/** Half-life of the recent-requests count (ServiceStats.recentSent). */
+const RECENT_HALF_LIFE_MS = 30_000;
+
 export class ServiceStats {
   readonly prefill: PrefillFit;
   readonly tpot = new Ewma();
@@ -163,6 +166,9 @@ export class ServiceStats {
   readonly outputTokens = new Ewma(0.1, 256, 3);
   /** The gateway's requests in flight, in the order they were sent. */
   readonly inflight = new Set<InflightJob>();
+  /** Requests sent here, each losing half its weight per RECENT_HALF_LIFE_MS: who got the recent ties. */
+  #recent = 0;
+  #recentAt = 0;
 
   /** `priorTtftMs`: the backend's prior.ttftMs (time to first token of an idle backend for a 1,000-token prompt). */
   constructor(priorTtftMs?: number) {
@@ -177,6 +183,18 @@ export class ServiceStats {
   /** A prefill sample: `ttftMs` from send to first token of a request that did not queue. */
   observePrefill(promptTokens: number, ttftMs: number, now: number): void {
     this.prefill.add(promptTokens, ttftMs, now);
+  }
+
+  /** A request sent here (the router's started()). */
+  noteSent(now: number): void {
+    this.#recent = this.recentSent(now) + 1;
+    this.#recentAt = now;
+  }
+
+  /** Requests sent here lately (decayed): identical backends tied on everything else take turns by it. */
+  recentSent(now: number): number {
+    if (this.#recentAt === 0) return 0;
+    return now <= this.#recentAt ? this.#recent : this.#recent * 0.5 ** ((now - this.#recentAt) / RECENT_HALF_LIFE_MS);
   }
 
   /** A finished request's decode figures. */

@@ -134,6 +134,7 @@ export class Router {
       contextCountsMaxTokens: backend.kind.contextCountsMaxTokens,
       cost: backend.config.cost,
       throughputTokensPerSecond: backend.capacityTokensPerSecond(),
+      recentSent: service.recentSent(now),
     };
     // The requests ahead matter only when they may fill the slots (the common case pays nothing).
     if (service.inflight.size > 0 && occupancyOf(candidate) + 1 > parallelismOf(candidate)) candidate.ahead = this.ahead(backend, candidate, now);
@@ -269,6 +270,7 @@ export class Router {
       firstTokenAt: 0,
     };
     backend.service.inflight.add(job);
+    backend.service.noteSent(job.startedAt);
     return job;
   }
 

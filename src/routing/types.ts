@@ -67,6 +67,8 @@ export interface CandidateState {
   ahead?: readonly AheadJob[] | undefined;
   /** No request has finished here yet: the figures are priors (decide.ts sends one exploration request at a time). */
   unmeasured?: boolean;
+  /** Requests this gateway sent here lately (decayed, half-life 30 s): the last tie-break between identical backends. */
+  recentSent?: number;
   /** Context window in tokens, when known (discovered or declared). */
   contextLength: number | undefined;
   /**

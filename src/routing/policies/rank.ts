@@ -81,8 +81,8 @@ function nearEqual(left: number, right: number): boolean {
  * Entries within NEAR_TIE_RELATIVE of the best (or `absolute`, for scores
  * near zero) are a tie set. When the whole set is near-equal on `secondary`
  * too (identical machines whose learnt figures differ by noise), the one with
- * the fewest requests in flight wins (a random one among equals), so they
- * share the traffic evenly. Otherwise two of them are drawn at random (with
+ * the fewest requests in flight wins, then the one sent fewest requests
+ * lately (a random one among equals), so they share the traffic evenly. Otherwise two of them are drawn at random (with
  * replacement) and the one lower on `secondary` wins — power of two choices.
  * Many gateway replicas with the same snapshot thus spread over the tie set
  * instead of all sending to one backend, while still leaning to the better.
@@ -102,17 +102,27 @@ export function pickNearTie(sorted: readonly Entry[], primary: Key, secondary: K
     size++;
   }
   if (size === 1) return 0;
-  if (nearEqual(low, high)) return leastInflight(sorted, size, random);
+  // One key for both (balanced's score): the tie set is near-equal on it by construction.
+  if (secondary === primary || nearEqual(low, high)) return leastInflight(sorted, size, random);
   const one = randomIndex(random, size);
   const two = randomIndex(random, size);
   return secondary(sorted[one] as Entry) <= secondary(sorted[two] as Entry) ? one : two;
 }
 
-/** Among the first `size` entries, one with the fewest requests in flight (drawn at random among those). */
+/**
+ * Among the first `size` entries, one with the fewest requests in flight; among those, one that got fewer than one
+ * request more than the least served of them lately (so identical idle backends take turns instead of splitting by
+ * coin toss), drawn at random.
+ */
 function leastInflight(sorted: readonly Entry[], size: number, random: () => number): number {
   let fewest = Number.POSITIVE_INFINITY;
   for (let index = 0; index < size; index++) fewest = Math.min(fewest, (sorted[index] as Entry).candidate.inflight);
-  return drawIndex(sorted, size, (entry) => entry.candidate.inflight === fewest, random);
+  let least = Number.POSITIVE_INFINITY;
+  for (let index = 0; index < size; index++) {
+    const candidate = (sorted[index] as Entry).candidate;
+    if (candidate.inflight === fewest) least = Math.min(least, candidate.recentSent ?? 0);
+  }
+  return drawIndex(sorted, size, (entry) => entry.candidate.inflight === fewest && (entry.candidate.recentSent ?? 0) < least + 1, random);
 }
 
 /** Index of one of the first `size` entries that `accept` takes, drawn at random; -1 when none does. */

@@ -60,6 +60,26 @@ describe('fastest', () => {
   });
 });
 
+describe('identical idle backends', () => {
+  it('take turns by the requests each got lately instead of splitting by coin toss', () => {
+    const random = seeded(5);
+    for (const policy of ['cheapest', 'fastest', 'balanced'] as const) {
+      const route = viaDecide(policy);
+      const request = routeRequest({ policy, maxTokens: 50 });
+      const sent = new Map([
+        ['a', 0],
+        ['b', 0],
+      ]);
+      for (let turn = 0; turn < 40; turn++) {
+        const both = ['a', 'b'].map((id) => candidate(id, { ttftMs: 200, tpotMs: 10, cost: { perHour: 1 }, recentSent: sent.get(id) }));
+        const chosen = route(both, request, random).order[0] as string;
+        sent.set(chosen, (sent.get(chosen) ?? 0) + 1);
+      }
+      expect([sent.get('a'), sent.get('b')], policy).toEqual([20, 20]);
+    }
+  });
+});
+
 describe('balanced', () => {
   // Latency over a 100-token budget: cheap 1,000 + 100 × 30 = 4,000 ms; fast 500 + 100 × 5 = 1,000 ms.
   const cheapSlow = (price: number) => candidate('cheap', { ttftMs: 1000, tpotMs: 30, cost: { inputPer1M: price, outputPer1M: price } });
