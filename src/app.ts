@@ -3,11 +3,10 @@
  * tests do. Plugins are registered in an explicit order.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AnswerDigest, digestAnswer } from './audit/answer-digest.ts';
 import { AdminQueueDrain } from './audit/admin-queue.ts';
 import { AuditFileSink } from './audit/file-sink.ts';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry as PromRegistry } from 'prom-client';
 import { bodyPlugin } from './api/body.ts';
@@ -16,9 +15,9 @@ import { metricsPlugin } from './api/metrics.ts';
 import { BackendMonitor } from './backends/monitor.ts';
 import { BackendRegistry, type DispatcherFactory } from './backends/registry.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
-import { gatewayError, type GatewayError } from './errors.ts';
+import { gatewayError } from './errors.ts';
 import { corsPlugin } from './api/cors.ts';
-import { nonCanonicalPath } from './api/path.ts';
+import { invalidPath, nonCanonicalPath, routerError } from './api/path.ts';
 import { installErrorHandlers, sendError } from './api/error-reply.ts';
 import { createInfoLineWriter } from './logging.ts';
 import { clientErrorHandler, listenerTimeouts, missingHost } from './api/listener.ts';
@@ -26,9 +25,8 @@ import { httpsOptions } from './api/tls.ts';
 import { lingerOnUnreadBody } from './api/linger.ts';
 import { GatewayMetrics } from './metrics/metrics.ts';
 import { newRecord, type RequestRecord } from './proxy/record.ts';
-import type { ReloadResult, SwitchyardState } from './state.ts';
-import { mergeReload } from './config/reload.ts';
-import { MemoryKeyStore, recordsFromConfig } from './limits/key-store.ts';
+import type { SwitchyardState } from './state.ts';
+import { reloader } from './config/reload.ts';
 import { surfacesPlugin } from './surfaces/plugin.ts';
 import { Router } from './routing/router.ts';
 import { ZonePolicy } from './routing/zones.ts';
@@ -42,7 +40,7 @@ import { createCluster } from './cluster/cluster.ts';
 import { createLimits } from './limits/create.ts';
 import { settleWaitMs } from './limits/open-reservations.ts';
 import { InFlight } from './proxy/in-flight.ts';
-import { TenantSalts } from './proxy/isolation.ts';
+import { tenantSalts } from './proxy/isolation.ts';
 import { registerSecrets } from './proxy/sanitise.ts';
 import type { RedisClient } from './redis/client.ts';
 import { loadTracing } from './tracing/trace.ts';
@@ -72,29 +70,6 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
 function selfChild<T>(this: T): T {
   return this;
-}
-
-function invalidPath(reason: string): GatewayError {
-  return gatewayError('SWY_ERR_INVALID_PATH', {
-    message: `The URL path is not in canonical form (it has ${reason}). Send it as documented, e.g. POST /v1/chat/completions.`,
-  });
-}
-
-/** The router's own errors (raised before any hook runs) as catalogue errors. */
-function routerError(error: FastifyError): GatewayError | FastifyError {
-  if (error.code === 'FST_ERR_BAD_URL') return invalidPath('a malformed percent-escape');
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return invalidPath('a path segment longer than the router accepts');
-  return error;
-}
-
-/** The per-tenant prefix-cache salts; says once at startup when isolated models use a process-local secret. */
-function tenantSalts(config: SwitchyardConfig, logger: AppDependencies['logger']): TenantSalts {
-  const salts = new TenantSalts(config.isolation);
-  const isolates = config.models.some((model) => (model.isolation ?? config.isolation.mode) === 'tenant');
-  if (isolates && salts.randomSecret) {
-    logger.warn("isolation.secret is not set: prefix-cache salts use a random secret of this process, so replicas do not share a tenant's cached prefixes");
-  }
-  return salts;
 }
 
 /** Listener options: plain HTTP, or HTTPS with server.tls (the same timeouts either way). */
@@ -142,18 +117,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   // Connections past the cap are closed as they arrive (0 = no cap).
   if (config.server.maxConnections > 0) app.server.maxConnections = config.server.maxConnections;
-  // API requests in progress on this replica, from arrival to the end of the answer (admission queue and streams
-  // included): its load, what the HorizontalPodAutoscaler scales on (deploy/k8s/hpa.yaml). Counted on Node's
-  // server, so answers written past Fastify count too; a response always ends with 'close' (finished or cut).
-  let apiInflight = 0;
-  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    if (!request.url?.startsWith('/v1/')) return;
-    apiInflight++;
-    response.once('close', () => {
-      apiInflight--;
-    });
-  });
-  metrics.trackInflightRequests(() => apiInflight);
+  metrics.trackInflightRequests(app.server);
   const monitor = new BackendMonitor(backends, deps.logger);
   const keyPrefix = config.redis?.keyPrefix ?? 'swy';
   const cache = createCacheStore({
@@ -230,12 +194,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     guard: Guard.create(config),
     reloadChecks: [],
     reloadFromFile: undefined,
-    reload: (next) => {
-      // one reload at a time, in the order asked
-      const run = reloading.then(() => reload(next));
-      reloading = run.catch(() => undefined);
-      return run;
-    },
+    reload: (next) => reload(next),
     report(request, statusCode) {
       const record = request.record;
       if (record.status === 0) record.status = statusCode ?? 0;
@@ -296,42 +255,19 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       }
     },
   };
-  let reloading: Promise<unknown> = Promise.resolve();
-  const reload = async (next: SwitchyardConfig): Promise<ReloadResult> => {
-    const { applied, restartRequired } = mergeReload(state.config, next);
-    for (const check of state.reloadChecks) check(applied);
-    // Everything that can refuse the config is built before anything changes.
-    const guard = Guard.create(applied);
-    const zones = new ZonePolicy(applied);
-    const keys = new MemoryKeyStore(recordsFromConfig(applied.auth.keys));
-    registerSecrets(applied.backends.map((backend) => backend.apiKey));
-    // The swap: synchronous, so every request sees the old config or the new one, never a mix.
-    state.config = applied;
-    const changes = backends.reconfigure(applied);
-    cluster?.slots.configure(new Map(applied.backends.map((backend) => [backend.id, backend.maxConcurrency])));
-    state.guard = guard;
-    state.zones = zones;
-    limits.keys.replaceConfigured(keys);
-    requestLogLevels = logLevelsOf(applied.tenants);
-    // Removed backends finish the requests they hold (their pools close after); new ones are probed before we answer.
-    monitor.unwatch(changes.removed);
-    if (deps.healthChecks !== false) await monitor.watch(changes.added.filter((backend) => state.backends.byId.get(backend.id) === backend));
-    const ids = (list: readonly { id: string }[]) => list.map((backend) => backend.id);
-    const result: ReloadResult = {
-      backends: { added: ids(changes.added), removed: ids(changes.removed), updated: ids(changes.updated) },
-      models: applied.models.length,
-      restartRequired,
-    };
-    deps.logger.info(result, 'config reloaded');
-    if (restartRequired.length > 0) deps.logger.warn({ sections: restartRequired }, 'config reload: these changes take effect after a restart');
-    audit?.write({
-      time: new Date().toISOString(),
-      type: 'admin',
-      action: 'config.reload',
-      detail: `${applied.backends.length} backends (added ${result.backends.added.join(', ') || 'none'}; removed ${result.backends.removed.join(', ') || 'none'}; updated ${result.backends.updated.join(', ') || 'none'}), ${applied.models.length} models${restartRequired.length > 0 ? `; after restart: ${restartRequired.join(', ')}` : ''}`,
-    });
-    return result;
-  };
+  const reload = reloader({
+    state,
+    backends,
+    cluster,
+    monitor,
+    keys: limits.keys,
+    logger: deps.logger,
+    probe: deps.healthChecks !== false,
+    audit,
+    applied: (applied) => {
+      requestLogLevels = logLevelsOf(applied.tenants);
+    },
+  });
   app.decorate('switchyard', state);
   app.decorateRequest('record', null as unknown as RequestRecord);
 

@@ -14,7 +14,7 @@ import { runAuditCommand } from './audit/command.ts';
 import { parseSimArgs, simUsage } from './sim/cli.ts';
 import { startSimulator } from './sim/simulator.ts';
 import { Registry as PromRegistry } from 'prom-client';
-import { announceListening, perWorkerStateWarning, runPrimary, workerAuditPath, workerCount, workerId, workerMetrics, workerReloads, workersConfigError } from './cluster.ts';
+import { announceListening, perWorkerStateWarning, runPrimary, workerAuditPath, workerCount, workerId, workerMetrics, workerReloads, workersConfigError } from './workers.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { createLogger } from './logging.ts';
 

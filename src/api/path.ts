@@ -10,6 +10,23 @@
  * gate itself.
  */
 
+import type { FastifyError } from 'fastify';
+import { gatewayError, type GatewayError } from '../errors.ts';
+
+/** 400 invalid_path naming what made the path non-canonical. */
+export function invalidPath(reason: string): GatewayError {
+  return gatewayError('SWY_ERR_INVALID_PATH', {
+    message: `The URL path is not in canonical form (it has ${reason}). Send it as documented, e.g. POST /v1/chat/completions.`,
+  });
+}
+
+/** The router's own errors (raised before any hook runs) as catalogue errors. */
+export function routerError(error: FastifyError): GatewayError | FastifyError {
+  if (error.code === 'FST_ERR_BAD_URL') return invalidPath('a malformed percent-escape');
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return invalidPath('a path segment longer than the router accepts');
+  return error;
+}
+
 const hex = /^[0-9A-Fa-f]{2}$/;
 /** Path prefixes whose last segment is an id that may contain an encoded `/`. */
 const idPrefixes = ['/v1/models/', '/models/', '/v1/responses/', '/responses/'];

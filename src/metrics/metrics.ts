@@ -18,6 +18,7 @@
  * counts (Redis and backend up: up only if every worker sees it up; circuit
  * state: the most open one).
  */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ClusterState } from '../cluster/cluster.ts';
 import { registerClusterMetrics } from '../cluster/metrics.ts';
 import { type Aggregator, collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
@@ -334,8 +335,22 @@ export class GatewayMetrics {
     });
   }
 
-  /** Publishes `switchyard_inflight_requests`: API requests this replica has in progress, as `read` says. */
-  trackInflightRequests(read: () => number): void {
+  /**
+   * Publishes `switchyard_inflight_requests`: API requests (/v1/*) in progress on `server`, from arrival to the end of
+   * the answer (admission queue and streams included): this replica's load, what the HorizontalPodAutoscaler scales
+   * on (deploy/k8s/hpa.yaml). Counted on Node's server, so answers written past Fastify count too; a response always
+   * ends with 'close' (finished or cut).
+   */
+  trackInflightRequests(server: Server): void {
+    let inflight = 0;
+    const ended = () => {
+      inflight--;
+    };
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      if (!request.url?.startsWith('/v1/')) return;
+      inflight++;
+      response.on('close', ended);
+    });
     new Gauge({
       name: 'switchyard_inflight_requests',
       help: 'API requests (/v1/*) this gateway process has in progress, from arrival to the end of the answer, queued and streaming included',
@@ -343,7 +358,7 @@ export class GatewayMetrics {
       // with server.workers, the pod's total (what the HPA scales on)
       aggregator: 'sum',
       collect() {
-        this.set(read());
+        this.set(inflight);
       },
     });
   }

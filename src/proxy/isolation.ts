@@ -11,6 +11,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Route } from '../backends/registry.ts';
+import type { Logger } from 'pino';
 import type { SwitchyardConfig } from '../config/schema.ts';
 
 /** Tenants whose salts are kept; beyond it the memo starts over (salts are cheap to derive again). */
@@ -41,4 +42,14 @@ export class TenantSalts {
     }
     return salt;
   }
+}
+
+/** The per-tenant prefix-cache salts; says once at startup when isolated models use a process-local secret. */
+export function tenantSalts(config: SwitchyardConfig, logger: Logger): TenantSalts {
+  const salts = new TenantSalts(config.isolation);
+  const isolates = config.models.some((model) => (model.isolation ?? config.isolation.mode) === 'tenant');
+  if (isolates && salts.randomSecret) {
+    logger.warn("isolation.secret is not set: prefix-cache salts use a random secret of this process, so replicas do not share a tenant's cached prefixes");
+  }
+  return salts;
 }

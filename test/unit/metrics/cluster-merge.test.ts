@@ -6,7 +6,7 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackendRegistry } from '../../../src/backends/registry.ts';
-import { perWorkerStateWarning, workerAuditPath, workerCount, workersConfigError } from '../../../src/cluster.ts';
+import { perWorkerStateWarning, workerAuditPath, workerCount, workersConfigError } from '../../../src/workers.ts';
 import { validateConfig } from '../../../src/config/load.ts';
 import { GatewayMetrics } from '../../../src/metrics/metrics.ts';
 import { newRecord } from '../../../src/proxy/record.ts';
