@@ -123,6 +123,8 @@ const pacedConnections = Math.round(numberOption(flags.connections, process.env.
 const logLevel = flags['log-level'] ?? process.env.BENCH_LOG_LEVEL ?? 'info';
 /** Node options for both proxies (experiments with V8 flags); space-separated. */
 const proxyNodeArgs = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+/** More Node options for the gateway under test (`switchyard`) only, after those; space-separated. */
+const gatewayNodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
 const gatewayRoot = resolve(flags['gateway-root'] ?? process.env.SWITCHYARD_ROOT ?? repoRoot);
 /** A second gateway checkout measured as target `baseline`, alternating with `switchyard` in every repetition. */
 const baselineRootFlag = flags['baseline-root'] ?? process.env.BENCH_BASELINE_ROOT;
@@ -421,7 +423,7 @@ async function startSwitchyard(
     name,
     script: join(root, 'src', 'main.ts'),
     args: ['serve', '--config', file],
-    nodeArgs: proxyNodeArgs,
+    nodeArgs: name === 'switchyard' ? [...proxyNodeArgs, ...gatewayNodeArgs] : proxyNodeArgs,
     cpu: gatewayCpus,
     nice,
     cwd: root,

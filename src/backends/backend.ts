@@ -90,6 +90,8 @@ export class Backend {
   #tokenSpend = 0;
   #lastError: string | undefined = undefined;
   readonly #live: MutableLive;
+  #ended = 0;
+  #endedAtScrape = 0;
 
   constructor(parts: BackendParts) {
     const { config, kind } = parts;
@@ -244,8 +246,28 @@ export class Backend {
     this.#lastError = detail;
   }
 
-  /** Load gauges from a successful scrape of the runtime's /metrics. */
-  applyScrape(load: RuntimeLoad, now: number): void {
+  /** Attempts of this gateway that ended here, ever (a running count; see endedSinceScrape). */
+  get endedCount(): number {
+    return this.#ended;
+  }
+
+  /** One of this gateway's attempts here ended (Router.release). */
+  noteEnded(): void {
+    this.#ended++;
+  }
+
+  /**
+   * The gateway's attempts that ended here since the last scrape was sent: the runtime's counts still include
+   * them, so the router takes them off (until the next scrape, a finished request would look like one of another
+   * client's, holding a slot).
+   */
+  get endedSinceScrape(): number {
+    return this.#ended - this.#endedAtScrape;
+  }
+
+  /** Load gauges from a successful scrape of the runtime's /metrics; `endedAtSend`: endedCount when it was sent. */
+  applyScrape(load: RuntimeLoad, now: number, endedAtSend = this.#ended): void {
+    this.#endedAtScrape = endedAtSend;
     const live = this.#live;
     live.queued = load.queued;
     live.running = load.running;

@@ -153,6 +153,8 @@ export interface InflightJob {
   queuedAtSend: boolean;
   /** Clock time of its first token, once seen. */
   firstTokenAt: number;
+  /** The route's answer lengths (Router), fed with its completion tokens; absent for jobs made outside a plan. */
+  answers?: Ewma | undefined;
 }
 
 /** Service-time figures and in-flight requests of one backend. */

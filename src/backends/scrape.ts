@@ -4,7 +4,7 @@
  * per-response load reports of kinds that have them. What to read and how to
  * read it is the kind's business (kinds/); this file applies the answers.
  */
-import type { KindGet } from './kinds/index.ts';
+import type { KindGet, MetricsReader } from './kinds/index.ts';
 import type { Backend } from './registry.ts';
 import { readGauges } from './prometheus-text.ts';
 
@@ -23,21 +23,52 @@ function getter(backend: Backend, timeoutMs: number): KindGet {
   };
 }
 
-/** Scrapes /metrics once; on failure keeps the old figures and records the error (they go stale). */
+/** Backends whose /metrics is off, read through their kind's fallback: scrapes since /metrics was last tried. */
+const onFallback = new WeakMap<Backend, number>();
+/** A backend on the fallback has /metrics tried again every this many scrapes (it may have been restarted with it). */
+const RETRY_METRICS_EVERY = 60;
+
+/**
+ * Scrapes the load once: /metrics, or the kind's fallback when the runtime has metrics off; on failure keeps
+ * the old figures and records the error (they go stale).
+ */
 export async function scrapeLoad(backend: Backend, now: () => number): Promise<void> {
   const metrics = backend.kind.metrics;
   if (metrics === undefined) return;
+  const get = getter(backend, backend.config.scrape.timeoutMs);
+  const fallback = metrics.fallback;
   try {
-    // Some runtimes guard /metrics with their API key (llama.cpp); sending it to the others does no harm.
-    const { status, body } = await getter(backend, backend.config.scrape.timeoutMs)('/metrics', true);
-    if (status !== 200) {
-      const hint = metrics.failureHint?.(status);
-      throw new Error(`HTTP ${status}${hint ? ` (${hint})` : ''}`);
+    const scrapes = onFallback.get(backend);
+    if (fallback !== undefined && scrapes !== undefined && scrapes % RETRY_METRICS_EVERY !== 0) {
+      onFallback.set(backend, scrapes + 1);
+      return await scrapeFallback(backend, fallback, get, now);
     }
-    backend.applyScrape(metrics.read(readGauges(body, metrics.names)), now());
+    const ended = backend.endedCount;
+    // Some runtimes guard /metrics with their API key (llama.cpp); sending it to the others does no harm.
+    const { status, body } = await get('/metrics', true);
+    if (status === 200) {
+      onFallback.delete(backend);
+      backend.applyScrape(metrics.read(readGauges(body, metrics.names)), now(), ended);
+      return;
+    }
+    if (fallback?.when(status)) {
+      onFallback.set(backend, (scrapes ?? 0) + 1);
+      return await scrapeFallback(backend, fallback, get, now);
+    }
+    const hint = metrics.failureHint?.(status);
+    throw new Error(`HTTP ${status}${hint ? ` (${hint})` : ''}`);
   } catch (error) {
     backend.scrapeFailed((error as Error).message);
   }
+}
+
+async function scrapeFallback(backend: Backend, fallback: NonNullable<MetricsReader['fallback']>, get: KindGet, now: () => number): Promise<void> {
+  const ended = backend.endedCount;
+  const { status, body } = await get(fallback.path, true);
+  if (status !== 200) throw new Error(`/metrics off and ${fallback.path} answered HTTP ${status}`);
+  const load = fallback.read(body);
+  if (load === undefined) throw new Error(`${fallback.path}: no load figures in the answer`);
+  backend.applyScrape(load, now(), ended);
 }
 
 /** Reads served models (and slots where the kind reports them); keeps what config declares where the runtime is silent. */

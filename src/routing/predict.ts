@@ -28,7 +28,8 @@
  *   Without that list: wait = (occupancy + 1 − P) × service / P.
  *
  *   TTFT      = wait + prefill(this prompt)
- *   latency   = TTFT + min(max_tokens, output) × tpot   (the whole answer)
+ *   latency   = TTFT + min(max_tokens, answer) × tpot   (the whole answer; answer = the route's typical answer
+ *               length, the same for every candidate, else the backend's output)
  *
  * TTFT never decreases as the queue or the in-flight count grows (more
  * running sequences alongside a queue mean more parallelism, so it may fall
@@ -127,9 +128,13 @@ export function predictTtftMs(candidate: CandidateState): number {
   return baseTtftMs(candidate) + predictWaitMs(candidate);
 }
 
-/** Predicted time to the last token of the answer (ms). */
+/**
+ * Predicted time to the last token of the answer (ms). The answer's length is the route's typical one when known
+ * (the same for every candidate: it depends on the request, not on where it goes), else the backend's.
+ */
 export function predictLatencyMs(candidate: CandidateState, ttftMs: number, tpotMs: number, request: RouteRequest): number {
-  return ttftMs + expectedOutput(candidate, request.maxTokens) * tpotMs;
+  const answer = request.outputTokens === undefined ? expectedOutput(candidate, request.maxTokens) : Math.min(Math.max(0, request.maxTokens), request.outputTokens);
+  return ttftMs + answer * tpotMs;
 }
 
 /** True when a perHour cost rests on the backend's prior speed, not a measured one. */

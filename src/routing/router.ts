@@ -4,12 +4,12 @@
  * sent (the queue-wait prediction counts them), and feeds outcomes back
  * (service times, circuit breaker). Backends never decide where to go next.
  */
-import type { InflightJob } from '../backends/latency.ts';
+import { Ewma, type InflightJob } from '../backends/latency.ts';
 import type { Backend, BackendRegistry, Route, Target } from '../backends/registry.ts';
 import type { SharedSlots } from '../cluster/slots.ts';
 import { Admission, type Priority } from './admission.ts';
 import { decide } from './decide.ts';
-import { expectedOutput, occupancyOf, parallelismOf, predictTpotMs } from './predict.ts';
+import { ASSUMED_OUTPUT_TOKENS, expectedOutput, occupancyOf, parallelismOf, predictTpotMs } from './predict.ts';
 import type { AheadJob, CandidateState, ContextNeed, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
 
 /** What the router needs to know about one request. */
@@ -33,6 +33,8 @@ export interface RoutePlan {
   promptTokens: number;
   /** The client's max_tokens (undefined: none). */
   maxTokens: number | undefined;
+  /** The route's answer lengths: the attempt's completion tokens feed it. */
+  answers: Ewma;
 }
 
 /** How one attempt went, for the feedback loops. */
@@ -53,6 +55,12 @@ export class Router {
   /** Per backend object: a backend a reload replaced keeps its queue for the requests it still holds. */
   private readonly admissions = new WeakMap<Backend, Admission>();
   private readonly turns = new WeakMap<Route, number>();
+  /**
+   * Typical answer length per public model (by name, so a reload keeps it). A property of the workload, not of
+   * the backend: every candidate of a request is predicted to write the same answer, so identical backends that
+   * happened to get shorter answers lately do not look faster (see predictLatencyMs).
+   */
+  private readonly answers = new Map<string, Ewma>();
   private readonly now: () => number;
   private readonly random: () => number;
   /** Shared slots (cluster mode): admission leases slots fleet-wide and the snapshots count the fleet's load. */
@@ -107,6 +115,16 @@ export class Router {
     const health = backend.health;
     const service = backend.service;
     const prior = backend.config.prior;
+    // The runtime's counts as of its last scrape include requests of ours that ended since: take them off (a
+    // queued one took the slot of each, while there was a queue).
+    let queued = stale ? undefined : live.queued;
+    let running = stale ? undefined : live.running;
+    const ended = stale ? 0 : backend.endedSinceScrape;
+    if (ended > 0) {
+      const fromQueue = Math.min(queued ?? 0, ended);
+      if (queued !== undefined) queued -= fromQueue;
+      if (running !== undefined) running = Math.max(0, running - (ended - fromQueue));
+    }
     const candidate: CandidateState = {
       backend: backend.id,
       model: target.model,
@@ -115,8 +133,8 @@ export class Router {
       circuit: backend.circuit.state,
       inflight: this.shared === undefined ? backend.inflight : backend.fleetInflight(Date.now(), this.fleetMaxAgeMs),
       maxConcurrency: backend.config.maxConcurrency,
-      queued: stale ? undefined : live.queued,
-      running: stale ? undefined : live.running,
+      queued,
+      running,
       slots: live.slots,
       kvCacheUsage: stale ? undefined : live.kvCacheUsage,
       metricsStale: stale,
@@ -155,9 +173,20 @@ export class Router {
     return jobs;
   }
 
+  private answersOf(route: Route): Ewma {
+    let answers = this.answers.get(route.name);
+    if (answers === undefined) {
+      // Starts from the assumed length as if seen 3 times, like a backend's (ServiceStats.outputTokens).
+      answers = new Ewma(0.1, ASSUMED_OUTPUT_TOKENS, 3);
+      this.answers.set(route.name, answers);
+    }
+    return answers;
+  }
+
   /** Orders the route's targets for this request. */
   plan(route: Route, input: RouteInput): RoutePlan {
     const now = this.now();
+    const answers = this.answersOf(route);
     // An open circuit whose cooldown ran out becomes half-open here, so it can take a probe.
     const zones = input.zones;
     const allowed = zones === undefined ? route.targets : route.targets.filter((target) => zones.has(target.backend.zone));
@@ -169,6 +198,7 @@ export class Router {
         candidates: [],
         promptTokens: input.promptTokens,
         maxTokens: input.context.maxTokens,
+        answers,
       };
     }
     for (const target of allowed) if (target.backend.circuit.state === 'open') target.backend.circuit.allows();
@@ -187,6 +217,7 @@ export class Router {
       slo: route.config.slo,
       onSloMiss: route.config.onSloMiss,
       costWeight: route.config.costWeight,
+      outputTokens: answers.value,
       turn,
     };
     const decision = decide(candidates, request, this.random, route.config.affinity.loadFactor);
@@ -205,7 +236,14 @@ export class Router {
         chosen: score.backend === decision.order[0],
       };
     }
-    return { targets: targets.slice(0, route.config.retries + 1), decision, candidates, promptTokens: input.promptTokens, maxTokens: input.context.maxTokens };
+    return {
+      targets: targets.slice(0, route.config.retries + 1),
+      decision,
+      candidates,
+      promptTokens: input.promptTokens,
+      maxTokens: input.context.maxTokens,
+      answers,
+    };
   }
 
   /**
@@ -268,6 +306,7 @@ export class Router {
       predictedTtftMs: plan.decision.scores[index]?.predictedTtftMs,
       queuedAtSend: before >= parallelism,
       firstTokenAt: 0,
+      answers: plan.answers,
     };
     backend.service.inflight.add(job);
     backend.service.noteSent(job.startedAt);
@@ -287,7 +326,10 @@ export class Router {
   }
 
   release(backend: Backend, job?: InflightJob): void {
-    if (job !== undefined) backend.service.inflight.delete(job);
+    if (job !== undefined) {
+      backend.service.inflight.delete(job);
+      backend.noteEnded();
+    }
     this.admission(backend).release();
   }
 
@@ -297,6 +339,7 @@ export class Router {
       backend.circuit.onSuccess();
       if (job !== undefined && feedback.ttftMs !== undefined) this.firstToken(backend, job, feedback.ttftMs);
       backend.service.observeDecode(feedback.tpotMs, feedback.completionTokens);
+      if (feedback.completionTokens !== undefined && feedback.completionTokens > 0) job?.answers?.update(feedback.completionTokens);
     } else if (feedback.backendFault) {
       backend.circuit.onFailure();
     } else {

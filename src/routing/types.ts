@@ -113,6 +113,8 @@ export interface RouteRequest {
   onSloMiss: 'fallback' | 'reject';
   /** `balanced` policy: weight of cost versus latency, 0..1 (1 = cost only). */
   costWeight: number;
+  /** Typical answer length on the route (undefined until one was seen): every candidate is predicted to write it. */
+  outputTokens?: number | undefined;
   /** `round-robin`: this request's turn on the route (a counter the router keeps per route). */
   turn?: number;
 }

@@ -230,3 +230,30 @@ describe('more concurrent requests than one server has slots', () => {
     expect(Math.max(...samples.map((s) => Math.max(s.deferredA, s.deferredB)))).toBe(0);
   });
 });
+
+describe('a llama-server started without --metrics', () => {
+  it('has its running requests read from /slots (its default), also those of other clients', async () => {
+    const [plain] = (await startServers(1, { slots: SLOTS, ctx: CTX, metrics: false }, cleanup)) as [LlamaServer];
+    const own = await startGatewayFor({ plain }, cleanup, { backend: { maxConcurrency: SLOTS } });
+    const idle = (await adminBackends(own)).plain?.load;
+    expect(idle).toMatchObject({ runtimeRunning: 0, runtimeQueued: null, scrapeError: null });
+    // Streams straight to the server, not through the gateway: only the runtime can tell of them.
+    const streams = [];
+    try {
+      for (let index = 0; index < SLOTS; index++) streams.push(await openStream(plain.url, '/v1/chat/completions', { ...longChat(), model: SERVER_ALIAS }));
+      await poll(
+        async () => {
+          const load = (await adminBackends(own)).plain?.load;
+          if (load?.runtimeRunning === SLOTS && load.inflight === 0) return true;
+          throw new Error(JSON.stringify(load));
+        },
+        'runtimeRunning = 2 from /slots',
+        10_000,
+        100,
+      );
+      expect((await adminBackends(own)).plain?.load.scrapeError).toBeNull();
+    } finally {
+      for (const stream of streams) stream.stop();
+    }
+  });
+});

@@ -20,4 +20,4 @@ export const backendKindNames = Object.keys(kinds) as BackendKindName[];
 export function backendKind(name: BackendKindName): BackendKind {
   return kinds[name];
 }
-export type { BackendKind, DiscoveredModel, Discovery, HealthVerdict, KindGet, RuntimeLoad } from './kind.ts';
+export type { BackendKind, DiscoveredModel, Discovery, HealthVerdict, KindGet, MetricsReader, RuntimeLoad } from './kind.ts';

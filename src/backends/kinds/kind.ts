@@ -58,6 +58,11 @@ export interface MetricsReader {
   read(gauges: ReadonlyMap<string, number>): RuntimeLoad;
   /** A hint for a scrape answered with this status (how the runtime enables /metrics). */
   failureHint?(status: number): string | undefined;
+  /**
+   * Where load is read instead when /metrics answers `status` (a runtime started without metrics): another
+   * endpoint and its reader (undefined: nothing usable in the body).
+   */
+  fallback?: { when(status: number): boolean; path: string; read(body: string): RuntimeLoad | undefined };
 }
 
 /** A per-response load report the runtime can attach to every answer (vLLM's `endpoint-load-metrics`). */

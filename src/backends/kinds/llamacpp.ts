@@ -6,7 +6,9 @@
  *   labels. Only the two load gauges are read (`llamacpp:requests_processing`, `llamacpp:requests_deferred`):
  *   the throughput gauges (`llamacpp:*_tokens_seconds`) are averages since the previous scrape and are
  *   reset by every scrape, so reading them would disturb other scrapers and give the router numbers that
- *   depend on who scraped last. No KV-cache gauge in current builds.
+ *   depend on who scraped last. No KV-cache gauge in current builds. Without `--metrics` (the default) load is
+ *   read from `GET /slots` (on by default, also behind the key): its busy slots (`is_processing`) are the running
+ *   requests; it shows no queue.
  * - `/v1/models` entries carry the context window as `meta.n_ctx`; `GET /props` reports `total_slots`.
  * - A non-streaming request whose client leaves is noticed only after about a second without results
  *   (and never while something polls /metrics), so the gateway streams from it by default.
@@ -49,7 +51,18 @@ export const llamacppKind: BackendKind = {
   metrics: {
     names: [processing, deferred],
     read: (gauges) => ({ queued: gauges.get(deferred), running: gauges.get(processing), kvCacheUsage: undefined }),
-    failureHint: (status) => (status === 501 ? 'llama-server needs --metrics' : undefined),
+    failureHint: (status) => (status === 501 ? 'llama-server needs --metrics, or /slots not disabled' : undefined),
+    fallback: {
+      when: (status) => status === 501,
+      path: '/slots',
+      read(body) {
+        const slots = JSON.parse(body) as unknown;
+        if (!Array.isArray(slots)) return undefined;
+        let running = 0;
+        for (const slot of slots) if ((slot as { is_processing?: unknown } | null)?.is_processing === true) running++;
+        return { queued: undefined, running, kvCacheUsage: undefined };
+      },
+    },
   },
   loadReport: undefined,
   async discover(get, { wantSlots }) {

@@ -56,6 +56,8 @@ export interface LlamaServerOptions {
   startTimeoutMs?: number;
   /** Fixed port instead of a free one picked at random. */
   port?: number;
+  /** False: started as llama-server starts by default, without `--metrics` (and without naming `--slots`). Default true. */
+  metrics?: boolean;
 }
 
 export interface LlamaServer {
@@ -131,8 +133,7 @@ async function startOnce(opts: LlamaServerOptions): Promise<LlamaServer> {
     String(slots * ctx),
     '-t',
     String(threads),
-    '--metrics',
-    '--slots',
+    ...(opts.metrics === false ? [] : ['--metrics', '--slots']),
     '-a',
     alias,
     // harmless with the patched model (its context_length is already 8192);

@@ -136,3 +136,40 @@ describe('round-robin', () => {
     expect(order).toEqual(['b0', 'b1', 'b2', 'b0', 'b1', 'b2', 'b0']);
   });
 });
+
+describe('llama.cpp without --metrics', () => {
+  it('reads the running requests from /slots, so requests of other clients count', async () => {
+    const box = await sim({ flavor: 'llamacpp', metrics: false, ttftMs: 20, tokensPerSecond: 20, maxConcurrency: 2 });
+    const other = await sim({ flavor: 'llamacpp', ttftMs: 20, tokensPerSecond: 200, maxConcurrency: 2 });
+    const gateway = await gatewayWith({
+      backends: [backendFor('box', box, quick), backendFor('other', other, quick)],
+      models: [
+        {
+          name: 'm',
+          policy: 'least-loaded',
+          targets: [
+            { backend: 'box', model: 'qwen3-8b-q4' },
+            { backend: 'other', model: 'qwen3-8b-q4' },
+          ],
+        },
+      ],
+    });
+    type Load = { runtimeRunning: number | null; scrapeError: string | null };
+    const loadOf = async (id: string) =>
+      ((await (await fetch(`${gateway.url}/admin/backends`)).json()) as { backends: Array<{ id: string; load: Load }> }).backends.find((b) => b.id === id)?.load;
+    await waitFor(async () => (await loadOf('box'))?.runtimeRunning === 0, 3_000, 'box load read from /slots');
+    // Another client (not through the gateway) takes both of the box's slots.
+    const direct = [0, 1].map(() =>
+      fetch(`${box.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'qwen3-8b-q4', messages: [{ role: 'user', content: 'hi' }], max_tokens: 40 }),
+      }),
+    );
+    await waitFor(async () => (await loadOf('box'))?.runtimeRunning === 2, 3_000, 'busy slots seen');
+    expect((await loadOf('box'))?.scrapeError).toBeNull();
+    // The gateway has nothing in flight there itself, yet sends elsewhere.
+    for (let index = 0; index < 3; index++) expect((await chat(gateway)).headers.get('x-switchyard-backend')).toBe('other');
+    await Promise.all(direct);
+  });
+});

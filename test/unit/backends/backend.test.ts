@@ -1,8 +1,9 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { BackendRegistry } from '../../../src/backends/registry.ts';
+import { BackendRegistry, type Route, type Target } from '../../../src/backends/registry.ts';
 import { validateConfig } from '../../../src/config/load.ts';
 import { Admission } from '../../../src/routing/admission.ts';
+import { Router } from '../../../src/routing/router.ts';
 import { surfacesPlugin } from '../../../src/surfaces/plugin.ts';
 
 function backendWith(extra: Record<string, unknown> = {}) {
@@ -80,6 +81,41 @@ describe('Backend owns its state', () => {
 });
 
 describe('plugins declare what they need', () => {
+  it('takes requests of the gateway that ended since the scrape off the runtime counts it routes on', () => {
+    const config = validateConfig({
+      backends: [{ id: 'b', url: 'http://127.0.0.1:9', kind: 'vllm', maxConcurrency: 8 }],
+      models: [{ name: 'm', targets: [{ backend: 'b', model: 'm' }] }],
+    });
+    const registry = new BackendRegistry(config, () => ({ close: async () => undefined }) as never);
+    const backend = registry.byId.get('b') as NonNullable<ReturnType<typeof registry.byId.get>>;
+    const router = new Router(registry, () => 1_000);
+    const target = (registry.routes.get('m') as Route).targets[0] as Target;
+    const plan = () =>
+      router.plan(registry.routes.get('m') as Route, {
+        policy: 'least-loaded',
+        promptTokens: 10,
+        maxTokens: 10,
+        context: { promptFloor: () => 10, maxTokens: 10, minOutput: 0 },
+        affinityKey: undefined,
+      });
+    // Three of ours sent; the scrape sees them running and one more queued (another client's).
+    const jobs = [0, 1, 2].map(() => {
+      router.acquire([target], 'normal', { signal: new AbortController().signal });
+      return router.started(target, plan());
+    });
+    backend.applyScrape({ queued: 1, running: 3, kvCacheUsage: undefined }, 1_000);
+    expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 1, running: 3 });
+    // Two of ours end before the next scrape: the queued one took a slot, the other slot is free.
+    router.release(backend, jobs[0]);
+    router.release(backend, jobs[1]);
+    expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 2, inflight: 1 });
+    // A scrape sent after they ended says so itself: nothing more is taken off.
+    backend.applyScrape({ queued: 0, running: 2, kvCacheUsage: undefined }, 1_000, backend.endedCount);
+    expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 2 });
+    router.release(backend, jobs[2]);
+    expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 1, inflight: 0 });
+  });
+
   it('the surfaces plugin refuses to load without the access plugin', async () => {
     const app = Fastify();
     app.decorate('switchyard', {} as never);

@@ -2,6 +2,7 @@
  * The backend-kind registry and each kind's readers: the config schema lists
  * exactly the registered kinds, and every runtime quirk lives behind the kind.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { backendKind, backendKindNames, type KindGet } from '../../../src/backends/kinds/index.ts';
 import { readVllmLoadReport } from '../../../src/backends/kinds/vllm.ts';
@@ -112,8 +113,19 @@ describe('llamacpp kind', () => {
   });
 
   it('names the flag a 501 from /metrics asks for', () => {
-    expect(kind.metrics?.failureHint?.(501)).toBe('llama-server needs --metrics');
+    expect(kind.metrics?.failureHint?.(501)).toBe('llama-server needs --metrics, or /slots not disabled');
     expect(kind.metrics?.failureHint?.(500)).toBeUndefined();
+  });
+
+  it('without --metrics (a recorded 501) reads the running requests from the recorded /slots', () => {
+    const recorded = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/llamacpp/${name}.json`, import.meta.url), 'utf8')) as { status: number; body: unknown };
+    const fallback = kind.metrics?.fallback;
+    expect(fallback?.path).toBe('/slots');
+    expect(fallback?.when(recorded('metrics-disabled').status)).toBe(true);
+    expect(fallback?.when(500)).toBe(false);
+    expect(fallback?.read(JSON.stringify(recorded('slots-busy').body))).toEqual({ queued: undefined, running: 4, kvCacheUsage: undefined });
+    expect(fallback?.read(JSON.stringify(recorded('slots-idle').body))).toEqual({ queued: undefined, running: 0, kvCacheUsage: undefined });
+    expect(fallback?.read('{"error":{}}')).toBeUndefined();
   });
 });
 

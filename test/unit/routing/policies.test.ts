@@ -107,6 +107,20 @@ describe('balanced', () => {
     expect(winners).toEqual(['fast', 'fast', 'fast', 'cheap', 'cheap', 'cheap']);
   });
 
+  it('predicts the same answer on identical backends that happened to get answers of different lengths', () => {
+    // Backend `a` saw answers of 100 tokens lately, `b` of 130: on their own figures `a` looks 1.3× faster.
+    const box = (id: string, outputTokens: number) => candidate(id, { ttftMs: 100, tpotMs: 10, outputTokens, cost: { inputPer1M: 1, outputPer1M: 1 } });
+    const ownFigures = routeRequest({ policy: 'balanced', costWeight: 0.5, maxTokens: 512 });
+    expect(tally(200, () => balanced([box('a', 100), box('b', 130)], ownFigures, seeded(5)).order[0]).get('a')).toBe(200);
+    // The route's typical answer (what the router passes) is the same for both: they tie and take turns.
+    const routeFigure = routeRequest({ policy: 'balanced', costWeight: 0.5, maxTokens: 512, outputTokens: 115 });
+    const decision = balanced([box('a', 100), box('b', 130)], routeFigure, seeded(5));
+    expect(decision.scores.map((score) => score.score)).toEqual([0, 0]);
+    const random = seeded(6);
+    const counts = tally(400, () => balanced([box('a', 100), box('b', 130)], routeFigure, random).order[0]);
+    expect(Math.abs((counts.get('a') ?? 0) - 200)).toBeLessThanOrEqual(40);
+  });
+
   it('ranks candidates predicted to meet the SLO before those predicted to miss it', () => {
     const slow = candidate('cheap', { ttftMs: 3000, tpotMs: 30, cost: { inputPer1M: 1, outputPer1M: 1 } });
     const decision = balanced([slow, fastPricey], routeRequest({ policy: 'balanced', costWeight: 0.9, maxTokens: 100, slo: { ttftMs: 1000 } }), seeded(4));
