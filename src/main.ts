@@ -14,7 +14,7 @@ import { runAuditCommand } from './audit/command.ts';
 import { parseSimArgs, simUsage } from './sim/cli.ts';
 import { startSimulator } from './sim/simulator.ts';
 import { Registry as PromRegistry } from 'prom-client';
-import { announceListening, perWorkerStateWarning, runPrimary, workerAuditPath, workerCount, workerId, workerMetrics, workerReloads, workersConfigError } from './workers.ts';
+import { announceListening, perWorkerStateWarning, runPrimary, workerConfig, workerCount, workerId, workerMetrics, workerReloads, workersConfigError } from './workers.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
 import { createLogger } from './logging.ts';
 
@@ -76,10 +76,10 @@ async function serve(argv: string[]): Promise<void> {
     reloadOnSighup(gateway);
     return;
   }
-  // A cluster worker: its log lines say which worker it is; /metrics serves every worker's merged; audit has a file per worker.
+  // A cluster worker: its log lines say which worker it is; /metrics serves every worker's merged; audit has a file per worker, a configured replicaId a suffix per worker.
   const logger = createLogger(config).child({ worker: id });
   const promRegistry = new PromRegistry();
-  const adaptConfig = (loaded: SwitchyardConfig) => (loaded.audit.enabled ? { ...loaded, audit: { ...loaded.audit, path: workerAuditPath(loaded.audit.path, id) } } : loaded);
+  const adaptConfig = (loaded: SwitchyardConfig) => workerConfig(loaded, id);
   const gateway = await startGateway(adaptConfig(config), {
     ...listen,
     adaptConfig,

@@ -84,6 +84,18 @@ export function workersConfigError(config: SwitchyardConfig, port: number): stri
   return undefined;
 }
 
+/**
+ * A loaded config as worker `id` runs it: its own audit file (one hash chain per worker), and a configured
+ * `cluster.replicaId` suffixed `-w<id>`, since each worker is a replica of its own (with one id for all, their
+ * shared-slot leases would collide in Redis and the fleet would be under-counted).
+ */
+export function workerConfig(loaded: SwitchyardConfig, id: number): SwitchyardConfig {
+  let adapted = loaded;
+  if (loaded.audit.enabled) adapted = { ...adapted, audit: { ...loaded.audit, path: workerAuditPath(loaded.audit.path, id) } };
+  if (loaded.cluster.replicaId !== undefined) adapted = { ...adapted, cluster: { ...loaded.cluster, replicaId: `${loaded.cluster.replicaId}-w${id}` } };
+  return adapted;
+}
+
 /** The audit file of worker `id`: `<name>.worker-<id><ext>`, one hash chain per worker (verify each file). */
 export function workerAuditPath(path: string, id: number): string {
   const slash = path.lastIndexOf('/');

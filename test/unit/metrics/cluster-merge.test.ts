@@ -6,7 +6,7 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackendRegistry } from '../../../src/backends/registry.ts';
-import { perWorkerStateWarning, workerAuditPath, workerCount, workersConfigError } from '../../../src/workers.ts';
+import { perWorkerStateWarning, workerAuditPath, workerConfig, workerCount, workersConfigError } from '../../../src/workers.ts';
 import { validateConfig } from '../../../src/config/load.ts';
 import { GatewayMetrics } from '../../../src/metrics/metrics.ts';
 import { newRecord } from '../../../src/proxy/record.ts';
@@ -91,6 +91,15 @@ describe('cluster config helpers', () => {
     expect(workerAuditPath('switchyard-audit.jsonl', 2)).toBe('switchyard-audit.worker-2.jsonl');
     expect(workerAuditPath('/var/log/sy.d/audit', 1)).toBe('/var/log/sy.d/audit.worker-1');
     expect(workerAuditPath('/var/log/.audit', 3)).toBe('/var/log/.audit.worker-3');
+  });
+
+  it('gives each worker a replica id of its own when one is configured (their leases must not collide)', () => {
+    const withId = validateConfig({ ...raw, redis: { url: 'redis://127.0.0.1:6379' }, cluster: { replicaId: 'gw-1' } }, 'test', {});
+    expect(workerConfig(withId, 2).cluster.replicaId).toBe('gw-1-w2');
+    expect(workerConfig(withId, 3).cluster.replicaId).toBe('gw-1-w3');
+    // Without one, each process makes its own (host, pid, random).
+    expect(workerConfig(config, 2).cluster.replicaId).toBeUndefined();
+    expect(workerConfig(config, 2)).toBe(config);
   });
 
   it('warns about per-worker limits only with several workers and no Redis', () => {
