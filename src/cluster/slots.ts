@@ -13,8 +13,10 @@
  * request to that backend here takes the spare without calling Redis. "Far" is judged on the background count
  * below: the other replicas' leases as last read plus this replica's own now (spares included: they are in Redis)
  * stay below half the limit, and a replica keeps at most MAX_SPARES per backend. A spare stays a live lease in the
- * set, renewed with the held ones, so every running request holds a real lease in Redis and the set never holds
- * more than the limit: the fleet cannot exceed `maxConcurrency`, by construction, however stale the count is.
+ * set, renewed with the held ones, so every running request holds a real lease in Redis, one the acquire script
+ * admitted under the limit: no overshoot, by construction, however stale the count is (a spare only changes which
+ * request of this replica uses an admitted lease, and a spare Redis lost is dropped, never added back; a Redis
+ * that restarts empty is the one exception, for spares taken before the next renewal notices as for held leases).
  * What staleness costs is only slots kept idle, and that is bounded three ways: a count that finds the backend at
  * half its limit or more gives this replica's spares back at once (PUBLISHing if it was full, so waiting
  * replicas retry); a spare still unused at the next renewal tick goes back at the one after (an idle replica
