@@ -44,6 +44,15 @@ export function registerClusterMetrics(registry: Registry, cluster: ClusterState
         this.inc(read());
       },
     });
+  new Gauge({
+    name: 'switchyard_cluster_slot_spares',
+    help: 'Spare leases this replica keeps for its next requests (live in Redis, taken without a round trip; only while a backend is below half its limit fleet-wide)',
+    registers,
+    collect() {
+      this.set(slots.spares());
+    },
+  });
+  counter('switchyard_cluster_slot_spare_hits_total', 'Slots taken from a spare lease of this replica, without a Redis round trip', () => slots.stats.spareHits);
   counter('switchyard_cluster_slot_fallbacks_total', 'Slots taken per replica (no lease) because Redis was unreachable', () => slots.stats.fallbacks);
   counter(
     'switchyard_cluster_leases_recreated_total',
