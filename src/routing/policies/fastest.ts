@@ -1,9 +1,11 @@
 /**
- * `fastest`: the lowest predicted latency, where latency is the whole budget:
- * predicted TTFT + maxTokens × predicted TPOT. TTFT alone would favour a
- * backend that answers quickly and then decodes slowly; a client waits for
- * the last token whether it streams or not. Near-ties go to the cheaper one
- * more often (power of two choices on cost).
+ * `fastest`: the lowest predicted latency, where latency is the whole answer:
+ * predicted TTFT + its expected length × predicted TPOT (the length is
+ * min(max_tokens, the route's typical answer), the same for every candidate;
+ * see predict.ts). TTFT alone would favour a backend that answers quickly and
+ * then decodes slowly; a client waits for the last token whether it streams or
+ * not. Near-ties (within 5%) go to the cheaper one more often (power of two
+ * choices on cost).
  */
 import { byCost, byLatency, pickNearTie, promote, sortBy, type Entry, type Ranker } from './rank.ts';
 
