@@ -7,12 +7,24 @@
 import type { FastifyInstance } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { reloadProblems } from '../config/load.ts';
+import type { ModelFigures } from '../backends/latency.ts';
 import { gatewayError, type GatewayError } from '../errors.ts';
 
 function rounded(value: number | undefined, digits = 1): number | null {
   if (value === undefined || !Number.isFinite(value)) return null;
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
+}
+
+/** One model's learnt service figures as /admin/backends shows them. */
+function latencyOf(figures: ModelFigures) {
+  return {
+    measured: figures.measured,
+    prefillBaseMs: figures.measured ? rounded(figures.prefill.intercept) : null,
+    prefillMsPerToken: figures.measured ? rounded(figures.prefill.slope, 4) : null,
+    tpotMs: rounded(figures.tpot.value, 2),
+    outputTokens: rounded(figures.outputTokens.value),
+  };
 }
 
 async function adminRoutes(app: FastifyInstance): Promise<void> {
@@ -47,13 +59,11 @@ async function adminRoutes(app: FastifyInstance): Promise<void> {
             scrapeAgeMs: live.scrapedAt ? now - live.scrapedAt : null,
             scrapeError: live.scrapeError ?? null,
           },
+          // The most measured model's figures, then every model's (a backend may serve several).
           latency: {
-            measured: backend.service.measured,
-            prefillBaseMs: backend.service.measured ? rounded(backend.service.prefill.intercept) : null,
-            prefillMsPerToken: backend.service.measured ? rounded(backend.service.prefill.slope, 4) : null,
-            tpotMs: rounded(backend.service.tpot.value, 2),
-            outputTokens: rounded(backend.service.outputTokens.value),
+            ...latencyOf(backend.service.main),
             capacityTokensPerSecond: rounded(backend.capacityTokensPerSecond()),
+            byModel: Object.fromEntries([...backend.service.models].map(([model, figures]) => [model, latencyOf(figures)])),
           },
           models: Object.fromEntries([...live.models].map(([id, contextLength]) => [id, { contextLength: contextLength ?? null }])),
           cost: backend.config.cost,

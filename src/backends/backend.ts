@@ -130,7 +130,7 @@ export class Backend {
     this.streamUpstream = config.streamUpstream === 'always' || (config.streamUpstream === 'auto' && this.kind.streamUpstreamByDefault);
     this.loadReportHeaders = config.loadReport ? this.kind.loadReport?.requestHeaders : undefined;
     this.circuit.reconfigure(config.circuit);
-    this.service.prefill.reconfigure(config.prior.ttftMs);
+    this.service.reconfigure(config.prior.ttftMs);
     if (config.slots !== undefined) this.#live.slots = config.slots;
   }
 
@@ -169,10 +169,11 @@ export class Backend {
   /**
    * Output tokens per second the backend sustains: its slots (reported by the runtime, else config `slots`,
    * else maxConcurrency) × one slot's speed (measured, else prior.tokensPerSecond). It depends on the machine,
-   * not on the traffic a policy happened to send, so identical boxes get one price (see predict.ts).
+   * not on the traffic a policy happened to send, so identical boxes get one price (see predict.ts). The slot
+   * speed is `model`'s (the upstream model id), else that of the backend's most measured model.
    */
-  capacityTokensPerSecond(): number {
-    const tpot = this.service.tpot.value;
+  capacityTokensPerSecond(model?: string): number {
+    const tpot = (model === undefined ? this.service.main : this.service.of(model)).tpot.value;
     const perSlot = tpot !== undefined && tpot > 0 ? 1000 / tpot : this.config.prior.tokensPerSecond;
     return (this.#live.slots ?? this.config.maxConcurrency) * perSlot;
   }

@@ -1,6 +1,7 @@
 /**
  * What the gateway learns about one backend's service times, apart from any
- * queueing, and the requests it has in flight there:
+ * queueing (per model it serves: ModelFigures), and the requests it has in
+ * flight there (all models together: they share the slots):
  *
  * - prefill: time to first token of a request that did not wait for a slot,
  *   as a line in its prompt tokens (constant + per-token slope), fitted by
@@ -155,22 +156,19 @@ export interface InflightJob {
   firstTokenAt: number;
   /** The route's answer lengths (Router), fed with its completion tokens; absent for jobs made outside a plan. */
   answers?: Ewma | undefined;
+  /** The figures of the upstream model it asked for: what it measures feeds them. */
+  figures: ModelFigures;
 }
 
-/** Service-time figures and in-flight requests of one backend. */
-/** Half-life of the recent-requests count (ServiceStats.recentSent). */
-const RECENT_HALF_LIFE_MS = 30_000;
-
-export class ServiceStats {
+/**
+ * Service-time figures of one model on a backend: a backend that serves several (vLLM with LoRA adapters, an
+ * `openai` backend in front of a provider) keeps one set per model, since their speeds differ.
+ */
+export class ModelFigures {
   readonly prefill: PrefillFit;
   readonly tpot = new Ewma();
   /** Starts from the assumed 256 tokens as if seen 3 times: one short answer must not make a queue look short. */
   readonly outputTokens = new Ewma(0.1, 256, 3);
-  /** The gateway's requests in flight, in the order they were sent. */
-  readonly inflight = new Set<InflightJob>();
-  /** Requests sent here, each losing half its weight per RECENT_HALF_LIFE_MS: who got the recent ties. */
-  #recent = 0;
-  #recentAt = 0;
 
   /** `priorTtftMs`: the backend's prior.ttftMs (time to first token of an idle backend for a 1,000-token prompt). */
   constructor(priorTtftMs?: number) {
@@ -187,6 +185,62 @@ export class ServiceStats {
     this.prefill.add(promptTokens, ttftMs, now);
   }
 
+  /** A finished request's decode figures. */
+  observeDecode(tpotMs: number | undefined, completionTokens: number | undefined): void {
+    if (tpotMs !== undefined && tpotMs > 0 && Number.isFinite(tpotMs)) this.tpot.update(tpotMs);
+    if (completionTokens !== undefined && completionTokens > 0) this.outputTokens.update(completionTokens);
+  }
+}
+
+/** Half-life of the recent-requests count (ServiceStats.recentSent). */
+const RECENT_HALF_LIFE_MS = 30_000;
+
+/** Service-time figures (per model) and in-flight requests (all models: they share the slots) of one backend. */
+export class ServiceStats {
+  /** The gateway's requests in flight, in the order they were sent. */
+  readonly inflight = new Set<InflightJob>();
+  readonly #models = new Map<string, ModelFigures>();
+  #prior: number | undefined;
+  /** Requests sent here, each losing half its weight per RECENT_HALF_LIFE_MS: who got the recent ties. */
+  #recent = 0;
+  #recentAt = 0;
+
+  /** `priorTtftMs`: the backend's prior.ttftMs, each model's starting point. */
+  constructor(priorTtftMs?: number) {
+    this.#prior = priorTtftMs;
+  }
+
+  /** The figures of one upstream model, made from the prior on first use. */
+  of(model: string): ModelFigures {
+    let figures = this.#models.get(model);
+    if (figures === undefined) {
+      figures = new ModelFigures(this.#prior);
+      this.#models.set(model, figures);
+    }
+    return figures;
+  }
+
+  /** Every model's figures, by upstream model id. */
+  get models(): ReadonlyMap<string, ModelFigures> {
+    return this.#models;
+  }
+
+  /**
+   * The figures that speak for the whole backend (its capacity behind a perHour price, /admin/backends, the
+   * gauges): those of its most measured model; the prior alone before any.
+   */
+  get main(): ModelFigures {
+    let main: ModelFigures | undefined;
+    for (const figures of this.#models.values()) if (main === undefined || figures.prefill.samples > main.prefill.samples) main = figures;
+    return main ?? new ModelFigures(this.#prior);
+  }
+
+  /** A new prior from a config reload; the samples stay. */
+  reconfigure(priorTtftMs: number | undefined): void {
+    this.#prior = priorTtftMs;
+    for (const figures of this.#models.values()) figures.prefill.reconfigure(priorTtftMs);
+  }
+
   /** A request sent here (the router's started()). */
   noteSent(now: number): void {
     this.#recent = this.recentSent(now) + 1;
@@ -197,11 +251,5 @@ export class ServiceStats {
   recentSent(now: number): number {
     if (this.#recentAt === 0) return 0;
     return now <= this.#recentAt ? this.#recent : this.#recent * 0.5 ** ((now - this.#recentAt) / RECENT_HALF_LIFE_MS);
-  }
-
-  /** A finished request's decode figures. */
-  observeDecode(tpotMs: number | undefined, completionTokens: number | undefined): void {
-    if (tpotMs !== undefined && tpotMs > 0 && Number.isFinite(tpotMs)) this.tpot.update(tpotMs);
-    if (completionTokens !== undefined && completionTokens > 0) this.outputTokens.update(completionTokens);
   }
 }

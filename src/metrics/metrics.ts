@@ -284,15 +284,19 @@ export class GatewayMetrics {
     gauge('switchyard_backend_running', 'Requests running in the runtime as last scraped', 'average', (backend) => backend.live.running);
     gauge('switchyard_backend_kv_cache_usage_ratio', 'KV-cache use 0..1 as last reported (vLLM)', 'average', (backend) => backend.live.kvCacheUsage);
     gauge('switchyard_backend_gateway_queue_depth', "Requests waiting in the gateway's admission queue for this backend", 'sum', (backend) => router.admission(backend).waiting);
-    gauge('switchyard_backend_prefill_base_seconds', 'Learnt time to first token of a request that does not queue, constant part (prefill fit)', 'average', (backend) =>
-      backend.service.measured ? backend.service.prefill.intercept / 1000 : undefined,
-    );
-    gauge('switchyard_backend_prefill_seconds_per_1k_tokens', 'Learnt time to first token per 1,000 prompt tokens (prefill fit slope)', 'average', (backend) =>
-      backend.service.measured ? backend.service.prefill.slope : undefined,
-    );
-    gauge('switchyard_backend_tpot_seconds', 'Learnt time per output token of one stream (moving average)', 'average', (backend) =>
-      backend.service.tpot.value === undefined ? undefined : backend.service.tpot.value / 1000,
-    );
+    // A backend serving several models: its most measured model's figures (all of them in /admin/backends).
+    gauge('switchyard_backend_prefill_base_seconds', 'Learnt time to first token of a request that does not queue, constant part (prefill fit)', 'average', (backend) => {
+      const figures = backend.service.main;
+      return figures.measured ? figures.prefill.intercept / 1000 : undefined;
+    });
+    gauge('switchyard_backend_prefill_seconds_per_1k_tokens', 'Learnt time to first token per 1,000 prompt tokens (prefill fit slope)', 'average', (backend) => {
+      const figures = backend.service.main;
+      return figures.measured ? figures.prefill.slope : undefined;
+    });
+    gauge('switchyard_backend_tpot_seconds', 'Learnt time per output token of one stream (moving average)', 'average', (backend) => {
+      const tpot = backend.service.main.tpot.value;
+      return tpot === undefined ? undefined : tpot / 1000;
+    });
     gauge(
       'switchyard_backend_capacity_tokens_per_second',
       "Output tokens per second the backend sustains: slots × one slot's speed (prices perHour backends)",

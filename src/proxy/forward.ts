@@ -248,7 +248,7 @@ export async function forward(reply: FastifyReply, input: ForwardInput, context:
       record.usage = answer.usage;
       if (answerFirstByteMs !== undefined) record.firstByteMs = attemptStart - record.startedAt + answerFirstByteMs;
       record.status = 200;
-      const measuredTtft = upstreamStream ? answerFirstByteMs : ttftFromWhole(elapsed, answer.usage?.completion_tokens, backend.service.tpot.value);
+      const measuredTtft = upstreamStream ? answerFirstByteMs : ttftFromWhole(elapsed, answer.usage?.completion_tokens, job.figures.tpot.value);
       router.feedback(backend, job, {
         ok: true,
         backendFault: false,

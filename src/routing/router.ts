@@ -9,7 +9,7 @@ import type { Backend, BackendRegistry, Route, Target } from '../backends/regist
 import type { SharedSlots } from '../cluster/slots.ts';
 import { Admission, type Priority } from './admission.ts';
 import { decide } from './decide.ts';
-import { ASSUMED_OUTPUT_TOKENS, expectedOutput, occupancyOf, parallelismOf, predictTpotMs } from './predict.ts';
+import { ASSUMED_OUTPUT_TOKENS, occupancyOf, parallelismOf, predictTpotMs } from './predict.ts';
 import type { AheadJob, CandidateState, ContextNeed, PolicyName, RouteRequest, RoutingDecision } from './types.ts';
 
 /** What the router needs to know about one request. */
@@ -114,6 +114,7 @@ export class Router {
     const stale = live.scrapedAt === 0 || now - live.scrapedAt > backend.config.scrape.staleAfterMs;
     const health = backend.health;
     const service = backend.service;
+    const figures = service.of(target.model);
     const prior = backend.config.prior;
     // The runtime's counts as of its last scrape include requests of ours that ended since: take them off (a
     // queued one took the slot of each, while there was a queue).
@@ -139,19 +140,19 @@ export class Router {
       kvCacheUsage: stale ? undefined : live.kvCacheUsage,
       metricsStale: stale,
       // Service figures stay after idle spells (decayed, not forgotten); priors stand in until the first one.
-      ttftMs: service.prefill.predict(promptTokens),
+      ttftMs: figures.prefill.predict(promptTokens),
       // A backend seen only through whole (non-streamed) answers has all of its latency in the prefill samples
       // (see ttftFromWhole in proxy/forward.ts); a TPOT prior on top would charge it twice. (Only once an answer
       // finished: a first token alone says nothing about decoding.)
-      tpotMs: service.tpot.value ?? (service.outputTokens.samples > 0 ? 0 : undefined),
-      outputTokens: service.outputTokens.value,
-      unmeasured: !service.measured,
+      tpotMs: figures.tpot.value ?? (figures.outputTokens.samples > 0 ? 0 : undefined),
+      outputTokens: figures.outputTokens.value,
+      unmeasured: !figures.measured,
       ttftPriorMs: prior.ttftMs,
       tpotPriorMs: 1000 / prior.tokensPerSecond,
       contextLength: live.models.get(target.model) ?? (live.models.size === 1 ? [...live.models.values()][0] : undefined) ?? backend.config.contextLength,
       contextCountsMaxTokens: backend.kind.contextCountsMaxTokens,
       cost: backend.config.cost,
-      throughputTokensPerSecond: backend.capacityTokensPerSecond(),
+      throughputTokensPerSecond: backend.capacityTokensPerSecond(target.model),
       recentSent: service.recentSent(now),
     };
     // The requests ahead matter only when they may fill the slots (the common case pays nothing).
@@ -159,16 +160,23 @@ export class Router {
     return candidate;
   }
 
-  /** The gateway's requests in flight to the backend, as the queue-wait prediction sees them. */
+  /**
+   * The gateway's requests in flight to the backend, as the queue-wait prediction sees them: each from the
+   * figures of its own model (the candidate's TPOT and output stand in for a model not measured yet).
+   */
   private ahead(backend: Backend, candidate: CandidateState, now: number): AheadJob[] {
     const service = backend.service;
-    const tpot = predictTpotMs(candidate);
+    const candidateTpot = predictTpotMs(candidate);
     const priorTtft = backend.config.prior.ttftMs;
     const jobs: AheadJob[] = [];
     for (const job of service.inflight) {
-      const prefill = service.prefill.predict(job.promptTokens) ?? priorTtft;
+      const figures = job.figures;
+      const prefill = figures.prefill.predict(job.promptTokens) ?? priorTtft;
+      const tpot = figures.tpot.value ?? candidateTpot;
+      const typical = figures.outputTokens.value ?? candidate.outputTokens ?? ASSUMED_OUTPUT_TOKENS;
+      const output = job.maxTokens === undefined ? typical : Math.min(Math.max(0, job.maxTokens), typical);
       const limitMs = job.maxTokens === undefined ? Number.POSITIVE_INFINITY : prefill + job.maxTokens * tpot;
-      jobs.push({ serviceMs: prefill + expectedOutput(candidate, job.maxTokens) * tpot, elapsedMs: now - job.startedAt, limitMs });
+      jobs.push({ serviceMs: prefill + output * tpot, elapsedMs: now - job.startedAt, limitMs });
     }
     return jobs;
   }
@@ -307,6 +315,7 @@ export class Router {
       queuedAtSend: before >= parallelism,
       firstTokenAt: 0,
       answers: plan.answers,
+      figures: backend.service.of(target.model),
     };
     backend.service.inflight.add(job);
     backend.service.noteSent(job.startedAt);
@@ -321,7 +330,7 @@ export class Router {
     if (job.firstTokenAt !== 0) return;
     const now = this.now();
     job.firstTokenAt = now;
-    if (!job.queuedAtSend) backend.service.observePrefill(job.promptTokens, ttftMs, now);
+    if (!job.queuedAtSend) job.figures.observePrefill(job.promptTokens, ttftMs, now);
     if (job.predictedTtftMs !== undefined) this.onPrediction?.(backend, job.predictedTtftMs, ttftMs);
   }
 
@@ -338,7 +347,7 @@ export class Router {
     if (feedback.ok) {
       backend.circuit.onSuccess();
       if (job !== undefined && feedback.ttftMs !== undefined) this.firstToken(backend, job, feedback.ttftMs);
-      backend.service.observeDecode(feedback.tpotMs, feedback.completionTokens);
+      (job?.figures ?? backend.service.main).observeDecode(feedback.tpotMs, feedback.completionTokens);
       if (feedback.completionTokens !== undefined && feedback.completionTokens > 0) job?.answers?.update(feedback.completionTokens);
     } else if (feedback.backendFault) {
       backend.circuit.onFailure();

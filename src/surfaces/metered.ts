@@ -102,7 +102,7 @@ function worstCaseCost(route: Route, promptTokens: number, completionTokens: num
   let worst = 0;
   for (const target of route.targets) {
     const backend = target.backend;
-    const cost = requestCost({ cost: backend.config.cost, throughputTokensPerSecond: backend.capacityTokensPerSecond() }, promptTokens, completionTokens);
+    const cost = requestCost({ cost: backend.config.cost, throughputTokensPerSecond: backend.capacityTokensPerSecond(target.model) }, promptTokens, completionTokens);
     if (cost > worst) worst = cost;
   }
   return worst;
@@ -158,5 +158,5 @@ export function costOf(route: Route, record: RequestRecord, json: Record<string,
   if (!target) return 0;
   // Only the cost model and throughput matter here: no full routing snapshot per request.
   const backend = target.backend;
-  return requestCost({ cost: backend.config.cost, throughputTokensPerSecond: backend.capacityTokensPerSecond() }, tokens.prompt, tokens.completion);
+  return requestCost({ cost: backend.config.cost, throughputTokensPerSecond: backend.capacityTokensPerSecond(target.model) }, tokens.prompt, tokens.completion);
 }

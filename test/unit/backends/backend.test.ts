@@ -116,6 +116,44 @@ describe('plugins declare what they need', () => {
     expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 1, inflight: 0 });
   });
 
+  it('learns the service figures of each model a backend serves apart, sharing its slots', () => {
+    // One vLLM serving a small and a large model (two public names, two upstream models).
+    const config = validateConfig({
+      backends: [{ id: 'b', url: 'http://127.0.0.1:9', kind: 'vllm', maxConcurrency: 8, prior: { ttftMs: 500, tokensPerSecond: 20 } }],
+      models: [
+        { name: 'small', targets: [{ backend: 'b', model: 'qwen-1b' }] },
+        { name: 'large', targets: [{ backend: 'b', model: 'qwen-32b' }] },
+      ],
+    });
+    const registry = new BackendRegistry(config, () => ({ close: async () => undefined }) as never);
+    const backend = registry.byId.get('b') as NonNullable<ReturnType<typeof registry.byId.get>>;
+    let clock = 1_000;
+    const router = new Router(registry, () => clock);
+    const routeOf = (name: string) => registry.routes.get(name) as Route;
+    const input = { policy: 'fastest' as const, promptTokens: 100, maxTokens: 50, context: { promptFloor: () => 100, maxTokens: 50, minOutput: 0 }, affinityKey: undefined };
+    const serve = (name: string, ttftMs: number, tpotMs: number) => {
+      const target = routeOf(name).targets[0] as Target;
+      router.acquire([target], 'normal', { signal: new AbortController().signal });
+      const job = router.started(target, router.plan(routeOf(name), input));
+      clock += ttftMs;
+      router.feedback(backend, job, { ok: true, backendFault: false, ttftMs, tpotMs, completionTokens: 50 });
+      router.release(backend, job);
+    };
+    for (let index = 0; index < 5; index++) {
+      serve('small', 40, 10);
+      serve('large', 400, 60);
+    }
+    const small = router.snapshot(routeOf('small').targets[0] as Target, clock, 100);
+    const large = router.snapshot(routeOf('large').targets[0] as Target, clock, 100);
+    expect(small.ttftMs).toBeCloseTo(40, 0);
+    expect(small.tpotMs).toBeCloseTo(10, 0);
+    expect(large.ttftMs).toBeCloseTo(400, 0);
+    expect(large.tpotMs).toBeCloseTo(60, 0);
+    expect([...backend.service.models.keys()]).toEqual(['qwen-1b', 'qwen-32b']);
+    // A model this backend never served is predicted from the prior, not from the others' figures.
+    expect(backend.service.of('other').measured).toBe(false);
+  });
+
   it('the surfaces plugin refuses to load without the access plugin', async () => {
     const app = Fastify();
     app.decorate('switchyard', {} as never);

@@ -61,8 +61,8 @@ describe('merging workers’ metrics', () => {
     }
     two.backend.markUnreachable('connect refused');
     expect(one.backend.takeSlot() && one.backend.takeSlot() && two.backend.takeSlot()).toBe(true);
-    one.backend.service.observeDecode(10, 20);
-    two.backend.service.observeDecode(30, 20);
+    one.backend.service.of('m').observeDecode(10, 20);
+    two.backend.service.of('m').observeDecode(30, 20);
     for (let i = 0; i < 20; i++) two.backend.circuit.onFailure();
 
     const text = await merged(one.registry, two.registry);
