@@ -110,9 +110,8 @@ export function pickNearTie(sorted: readonly Entry[], primary: Key, secondary: K
 }
 
 /**
- * Among the first `size` entries, one with the fewest requests in flight; among those, one that got fewer than one
- * request more than the least served of them lately (so identical idle backends take turns instead of splitting by
- * coin toss), drawn at random.
+ * Among the first `size` entries, one with the fewest requests in flight; among those, the one served least lately
+ * (so identical idle backends take turns instead of splitting by coin toss), drawn at random among equals.
  */
 function leastInflight(sorted: readonly Entry[], size: number, random: () => number): number {
   let fewest = Number.POSITIVE_INFINITY;
@@ -122,7 +121,7 @@ function leastInflight(sorted: readonly Entry[], size: number, random: () => num
     const candidate = (sorted[index] as Entry).candidate;
     if (candidate.inflight === fewest) least = Math.min(least, candidate.recentSent ?? 0);
   }
-  return drawIndex(sorted, size, (entry) => entry.candidate.inflight === fewest && (entry.candidate.recentSent ?? 0) < least + 1, random);
+  return drawIndex(sorted, size, (entry) => entry.candidate.inflight === fewest && (entry.candidate.recentSent ?? 0) <= least, random);
 }
 
 /** Index of one of the first `size` entries that `accept` takes, drawn at random; -1 when none does. */
