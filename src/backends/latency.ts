@@ -154,8 +154,8 @@ export interface InflightJob {
   queuedAtSend: boolean;
   /** Clock time of its first token, once seen. */
   firstTokenAt: number;
-  /** The route's answer lengths (Router), fed with its completion tokens; absent for jobs made outside a plan. */
-  answers?: Ewma | undefined;
+  /** The route's answer lengths (Router), fed with its completion tokens. */
+  answers: Ewma;
   /** The figures of the upstream model it asked for: what it measures feeds them. */
   figures: ModelFigures;
 }
@@ -201,6 +201,8 @@ export class ServiceStats {
   readonly inflight = new Set<InflightJob>();
   readonly #models = new Map<string, ModelFigures>();
   #prior: number | undefined;
+  /** What `main` answers before any model was seen: the prior alone (made once). */
+  #unseen: ModelFigures | undefined;
   /** Requests sent here, each losing half its weight per RECENT_HALF_LIFE_MS: who got the recent ties. */
   #recent = 0;
   #recentAt = 0;
@@ -232,12 +234,15 @@ export class ServiceStats {
   get main(): ModelFigures {
     let main: ModelFigures | undefined;
     for (const figures of this.#models.values()) if (main === undefined || figures.prefill.samples > main.prefill.samples) main = figures;
-    return main ?? new ModelFigures(this.#prior);
+    if (main !== undefined) return main;
+    this.#unseen ??= new ModelFigures(this.#prior);
+    return this.#unseen;
   }
 
   /** A new prior from a config reload; the samples stay. */
   reconfigure(priorTtftMs: number | undefined): void {
     this.#prior = priorTtftMs;
+    this.#unseen = undefined;
     for (const figures of this.#models.values()) figures.prefill.reconfigure(priorTtftMs);
   }
 

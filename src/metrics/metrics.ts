@@ -21,9 +21,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ClusterState } from '../cluster/cluster.ts';
 import { registerClusterMetrics } from '../cluster/metrics.ts';
-import { type Aggregator, collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+import { registerBackendMetrics } from './backend-gauges.ts';
 import { FastCounter, FastHistogram } from './fast.ts';
-import type { Backend, BackendRegistry } from '../backends/registry.ts';
+import type { BackendRegistry } from '../backends/registry.ts';
 import type { RedisClient } from '../redis/client.ts';
 import type { Router } from '../routing/router.ts';
 import type { RequestRecord } from '../proxy/record.ts';
@@ -236,8 +237,6 @@ export class GatewayMetrics {
         },
       });
     }
-    // Read at each scrape: a config reload may have added or removed backends.
-    const list = () => backends.byId.values();
     this.backends = backends;
     this.prediction = new FastHistogram({
       name: 'switchyard_route_ttft_prediction_ratio',
@@ -246,97 +245,7 @@ export class GatewayMetrics {
       buckets: [0.25, 0.5, 0.67, 0.8, 0.9, 1.1, 1.25, 1.5, 2, 4],
       registers,
     });
-    new Counter({
-      name: 'switchyard_backend_cost_total',
-      help: 'What each backend cost: perHour × the time it was seen running, plus per-token charges of answered requests; summed, the fleet cost',
-      labelNames: ['backend'],
-      registers,
-      aggregator: 'sum',
-      collect() {
-        this.reset();
-        const now = Date.now();
-        for (const backend of list()) this.inc({ backend: backend.id }, backend.spend(now, hourlyCost));
-      },
-    });
-    const gauge = (name: string, help: string, aggregator: Aggregator, read: (backend: Backend) => number | undefined) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['backend'],
-        registers,
-        aggregator,
-        collect() {
-          this.reset();
-          for (const backend of list()) {
-            const value = read(backend);
-            if (value !== undefined) this.set({ backend: backend.id }, value);
-          }
-        },
-      });
-    const circuitValue = { closed: 0, 'half-open': 1, open: 2 } as const;
-    gauge('switchyard_backend_circuit_state', 'Circuit breaker per backend: 0 closed, 1 half-open, 2 open', 'max', (backend) => circuitValue[backend.circuit.state]);
-    gauge(
-      'switchyard_backend_queue_depth',
-      'Requests waiting in the runtime queue as last scraped (vLLM num_requests_waiting, llama.cpp requests_deferred)',
-      'average',
-      (backend) => backend.live.queued,
-    );
-    gauge('switchyard_backend_running', 'Requests running in the runtime as last scraped', 'average', (backend) => backend.live.running);
-    gauge('switchyard_backend_kv_cache_usage_ratio', 'KV-cache use 0..1 as last reported (vLLM)', 'average', (backend) => backend.live.kvCacheUsage);
-    gauge('switchyard_backend_gateway_queue_depth', "Requests waiting in the gateway's admission queue for this backend", 'sum', (backend) => router.admission(backend).waiting);
-    // A backend serving several models: its most measured model's figures (all of them in /admin/backends).
-    gauge('switchyard_backend_prefill_base_seconds', 'Learnt time to first token of a request that does not queue, constant part (prefill fit)', 'average', (backend) => {
-      const figures = backend.service.main;
-      return figures.measured ? figures.prefill.intercept / 1000 : undefined;
-    });
-    gauge('switchyard_backend_prefill_seconds_per_1k_tokens', 'Learnt time to first token per 1,000 prompt tokens (prefill fit slope)', 'average', (backend) => {
-      const figures = backend.service.main;
-      return figures.measured ? figures.prefill.slope : undefined;
-    });
-    gauge('switchyard_backend_tpot_seconds', 'Learnt time per output token of one stream (moving average)', 'average', (backend) => {
-      const tpot = backend.service.main.tpot.value;
-      return tpot === undefined ? undefined : tpot / 1000;
-    });
-    gauge(
-      'switchyard_backend_capacity_tokens_per_second',
-      "Output tokens per second the backend sustains: slots × one slot's speed (prices perHour backends)",
-      'average',
-      (backend) => backend.capacityTokensPerSecond(),
-    );
-    new Counter({
-      name: 'switchyard_requests_shed_total',
-      help: 'Requests refused with 429 because a backend and its queue were full, by priority',
-      labelNames: ['backend', 'priority'],
-      registers,
-      aggregator: 'sum',
-      collect() {
-        this.reset();
-        for (const backend of list()) {
-          const shed = router.admission(backend).shed;
-          for (const priority of ['high', 'normal', 'low'] as const) this.inc({ backend: backend.id, priority }, shed[priority]);
-        }
-      },
-    });
-    new Gauge({
-      name: 'switchyard_backend_up',
-      help: 'Backend health as last probed (1 up, 0 down or loading)',
-      labelNames: ['backend'],
-      registers,
-      aggregator: 'min',
-      collect() {
-        for (const backend of list()) this.set({ backend: backend.id }, backend.health === 'up' ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'switchyard_backend_inflight',
-      help: 'Requests the gateway has in flight to each backend',
-      labelNames: ['backend'],
-      registers,
-      aggregator: 'sum',
-      collect() {
-        for (const backend of list()) this.set({ backend: backend.id }, backend.inflight);
-      },
-    });
+    registerBackendMetrics(registry, backends, router, hourlyCost);
   }
 
   /**

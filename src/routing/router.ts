@@ -334,21 +334,19 @@ export class Router {
     if (job.predictedTtftMs !== undefined) this.onPrediction?.(backend, job.predictedTtftMs, ttftMs);
   }
 
-  release(backend: Backend, job?: InflightJob): void {
-    if (job !== undefined) {
-      backend.service.inflight.delete(job);
-      backend.noteEnded();
-    }
+  release(backend: Backend, job: InflightJob): void {
+    backend.service.inflight.delete(job);
+    backend.noteEnded();
     this.admission(backend).release();
   }
 
   /** Feeds an attempt's outcome into the service figures and the circuit breaker. */
-  feedback(backend: Backend, job: InflightJob | undefined, feedback: AttemptFeedback): void {
+  feedback(backend: Backend, job: InflightJob, feedback: AttemptFeedback): void {
     if (feedback.ok) {
       backend.circuit.onSuccess();
-      if (job !== undefined && feedback.ttftMs !== undefined) this.firstToken(backend, job, feedback.ttftMs);
-      (job?.figures ?? backend.service.main).observeDecode(feedback.tpotMs, feedback.completionTokens);
-      if (feedback.completionTokens !== undefined && feedback.completionTokens > 0) job?.answers?.update(feedback.completionTokens);
+      if (feedback.ttftMs !== undefined) this.firstToken(backend, job, feedback.ttftMs);
+      job.figures.observeDecode(feedback.tpotMs, feedback.completionTokens);
+      if (feedback.completionTokens !== undefined && feedback.completionTokens > 0) job.answers.update(feedback.completionTokens);
     } else if (feedback.backendFault) {
       backend.circuit.onFailure();
     } else {

@@ -1,102 +1,16 @@
 /**
- * Replicas that act as one on a Redis Cluster (three private redis-server nodes in cluster mode, slots assigned
- * with CLUSTER ADDSLOTSRANGE and joined with CLUSTER MEET, no redis-cli needed): the slot scripts' keys carry the
- * backend as hash tag, the flight lock is one key, and pub/sub goes through a duplicate of the Cluster client.
+ * Replicas that act as one on a Redis Cluster (six private redis-server nodes, test/helpers/redis-ha.ts): the slot
+ * scripts' keys carry the backend as hash tag, the flight lock is one key, and pub/sub goes through a duplicate of
+ * the Cluster client.
  * Two gateways on the cluster, a 2-slot simulator: the limit holds fleet-wide and identical requests go upstream once.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../../src/sim/simulator.ts';
 import { startSim, startTestGateway, type TestGateway } from '../../helpers/gateway.ts';
 import { patientCache, simBackend, simModel } from './harness.ts';
-import { freePort } from '../../helpers/ports.ts';
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-interface TestCluster {
-  ports: number[];
-  stop(): Promise<void>;
-}
-
-/** Three masters, 16384 slots split between them. */
-async function startCluster(): Promise<TestCluster> {
-  const directory = await mkdtemp(join(tmpdir(), 'swy-redis-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const children: ChildProcess[] = ports.map((port) =>
-    spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(directory, `nodes-${port}.conf`),
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        directory,
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: 'ignore' },
-    ),
-  );
-  const admins = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 50 }));
-  for (const admin of admins) admin.on('error', () => undefined); // refused until the node listens
-  try {
-    await until(async () => (await Promise.all(admins.map((admin) => admin.ping()))).every((pong) => pong === 'PONG'), 5_000, 'the nodes to start');
-    const ranges: Array<[number, number]> = [
-      [0, 5460],
-      [5461, 10922],
-      [10923, 16383],
-    ];
-    await Promise.all(admins.map((admin, index) => admin.call('CLUSTER', 'ADDSLOTSRANGE', String(ranges[index]?.[0]), String(ranges[index]?.[1]))));
-    for (const port of ports.slice(1)) await admins[0]?.call('CLUSTER', 'MEET', '127.0.0.1', String(port));
-    await until(
-      async () => (await Promise.all(admins.map((admin) => admin.call('CLUSTER', 'INFO')))).every((info) => String(info).includes('cluster_state:ok')),
-      10_000,
-      'cluster_state:ok',
-    );
-  } finally {
-    for (const admin of admins) admin.disconnect();
-  }
-  return {
-    ports,
-    stop: async () => {
-      await Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null || child.signalCode !== null) resolve();
-              else {
-                child.once('exit', () => resolve());
-                child.kill('SIGKILL');
-              }
-            }),
-        ),
-      );
-      await rm(directory, { recursive: true, force: true });
-    },
-  };
-}
+import { startCluster, type TestCluster } from '../../helpers/redis-ha.ts';
 
 let cluster: TestCluster;
 let box: Simulator;
@@ -108,7 +22,7 @@ beforeAll(async () => {
   const config = {
     backends: [simBackend('box', box, { maxConcurrency: 2, queue: { maxSize: 64, timeoutMs: 20_000 } })],
     models: [simModel('chat', 'box', box)],
-    redis: { cluster: { nodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })) }, commandTimeoutMs: 2_000, connectTimeoutMs: 1_000, startupWaitMs: 5_000 },
+    redis: { cluster: { nodes: cluster.nodes.map(({ host, port }) => ({ host, port })) }, commandTimeoutMs: 2_000, connectTimeoutMs: 1_000, startupWaitMs: 5_000 },
     cache: patientCache,
     cluster: { leaseTtlMs: 1_000, pollMs: 20, loadRefreshMs: 50 },
   };

@@ -1,5 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
+import type { InflightJob } from '../../../src/backends/latency.ts';
 import { BackendRegistry, type Route, type Target } from '../../../src/backends/registry.ts';
 import { validateConfig } from '../../../src/config/load.ts';
 import { Admission } from '../../../src/routing/admission.ts';
@@ -106,13 +107,14 @@ describe('plugins declare what they need', () => {
     backend.applyScrape({ queued: 1, running: 3, kvCacheUsage: undefined }, 1_000);
     expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 1, running: 3 });
     // Two of ours end before the next scrape: the queued one took a slot, the other slot is free.
-    router.release(backend, jobs[0]);
-    router.release(backend, jobs[1]);
+    const [first, second, third] = jobs as [InflightJob, InflightJob, InflightJob];
+    router.release(backend, first);
+    router.release(backend, second);
     expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 2, inflight: 1 });
     // A scrape sent after they ended says so itself: nothing more is taken off.
     backend.applyScrape({ queued: 0, running: 2, kvCacheUsage: undefined }, 1_000, backend.endedCount);
     expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 2 });
-    router.release(backend, jobs[2]);
+    router.release(backend, third);
     expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 1, inflight: 0 });
   });
 
