@@ -156,6 +156,8 @@ export interface ClientState {
  */
 export class ClientLink implements ClientState {
   left = false;
+  /** Its place in the requests in flight (proxy/in-flight.ts). */
+  bagSlot = -1;
   stoppedWith: GatewayError | undefined;
   private controller: AbortController | undefined;
   private attempt: Abortable | undefined;

@@ -14,6 +14,7 @@
  * last figures. Old samples lose weight with time (half-life SAMPLE_HALF_LIFE_MS)
  * as well as with every new sample, so fresh evidence takes over quickly.
  */
+import { Bag, type BagMember } from '../bag.ts';
 
 /**
  * Exponentially weighted moving average; undefined until the first sample. With a prior, it starts from the
@@ -142,7 +143,7 @@ export class PrefillFit {
   }
 }
 /** One request the gateway has in flight to the backend (see Router.acquire). */
-export interface InflightJob {
+export interface InflightJob extends BagMember {
   /** Clock time (ms) the attempt was sent. */
   startedAt: number;
   promptTokens: number;
@@ -198,7 +199,7 @@ const RECENT_HALF_LIFE_MS = 30_000;
 /** Service-time figures (per model) and in-flight requests (all models: they share the slots) of one backend. */
 export class ServiceStats {
   /** The gateway's requests in flight, in the order they were sent. */
-  readonly inflight = new Set<InflightJob>();
+  readonly inflight = new Bag<InflightJob>();
   readonly #models = new Map<string, ModelFigures>();
   #prior: number | undefined;
   /** What `main` answers before any model was seen: the prior alone (made once). */

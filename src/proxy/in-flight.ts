@@ -5,11 +5,12 @@
  * and every one of them still settles its usage.
  */
 import type { ClientLink } from '../backends/attempt.ts';
+import { Bag } from '../bag.ts';
 import type { GatewayError } from '../errors.ts';
 
 /** Requests in flight, by their client link (added when forwarding starts, gone when the response closes). */
 export class InFlight {
-  private readonly links = new Set<ClientLink>();
+  private readonly links = new Bag<ClientLink>();
 
   get size(): number {
     return this.links.size;
@@ -26,7 +27,7 @@ export class InFlight {
   /** Ends every request in flight with `error`; returns how many. */
   stopAll(error: GatewayError): number {
     const count = this.links.size;
-    for (const link of this.links) link.stop(error);
+    for (const link of this.links.toArray()) link.stop(error);
     return count;
   }
 }

@@ -316,6 +316,7 @@ export class Router {
       firstTokenAt: 0,
       answers: plan.answers,
       figures: backend.service.of(target.model),
+      bagSlot: -1,
     };
     backend.service.inflight.add(job);
     backend.service.noteSent(job.startedAt);
