@@ -36,6 +36,42 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+/**
+ * A command's flags: `--help` prints `help` and exits 0; an unknown or malformed flag is one line naming it and
+ * the usage, exit 1 (never a stack trace).
+ */
+function flagsOf(argv: string[], options: FlagSpec, help: string): Record<string, string | boolean | undefined> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } } }).values;
+  } catch (error) {
+    fail(`${(error as Error).message}\n\n${help}`);
+  }
+  if (values.help === true) {
+    console.log(help);
+    process.exit(0);
+  }
+  return values;
+}
+
+/** A --port value: an integer from 0 to 65535 (0: any free port). */
+function portOf(value: string, help: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) fail(`--port must be an integer from 0 to 65535 (got "${value.slice(0, 40)}").\n\n${help}`);
+  return port;
+}
+
+const serveUsage = `Usage: switchyard serve [--config FILE] [--port N] [--host H]
+
+Runs the gateway. The config file is --config, else $SWITCHYARD_CONFIG, else config/switchyard.yaml
+(every option: config/switchyard.example.yaml); --port and --host override server.port and server.host.`;
+
+const demoUsage = `Usage: switchyard demo [--port N]
+
+Runs the gateway with two simulated backends (vLLM and llama.cpp flavours) on embedded defaults: no GPU, no Redis.`;
+
 function loadOrExit(file: string) {
   try {
     return loadConfigFile(file);
@@ -46,12 +82,16 @@ function loadOrExit(file: string) {
 }
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, host: { type: 'string' } } });
+  const values = flagsOf(argv, { config: { type: 'string', short: 'c' }, port: { type: 'string' }, host: { type: 'string' } }, serveUsage) as {
+    config?: string;
+    port?: string;
+    host?: string;
+  };
   const file = resolve(values.config ?? process.env.SWITCHYARD_CONFIG ?? 'config/switchyard.yaml');
   const config = loadOrExit(file);
   const listen = {
     configFile: file,
-    ...(values.port ? { port: Number(values.port) } : {}),
+    ...(values.port ? { port: portOf(values.port, serveUsage) } : {}),
     ...(values.host ? { host: values.host } : {}),
   };
   const workers = workerCount(config.server.workers);
@@ -104,8 +144,8 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 async function demo(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' } } });
-  const running = await startDemo(values.port ? { ...process.env, PORT: values.port } : process.env);
+  const values = flagsOf(argv, { port: { type: 'string' } }, demoUsage) as { port?: string };
+  const running = await startDemo(values.port ? { ...process.env, PORT: String(portOf(values.port, demoUsage)) } : process.env);
   const url = running.gateway.url;
   console.log(`
 Switchyard demo is running at ${url}
@@ -204,6 +244,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  // A system error (port in use, no permission, missing file) is the operator's to fix: its message says it all.
+  const system = error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+  console.error(error instanceof Error ? (system ? `switchyard: ${error.message}` : (error.stack ?? error.message)) : String(error));
   process.exit(1);
 });
