@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildAdminApp, buildApp, type AppDependencies } from './app.ts';
+import { Bag, type BagMember } from './bag.ts';
 import { loadConfigFile, reloadProblems } from './config/load.ts';
 import { watchConfigFile } from './config/watch.ts';
 import type { SwitchyardConfig } from './config/schema.ts';
@@ -123,21 +124,34 @@ export async function startGateway(
   return { app, url, adminUrl, logger, shutdown };
 }
 
+/** A connection and the requests in flight on it (a Bag member: see src/bag.ts for why not a Map). */
+interface TrackedSocket extends BagMember {
+  socket: Socket;
+  inflight: number;
+}
+
+const tracked = Symbol('switchyard.trackedSocket');
+
 /** Counts requests in flight per socket, so a drain can close the sockets that carry none. */
 function trackBusySockets(app: FastifyInstance): { idleSockets(): Socket[] } {
-  const sockets = new Map<Socket, number>();
-  app.server.on('connection', (socket: Socket) => {
-    sockets.set(socket, 0);
-    socket.once('close', () => sockets.delete(socket));
-  });
+  const sockets = new Bag<TrackedSocket>();
+  const track = (socket: Socket & { [tracked]?: TrackedSocket }): TrackedSocket => {
+    const entry: TrackedSocket = { socket, inflight: 0, bagSlot: -1 };
+    socket[tracked] = entry;
+    sockets.add(entry);
+    socket.once('close', () => sockets.delete(entry));
+    return entry;
+  };
+  app.server.on('connection', track);
   app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
-    sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+    // A TLS request's socket is not the one 'connection' saw: it gets its own entry.
+    const entry = (request.socket as Socket & { [tracked]?: TrackedSocket })[tracked] ?? track(request.socket);
+    entry.inflight++;
     response.once('close', () => {
-      if (sockets.has(socket)) sockets.set(socket, Math.max(0, (sockets.get(socket) ?? 1) - 1));
+      entry.inflight = Math.max(0, entry.inflight - 1);
     });
   });
-  return { idleSockets: () => [...sockets].filter(([, inflight]) => inflight === 0).map(([socket]) => socket) };
+  return { idleSockets: () => sockets.toArray().flatMap((entry) => (entry.inflight === 0 ? [entry.socket] : [])) };
 }
 
 function urlOf(app: FastifyInstance, host: string, scheme = 'http'): string {
