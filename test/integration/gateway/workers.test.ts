@@ -160,15 +160,19 @@ describe('server.workers: 2 (switchyard serve as a child process)', () => {
     await waitFor(() => logLines().filter((line) => line.msg === 'worker restarted and listening').length === 2, 20_000, 'the second replacement to listen');
 
     const previous = servedBy().length;
-    const openai = client();
-    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, index) => ask(openai, 100 + index)));
-    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
-    await waitFor(() => servedBy().length === sent, 5_000, 'a log line per request');
-    // The replacement (worker 2 again) takes its share.
+    const sentBefore = sent;
+    // The replacement (worker 2 again) takes its share. The primary hands each new connection to a free worker, so
+    // on a loaded machine one round of 12 may all land on worker 1: up to 5 rounds, each on fresh connections.
+    for (let round = 0; round < 5 && !servedBy().slice(previous).includes(2); round++) {
+      const openai = client();
+      const results = await Promise.allSettled(Array.from({ length: 12 }, (_, index) => ask(openai, 100 + 12 * round + index)));
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      await waitFor(() => servedBy().length === sent, 5_000, 'a log line per request');
+    }
     expect(servedBy().slice(previous)).toContain(2);
 
     const after = await scrape();
-    expect(metricValue(before, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sent - 12);
+    expect(metricValue(before, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sentBefore);
     expect(metricValue(after, 'switchyard_requests_total', { model: 'chat', status_class: '2xx' })).toBe(sent);
     expect(metricValue(after, 'switchyard_workers')).toBe(2);
   }, 60_000);
