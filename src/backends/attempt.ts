@@ -2,105 +2,21 @@
  * Exactly one upstream attempt: send the body to a backend over its pool and
  * hand back the response with its deadlines armed. It reports how it failed
  * (an AttemptError with its verdict) and never decides where to go next.
+ * Its deadlines are in deadlines.ts and the client's side in client-link.ts;
+ * both are re-exported here, where the proxy imports them.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
-import { gatewayError, type GatewayError } from '../errors.ts';
+import { gatewayError } from '../errors.ts';
+import type { Abortable, ClientLink, ClientState } from './client-link.ts';
+import { AttemptDeadlines } from './deadlines.ts';
 import { AttemptError } from './failure.ts';
 import type { Backend } from './registry.ts';
 
+export { type Abortable, ClientLink, type ClientState } from './client-link.ts';
+export { AttemptDeadlines } from './deadlines.ts';
 export { AttemptError, judgeFailure, type FailureKind, type FailureVerdict } from './failure.ts';
-
-type TimeoutKind = 'first-byte-timeout' | 'idle-timeout' | 'total-timeout' | 'client-stalled';
-
-/**
- * Deadlines of one attempt: first byte, then idle between chunks, and a total.
- * One timer per attempt, and none touched per chunk: a chunk only notes its
- * time. The timer is never armed further ahead than the idle limit (data may
- * arrive meanwhile and move the idle deadline, but only later), and when it
- * wakes it either fires the deadline that passed or re-arms for the next one,
- * so every deadline fires on time at the cost of one wake-up per idle period.
- *
- * While the upstream is paused because the client is not reading (backpressure),
- * the upstream is not idle: the silence is ours. Then the idle limit measures
- * the client instead, from the moment of the pause, and what passes while
- * paused (idle or total) is `client-stalled`, never the backend's fault.
- */
-export class AttemptDeadlines {
-  fired: TimeoutKind | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  /** performance.now() of the latest chunk; -1 before the first. */
-  private lastDataAt = -1;
-  /** performance.now() when the upstream was paused for the client; -1 while it flows. */
-  private pausedAt = -1;
-  private readonly startedAt: number;
-  private readonly firstByteMs: number;
-  private readonly idleMs: number;
-  private readonly totalAt: number;
-  private readonly abort: () => void;
-
-  constructor(backend: Backend, abort: () => void) {
-    const { firstByteMs, idleMs, totalMs } = backend.config.timeouts;
-    this.startedAt = performance.now();
-    this.firstByteMs = firstByteMs > 0 ? firstByteMs : Number.POSITIVE_INFINITY;
-    this.idleMs = idleMs > 0 ? idleMs : Number.POSITIVE_INFINITY;
-    this.totalAt = totalMs > 0 ? this.startedAt + totalMs : Number.POSITIVE_INFINITY;
-    this.abort = abort;
-    this.arm(this.startedAt);
-  }
-
-  private arm(now: number): void {
-    const pending = this.pausedAt >= 0 ? this.pausedAt + this.idleMs : this.lastDataAt < 0 ? this.startedAt + this.firstByteMs : this.lastDataAt + this.idleMs;
-    const next = Math.min(pending, this.totalAt, now + this.idleMs);
-    this.timer = Number.isFinite(next) ? setTimeout(checkDeadlines, Math.max(1, Math.ceil(next - now)), this) : undefined;
-  }
-
-  /** The timer woke: fire what has passed, or wait for the next deadline. */
-  check(): void {
-    if (this.fired || this.timer === undefined) return;
-    const now = performance.now();
-    if (this.pausedAt >= 0) {
-      if (now >= this.totalAt || now >= this.pausedAt + this.idleMs) this.fire('client-stalled');
-      else this.arm(now);
-    } else if (now >= this.totalAt) this.fire('total-timeout');
-    else if (this.lastDataAt < 0 ? now >= this.startedAt + this.firstByteMs : now >= this.lastDataAt + this.idleMs) {
-      this.fire(this.lastDataAt < 0 ? 'first-byte-timeout' : 'idle-timeout');
-    } else this.arm(now);
-  }
-
-  private fire(kind: TimeoutKind): void {
-    this.fired = kind;
-    this.timer = undefined;
-    this.abort();
-  }
-
-  /** Call on every body chunk. */
-  onData(): void {
-    this.lastDataAt = performance.now();
-  }
-
-  /** The upstream was paused because the client is not reading. */
-  pause(): void {
-    if (this.pausedAt < 0) this.pausedAt = performance.now();
-  }
-
-  /** The client drained: the upstream flows again, and its idle time starts now. */
-  resume(): void {
-    if (this.pausedAt < 0) return;
-    this.pausedAt = -1;
-    this.lastDataAt = performance.now();
-  }
-
-  clear(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-}
-
-function checkDeadlines(deadlines: AttemptDeadlines): void {
-  deadlines.check();
-}
 
 /** Turns a transport failure into an AttemptError, using what the deadlines and the client say. */
 export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, client: ClientState, backend: Backend, receivedAny: boolean): AttemptError {
@@ -134,67 +50,6 @@ export function classifyFailure(error: unknown, deadlines: AttemptDeadlines, cli
     'connection-reset',
     gatewayError('SWY_ERR_UPSTREAM_UNREACHABLE', { message: `Backend ${backend.id} dropped the connection before answering (${code || (error as Error).message}). Retry later.` }),
   );
-}
-
-/** Something the client's departure aborts. */
-export interface Abortable {
-  abort(): void;
-}
-
-/** What classifying a failure needs to know about the client. */
-export interface ClientState {
-  /** The client went away. */
-  readonly left: boolean;
-  /** The gateway ended the request itself (shutdown): the error the client gets. */
-  readonly stoppedWith?: GatewayError | undefined;
-}
-
-/**
- * The client's side of a request. When the client leaves, the attempt in
- * flight is aborted directly, without adding and removing an event listener
- * on every attempt; an AbortSignal is made only for code that waits on one.
- */
-export class ClientLink implements ClientState {
-  left = false;
-  /** Its place in the requests in flight (proxy/in-flight.ts). */
-  bagSlot = -1;
-  stoppedWith: GatewayError | undefined;
-  private controller: AbortController | undefined;
-  private attempt: Abortable | undefined;
-
-  /** Aborts when the client leaves (made on first use: most requests never need it). */
-  get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.left || this.stoppedWith) this.controller.abort();
-    }
-    return this.controller.signal;
-  }
-
-  /** The client went away: abort everything done on its behalf. */
-  leave(): void {
-    if (this.left) return;
-    this.left = true;
-    this.controller?.abort();
-    this.attempt?.abort();
-  }
-
-  /**
-   * The gateway ends the request (shutdown past its grace period): aborts what runs on its behalf like a
-   * departure, but the client is still there and gets `error` (an SSE error event, or the error answer).
-   */
-  stop(error: GatewayError): void {
-    if (this.left || this.stoppedWith) return;
-    this.stoppedWith = error;
-    this.controller?.abort();
-    this.attempt?.abort();
-  }
-
-  /** Makes `attempt` the one a departure aborts (aborting it at once if the client already left). */
-  bind(attempt: Abortable): void {
-    this.attempt = attempt;
-    if (this.left || this.stoppedWith) attempt.abort();
-  }
 }
 
 const aborted = (): Error => Object.assign(new Error('attempt aborted'), { code: 'UND_ERR_ABORTED' });

@@ -1,7 +1,13 @@
 // Small pieces shared by the Responses and Messages renderers of both flavours:
-// the text a choice produced, tool inputs as objects, Anthropic stop reasons.
+// a plan's surface state, the text a choice produced, tool inputs as objects.
 
-import type { PlanChoice } from './flavor.ts';
+import type { Plan, PlanChoice, SurfacePlan } from './flavor.ts';
+
+/** The Responses / Messages state of a plan. */
+export function surfaceOf(plan: Plan): SurfacePlan {
+  // Set by the planner for every Responses / Messages plan.
+  return plan.surface as SurfacePlan;
+}
 
 /** The content and reasoning text of a choice, each joined from its tokens. */
 export function choiceText(choice: PlanChoice): { content: string; reasoning: string } {

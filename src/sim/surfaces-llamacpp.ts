@@ -7,19 +7,14 @@
 // content_index in this release's Responses stream, and errors stay llama.cpp's own
 // `{"error":{code,message,type}}`, on the Messages surface too.
 
-import type { FlavorSurfaces, Plan, PlanChoice, Reply, SurfacePlan, SurfaceRenderer } from './flavor.ts';
-import { timings } from './flavor-llamacpp.ts';
+import { timings } from './completions-llamacpp.ts';
+import type { FlavorSurfaces, Plan, PlanChoice, Reply, SurfaceRenderer } from './flavor.ts';
 import type { IdSource } from './generate.ts';
 import type { ResolvedOptions } from './options.ts';
 import { sseNamedEvent } from './sse.ts';
-import { choiceText, toolInput } from './surface-text.ts';
+import { choiceText, surfaceOf, toolInput } from './surface-text.ts';
 
 type ErrorReply = (kind: 'invalid' | 'not_supported', message: string) => Reply;
-
-function surfaceOf(plan: Plan): SurfacePlan {
-  // Set by the planner for every Responses / Messages plan.
-  return plan.surface as SurfacePlan;
-}
 
 // ---------------------------------------------------------------- Responses
 

@@ -2,7 +2,8 @@
  * The simulator's llama.cpp flavour must look like the real llama-server: the
  * same checks (test/e2e/conformance/llamacpp-shape.ts), written once, run
  * against a real server and against the simulator started the same way.
- * A difference fails here — fix the simulator (src/sim/flavor-llamacpp.ts) or,
+ * A difference fails here — fix the simulator (src/sim/flavor-llamacpp.ts and its
+ * completions-llamacpp.ts, surfaces-llamacpp.ts) or,
  * after bumping llama.cpp, re-record the fixtures and update the checks.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
