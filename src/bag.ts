@@ -41,10 +41,6 @@ export class Bag<T extends BagMember> implements Iterable<T> {
     return true;
   }
 
-  has(item: T): boolean {
-    return item.bagSlot >= 0 && this.#items[item.bagSlot] === item;
-  }
-
   [Symbol.iterator](): Iterator<T> {
     return this.#items[Symbol.iterator]();
   }

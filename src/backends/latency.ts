@@ -146,6 +146,8 @@ export class PrefillFit {
 export interface InflightJob extends BagMember {
   /** Clock time (ms) the attempt was sent. */
   startedAt: number;
+  /** Its place in sending order among the backend's jobs (the Bag keeps no order; the queue prediction needs it). */
+  seq: number;
   promptTokens: number;
   /** The client's max_tokens, undefined when it set none. */
   maxTokens: number | undefined;
@@ -198,7 +200,7 @@ const RECENT_HALF_LIFE_MS = 30_000;
 
 /** Service-time figures (per model) and in-flight requests (all models: they share the slots) of one backend. */
 export class ServiceStats {
-  /** The gateway's requests in flight, in the order they were sent. */
+  /** The gateway's requests in flight, in no order (`seq` gives the order they were sent). */
   readonly inflight = new Bag<InflightJob>();
   readonly #models = new Map<string, ModelFigures>();
   #prior: number | undefined;

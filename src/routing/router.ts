@@ -48,6 +48,8 @@ export interface AttemptFeedback {
   completionTokens: number | undefined;
 }
 
+const bySendingOrder = (a: InflightJob, b: InflightJob): number => a.seq - b.seq;
+
 /** Told the predicted and the actual TTFT of every measured attempt (the prediction-error metric). */
 export type PredictionObserver = (backend: Backend, predictedMs: number, actualMs: number) => void;
 
@@ -62,6 +64,8 @@ export class Router {
    */
   private readonly answers = new Map<string, Ewma>();
   private readonly now: () => number;
+  /** Attempts started so far: each job's place in sending order. */
+  private sent = 0;
   private readonly random: () => number;
   /** Shared slots (cluster mode): admission leases slots fleet-wide and the snapshots count the fleet's load. */
   private readonly shared: SharedSlots | undefined;
@@ -169,7 +173,9 @@ export class Router {
     const candidateTpot = predictTpotMs(candidate);
     const priorTtft = backend.config.prior.ttftMs;
     const jobs: AheadJob[] = [];
-    for (const job of service.inflight) {
+    // The first in sending order hold the slots (predict.ts): the Bag keeps no order, so sort by it here, only when
+    // the backend is full.
+    for (const job of service.inflight.toArray().sort(bySendingOrder)) {
       const figures = job.figures;
       const prefill = figures.prefill.predict(job.promptTokens) ?? priorTtft;
       const tpot = figures.tpot.value ?? candidateTpot;
@@ -316,6 +322,7 @@ export class Router {
       firstTokenAt: 0,
       answers: plan.answers,
       figures: backend.service.of(target.model),
+      seq: ++this.sent,
       bagSlot: -1,
     };
     backend.service.inflight.add(job);

@@ -118,6 +118,32 @@ describe('plugins declare what they need', () => {
     expect(router.snapshot(target, 1_000)).toMatchObject({ queued: 0, running: 1, inflight: 0 });
   });
 
+  it('predicts the queue from its requests in sending order, also after one in the middle ended', () => {
+    const config = validateConfig({
+      backends: [{ id: 'b', url: 'http://127.0.0.1:9', kind: 'vllm', maxConcurrency: 8 }],
+      models: [{ name: 'm', targets: [{ backend: 'b', model: 'm' }] }],
+    });
+    const registry = new BackendRegistry(config, () => ({ close: async () => undefined }) as never);
+    const backend = registry.byId.get('b') as NonNullable<ReturnType<typeof registry.byId.get>>;
+    let clock = 1_000;
+    const router = new Router(registry, () => clock);
+    const route = registry.routes.get('m') as Route;
+    const target = route.targets[0] as Target;
+    const jobs = [0, 1, 2, 3].map(() => {
+      clock++;
+      router.acquire([target], 'normal', { signal: new AbortController().signal });
+      return router.started(
+        target,
+        router.plan(route, { policy: 'least-loaded', promptTokens: 10, maxTokens: 10, context: { promptFloor: () => 10, maxTokens: 10, minOutput: 0 }, affinityKey: undefined }),
+      );
+    });
+    router.release(backend, jobs[1] as InflightJob); // sent second: the last one takes its place in the collection
+    // The runtime reports a queue, so its two running sequences are every slot: the backend is full.
+    backend.applyScrape({ queued: 2, running: 2, kvCacheUsage: undefined }, clock, backend.endedCount);
+    const ahead = router.snapshot(target, clock).ahead ?? [];
+    expect(ahead.map((job) => job.elapsedMs)).toEqual([3, 1, 0]); // sent at 1,001, 1,003 and 1,004
+  });
+
   it('learns the service figures of each model a backend serves apart, sharing its slots', () => {
     // One vLLM serving a small and a large model (two public names, two upstream models).
     const config = validateConfig({
