@@ -5,8 +5,9 @@
  * bench's end of its stdin closes; normal exits and signals stop them too).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 
@@ -252,3 +253,50 @@ export async function startService(spec: ServiceSpec): Promise<Service> {
     stop: () => stopChild(child, 3000),
   };
 }
+
+/**
+ * Gives each process its own CPU quota (`fraction` of one CPU, in 10 ms periods) through a cgroup of the `cpu`
+ * controller, v1 (`/sys/fs/cgroup/cpu`) or v2 (`/sys/fs/cgroup`). Used by `--worker-quota` to stand in for cores a
+ * small machine does not have: N workers with a quota each behave as N slower cores of their own. Needs root.
+ * The cgroups are removed at exit (after the processes in them ended).
+ */
+export function limitCpu(pids: readonly number[], fraction: number, label: string): void {
+  const period = 10_000;
+  const quota = Math.max(1_000, Math.round(fraction * period));
+  const v1 = existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us');
+  const root = v1 ? '/sys/fs/cgroup/cpu' : '/sys/fs/cgroup';
+  if (!v1 && !existsSync('/sys/fs/cgroup/cgroup.subtree_control')) throw new Error('--worker-quota needs the cgroup cpu controller (/sys/fs/cgroup/cpu or cgroup v2)');
+  const parent = join(root, `switchyard-bench-${process.pid}`);
+  mkdirSync(parent, { recursive: true });
+  if (!v1) writeFileSync(join(parent, 'cgroup.subtree_control'), '+cpu');
+  if (!cgroupsMade) {
+    cgroupsMade = true;
+    process.once('exit', () => {
+      for (const dir of readdirSync(parent)) {
+        const path = join(parent, dir);
+        try {
+          rmdirSync(path);
+        } catch {
+          // a process still in it: the kernel keeps the cgroup until it ends
+        }
+      }
+      try {
+        rmdirSync(parent);
+      } catch {
+        // as above
+      }
+    });
+  }
+  pids.forEach((pid, index) => {
+    const dir = join(parent, `${label}-${index}`);
+    mkdirSync(dir, { recursive: true });
+    if (v1) {
+      writeFileSync(join(dir, 'cpu.cfs_period_us'), String(period));
+      writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quota));
+    } else {
+      writeFileSync(join(dir, 'cpu.max'), `${quota} ${period}`);
+    }
+    writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+  });
+}
+let cgroupsMade = false;

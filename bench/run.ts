@@ -11,7 +11,7 @@
  *                    [--scenarios paced-500,saturation-32] [--targets direct,limit,switchyard]
  *                    [--gateway-root DIR] [--baseline-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
  *                    [--redis] [--tracing]
- *                    [--workers N|auto] [--baseline-workers N|auto] [--gateway-cpus LIST]
+ *                    [--workers N|auto] [--baseline-workers N|auto] [--gateway-cpus LIST] [--worker-quota F]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +26,21 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { type RequestShape, runClosed, runPaced } from './driver.ts';
-import { allowedCpus, cpuBusyMicros, cpuMicros, freePort, pinSelf, type Service, startService, stopAll, taskset, treeCpuMicros, treeRssMiB } from './processes.ts';
+import {
+  allowedCpus,
+  childPids,
+  cpuBusyMicros,
+  cpuMicros,
+  freePort,
+  limitCpu,
+  pinSelf,
+  type Service,
+  startService,
+  stopAll,
+  taskset,
+  treeCpuMicros,
+  treeRssMiB,
+} from './processes.ts';
 import { buildChecks, type Cell, markdown, type MemoryFigures, type ScenarioSpec, summarise, type TargetName, targetNames } from './report.ts';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
@@ -54,6 +68,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string' },
     'baseline-workers': { type: 'string' },
     'gateway-cpus': { type: 'string' },
+    'worker-quota': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -149,6 +164,17 @@ function workersOption(raw: string | undefined, name: string): number | 'auto' |
 const gatewayWorkers = workersOption(flags.workers ?? process.env.BENCH_WORKERS, 'workers');
 const baselineWorkers = workersOption(flags['baseline-workers'] ?? process.env.BENCH_BASELINE_WORKERS, 'baseline-workers');
 const gatewayCpusFlag = flags['gateway-cpus'] ?? process.env.BENCH_GATEWAY_CPUS;
+/** --worker-quota F: each serving process of a gateway target (its one process, or each worker) gets F of a CPU (cgroup). */
+const workerQuota = (() => {
+  const raw = flags['worker-quota'] ?? process.env.BENCH_WORKER_QUOTA;
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!(value > 0 && value <= 1)) {
+    console.error(`--worker-quota needs a fraction of one CPU in (0, 1], got "${raw}"`);
+    process.exit(2);
+  }
+  return value;
+})();
 const outDir = resolve(flags.out ?? process.env.BENCH_OUT ?? join(benchDir, 'results'));
 
 const wantedScenarios = (flags.scenarios ?? process.env.BENCH_SCENARIOS ?? '')
@@ -186,6 +212,11 @@ const activeTargets = targetNames.filter((name) => wantedTargets.includes(name))
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 const notes: string[] = [];
+if (workerQuota !== undefined) {
+  notes.push(
+    `--worker-quota ${workerQuota}: each serving process of a gateway target (its only process, or each cluster worker) was limited to ${workerQuota} of a CPU (its own cgroup), standing in for cores of its own on a machine that has too few.`,
+  );
+}
 
 function log(message: string): void {
   console.log(`[bench] ${message}`);
@@ -437,6 +468,12 @@ async function startSwitchyard(
     const text = await (await request(`${url}/metrics`)).body.text();
     if (Number(/^switchyard_workers (\S+)$/m.exec(text)?.[1]) >= expected) break;
     await sleep(200);
+  }
+  if (workerQuota !== undefined) {
+    const count = workers === 'auto' ? cpuCount : (workers ?? 1);
+    const pids = count > 1 ? childPids(service.pid) : [service.pid];
+    if (pids.length !== count) throw new Error(`--worker-quota: ${name} has ${pids.length} worker processes, expected ${count}`);
+    limitCpu(pids, workerQuota, name);
   }
   return { service, url, config: JSON.stringify(config) };
 }
