@@ -131,6 +131,14 @@ interface TrackedSocket extends BagMember {
 }
 
 const tracked = Symbol('switchyard.trackedSocket');
+/** On a response: the entry of the socket it counts on. */
+const countedOn = Symbol('switchyard.countedOn');
+
+/** The response's 'close' listener: one function for every request (no closure or once-wrapper per request). */
+function requestEnded(this: ServerResponse & { [countedOn]?: TrackedSocket }): void {
+  const entry = this[countedOn];
+  if (entry !== undefined) entry.inflight = Math.max(0, entry.inflight - 1);
+}
 
 /** Counts requests in flight per socket, so a drain can close the sockets that carry none. */
 function trackBusySockets(app: FastifyInstance): { idleSockets(): Socket[] } {
@@ -143,13 +151,12 @@ function trackBusySockets(app: FastifyInstance): { idleSockets(): Socket[] } {
     return entry;
   };
   app.server.on('connection', track);
-  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse & { [countedOn]?: TrackedSocket }) => {
     // A TLS request's socket is not the one 'connection' saw: it gets its own entry.
     const entry = (request.socket as Socket & { [tracked]?: TrackedSocket })[tracked] ?? track(request.socket);
     entry.inflight++;
-    response.once('close', () => {
-      entry.inflight = Math.max(0, entry.inflight - 1);
-    });
+    response[countedOn] = entry;
+    response.on('close', requestEnded);
   });
   return { idleSockets: () => sockets.toArray().flatMap((entry) => (entry.inflight === 0 ? [entry.socket] : [])) };
 }

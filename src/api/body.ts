@@ -68,10 +68,28 @@ function busy(): Error {
   return gatewayError('SWY_ERR_BODIES_IN_FLIGHT', { retryAfterSeconds: 1 });
 }
 
-/** Gives `bytes` back to the budget when the response closes (answered, failed or abandoned). */
-function holdUntilClosed(budget: BodyBudget, response: ServerResponse | null, bytes: number): void {
-  if (response === null || response.closed) budget.give(bytes);
-  else response.once('close', () => budget.give(bytes));
+const heldBytes = Symbol('switchyard.heldBodyBytes');
+const heldFrom = Symbol('switchyard.heldBodyBudget');
+type HoldingResponse = ServerResponse & { [heldBytes]?: number; [heldFrom]?: BodyBudget };
+
+/** The response's 'close' listener: one function for every request (no closure or once-wrapper per request). */
+function giveBack(this: HoldingResponse): void {
+  const bytes = this[heldBytes] ?? 0;
+  this[heldBytes] = 0;
+  if (bytes > 0) this[heldFrom]?.give(bytes);
+}
+
+/** Holds `bytes` (taken from `budget`) until the response closes — answered, failed or abandoned; at once when it has. */
+function holdUntilClosed(budget: BodyBudget, response: HoldingResponse | null, bytes: number): void {
+  if (response === null || response.closed) {
+    budget.give(bytes);
+  } else if (response[heldFrom] === undefined) {
+    response[heldFrom] = budget;
+    response[heldBytes] = bytes;
+    response.on('close', giveBack);
+  } else {
+    response[heldBytes] = (response[heldBytes] ?? 0) + bytes;
+  }
 }
 
 /** Reads bodies within the limits; `budget` is shared by every request of the listener. */
@@ -87,16 +105,12 @@ function bodyReader(limit: number, budget: BodyBudget) {
     // A declared length is reserved up front; a chunked body reserves as it arrives. Either is held until the
     // response closes: the text and its parsed object live as long as the request does.
     const chunked = declared < 0;
-    let held = chunked ? 0 : declared;
-    if (held > 0) {
-      if (!budget.take(held)) {
+    if (declared > 0) {
+      if (!budget.take(declared)) {
         done(busy());
         return;
       }
-      holdUntilClosed(budget, request.response, held);
-    } else if (chunked) {
-      const response = request.response;
-      if (response !== null) response.once('close', () => budget.give(held));
+      holdUntilClosed(budget, request.response, declared);
     }
     let received = 0;
     const chunks: Buffer[] = [];
@@ -117,7 +131,7 @@ function bodyReader(limit: number, budget: BodyBudget) {
           stop(busy());
           return;
         }
-        held += chunk.length;
+        holdUntilClosed(budget, request.response, chunk.length);
       }
       chunks.push(chunk);
     };

@@ -5,7 +5,7 @@
  * upstream the moment the client leaves.
  */
 import { guardedStream, type StreamShape, type TextFilter } from '../guard/stream-guard.ts';
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AttemptError, ClientLink, startAttempt, type Attempt } from '../backends/attempt.ts';
 import type { Route, Target } from '../backends/registry.ts';
@@ -38,16 +38,27 @@ export interface ForwardInput {
   prepared: unknown;
 }
 
+const linkOf = Symbol('switchyard.clientLink');
+const inFlightOf = Symbol('switchyard.inFlight');
+type LinkedResponse = ServerResponse & { [linkOf]?: ClientLink; [inFlightOf]?: InFlight | undefined };
+
+/** The response's 'close' listener: one function for every request (no closure or once-wrapper per request). */
+function clientClosed(this: LinkedResponse): void {
+  const link = this[linkOf];
+  if (link === undefined) return;
+  this[inFlightOf]?.delete(link);
+  if (!this.writableFinished) link.leave();
+}
+
 function clientLinkFor(reply: FastifyReply, inFlight: InFlight | undefined): ClientLink {
   const link = new ClientLink();
-  const raw = reply.raw;
+  const raw = reply.raw as LinkedResponse;
   if (raw.destroyed || raw.socket?.destroyed) link.leave();
   else {
     inFlight?.add(link);
-    raw.once('close', () => {
-      inFlight?.delete(link);
-      if (!raw.writableFinished) link.leave();
-    });
+    raw[linkOf] = link;
+    raw[inFlightOf] = inFlight;
+    raw.on('close', clientClosed);
   }
   return link;
 }
