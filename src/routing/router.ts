@@ -235,10 +235,17 @@ export class Router {
       turn,
     };
     const decision = decide(candidates, request, this.random, route.config.affinity.loadFactor);
-    const byId = new Map(allowed.map((target) => [target.backend.id, target]));
-    const targets = decision.order.map((id) => byId.get(id)).filter((target): target is Target => target !== undefined);
+    // A linear search: routes have a handful of targets, and a Map per request costs more.
+    const byId = (id: string): Target | undefined => allowed.find((target) => target.backend.id === id);
+    const targets: Target[] = [];
+    const attempts = route.config.retries + 1;
+    for (const id of decision.order) {
+      if (targets.length === attempts) break;
+      const target = byId(id);
+      if (target !== undefined) targets.push(target);
+    }
     for (const score of decision.scores) {
-      const backend = byId.get(score.backend)?.backend;
+      const backend = byId(score.backend)?.backend;
       if (!backend) continue;
       backend.lastDecision = {
         at: now,
@@ -251,7 +258,7 @@ export class Router {
       };
     }
     return {
-      targets: targets.slice(0, route.config.retries + 1),
+      targets,
       decision,
       candidates,
       promptTokens: input.promptTokens,
