@@ -36,9 +36,9 @@ export interface LastDecision {
   at: number;
   model: string;
   reason: string;
-  predictedTtftMs?: number;
-  costPer1M?: number;
-  score?: number;
+  predictedTtftMs: number | undefined;
+  costPer1M: number | undefined;
+  score: number | undefined;
   chosen: boolean;
 }
 

@@ -111,8 +111,9 @@ function affinityChoice(key: string, request: RouteRequest, open: readonly Entry
 }
 
 /** One of the entries with nothing in flight (and, when given, accepted), drawn at random. */
-function pickIdle(entries: readonly Entry[], random: () => number, accept: (entry: Entry) => boolean = () => true): Entry | undefined {
-  return entries[drawIndex(entries, entries.length, (entry) => entry.candidate.inflight === 0 && accept(entry), random)];
+function pickIdle(entries: readonly Entry[], random: () => number, accept?: (entry: Entry) => boolean): Entry | undefined {
+  if (entries.length === 0) return undefined; // the common case for half-open candidates: no closure made
+  return entries[drawIndex(entries, entries.length, (entry) => entry.candidate.inflight === 0 && (accept === undefined || accept(entry)), random)];
 }
 
 const PREDICTING = new Set(['cheapest', 'fastest', 'balanced']);

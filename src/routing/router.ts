@@ -247,15 +247,15 @@ export class Router {
     for (const score of decision.scores) {
       const backend = byId(score.backend)?.backend;
       if (!backend) continue;
-      backend.lastDecision = {
-        at: now,
-        model: route.name,
-        reason: score.excluded ?? (score.backend === decision.order[0] ? decision.reason : 'candidate'),
-        predictedTtftMs: score.predictedTtftMs,
-        costPer1M: score.costPer1M,
-        score: score.score,
-        chosen: score.backend === decision.order[0],
-      };
+      // Written in place (read only by the admin view, which copies it): no object per candidate per request.
+      const last = (backend.lastDecision ??= { at: 0, model: '', reason: '', predictedTtftMs: undefined, costPer1M: undefined, score: undefined, chosen: false });
+      last.at = now;
+      last.model = route.name;
+      last.reason = score.excluded ?? (score.backend === decision.order[0] ? decision.reason : 'candidate');
+      last.predictedTtftMs = score.predictedTtftMs;
+      last.costPer1M = score.costPer1M;
+      last.score = score.score;
+      last.chosen = score.backend === decision.order[0];
     }
     return {
       targets,
