@@ -33,10 +33,16 @@ const idPrefixes = ['/v1/models/', '/models/', '/v1/responses/', '/responses/'];
 
 /** Why the path (query excluded) is refused, or undefined when it is canonical. Fast for ordinary paths. */
 export function nonCanonicalPath(url: string): string | undefined {
-  const query = url.indexOf('?');
-  const path = query < 0 ? url : url.slice(0, query);
-  // Ordinary paths have none of these: one scan each, no allocation.
-  if (path.indexOf('%') < 0 && path.indexOf('//') < 0 && path.indexOf('\\') < 0 && path.indexOf('/.') < 0) return undefined;
+  // Ordinary paths have none of '%', '\\', '//', '/.' before the query: one scan, no allocation.
+  let end = 0;
+  let suspect = false;
+  for (; end < url.length; end++) {
+    const code = url.charCodeAt(end);
+    if (code === 63) break; // '?'
+    if (code === 37 || code === 92 || (code === 47 && (url.charCodeAt(end + 1) === 47 || url.charCodeAt(end + 1) === 46))) suspect = true;
+  }
+  if (!suspect) return undefined;
+  const path = url.slice(0, end);
   if (path.indexOf('\\') >= 0) return 'a backslash';
   if (path.indexOf('//') >= 0) return 'an empty path segment (//)';
   const idPath = idPrefixes.some((prefix) => path.startsWith(prefix));
