@@ -147,6 +147,9 @@ async function measure(root: string, name: string, rep: number, upstream: string
     cwd: root,
     readyUrl: `http://127.0.0.1:${port}/readyz`,
     readyTimeoutMs: 180_000,
+    // One thread: V8 compiles and collects on the main thread, in the same order every run, so the count repeats
+    // (with background threads, when a compile or a GC task lands in the window varies by up to ±8%).
+    nodeArgs: ['--single-threaded'],
     wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${join(tmp, base)}`, '--separate-threads=yes', '--dump-instr=no', '--compress-strings=no'],
   });
   try {

@@ -248,7 +248,8 @@ export class Router {
       const backend = byId(score.backend)?.backend;
       if (!backend) continue;
       // Written in place (read only by the admin view, which copies it): no object per candidate per request.
-      const last = (backend.lastDecision ??= { at: 0, model: '', reason: '', predictedTtftMs: undefined, costPer1M: undefined, score: undefined, chosen: false });
+      backend.lastDecision ??= { at: 0, model: '', reason: '', predictedTtftMs: undefined, costPer1M: undefined, score: undefined, chosen: false };
+      const last = backend.lastDecision;
       last.at = now;
       last.model = route.name;
       last.reason = score.excluded ?? (score.backend === decision.order[0] ? decision.reason : 'candidate');
