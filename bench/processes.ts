@@ -144,8 +144,6 @@ export interface ServiceSpec {
   /** URL polled until it answers 200. */
   readyUrl: string;
   readyTimeoutMs?: number;
-  /** A command node runs under (e.g. valgrind and its options); the service's pid is then that command's. */
-  wrapper?: string[];
 }
 
 export interface Service {
@@ -217,7 +215,7 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number, na
 export async function startService(spec: ServiceSpec): Promise<Service> {
   installHooks();
   // taskset and nice exec the next program, so the child's pid is node's pid.
-  let argv = [...(spec.wrapper ?? []), process.execPath, ...(spec.nodeArgs ?? []), '--import', watchParent, spec.script, ...spec.args];
+  let argv = [process.execPath, ...(spec.nodeArgs ?? []), '--import', watchParent, spec.script, ...spec.args];
   if (spec.nice !== undefined && spec.nice !== 0) argv = ['nice', '-n', String(spec.nice), ...argv];
   const bin = taskset();
   if (spec.cpu !== undefined && bin) argv = [bin, '-c', String(spec.cpu), ...argv];
