@@ -7,7 +7,7 @@
  * Pinning: this process (the load generator) and the simulator run on CPU 0,
  * the limit proxy and the gateway on CPU 1 (`taskset`). See bench/README.md.
  *
- *   npm run bench -- [--quick] [--duration S] [--reps N] [--warmup S]
+ *   npm run bench -- [--quick] [--duration S] [--reps N] [--warmup S] [--jit-warmup S]
  *                    [--scenarios paced-500,saturation-32] [--targets direct,limit,switchyard]
  *                    [--gateway-root DIR] [--baseline-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
  *                    [--redis] [--tracing]
@@ -54,6 +54,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string' },
     reps: { type: 'string' },
     warmup: { type: 'string' },
+    'jit-warmup': { type: 'string' },
     scenarios: { type: 'string' },
     targets: { type: 'string' },
     'gateway-root': { type: 'string' },
@@ -134,6 +135,8 @@ const quick = flags.quick || process.env.BENCH_QUICK === '1';
 const durationS = numberOption(flags.duration, process.env.BENCH_DURATION, quick ? 2 : 5, 'duration');
 const reps = Math.round(numberOption(flags.reps, process.env.BENCH_REPS, quick ? 1 : 3, 'reps'));
 const warmupS = numberOption(flags.warmup, process.env.BENCH_WARMUP, quick ? 0.5 : 1, 'warmup');
+/** Seconds of saturation (non-streaming, then streaming) per target before anything is recorded: JIT and connections. */
+const jitWarmupS = numberOption(flags['jit-warmup'], process.env.BENCH_JIT_WARMUP, quick ? 0.5 : 1.5, 'jit-warmup');
 const pacedConnections = Math.round(numberOption(flags.connections, process.env.BENCH_CONNECTIONS, 128, 'connections'));
 const logLevel = flags['log-level'] ?? process.env.BENCH_LOG_LEVEL ?? 'info';
 /** Node options for both proxies (experiments with V8 flags); space-separated. */
@@ -732,7 +735,7 @@ async function main(): Promise<void> {
     }
 
     // JIT and connection warm-up of every target before anything is recorded.
-    const globalWarmup = quick ? 0.5 : 1.5;
+    const globalWarmup = jitWarmupS;
     for (const target of targets) {
       for (const scenario of [scenarioList[3], scenarioList[5]] as ScenarioSpec[]) {
         await runClosed({ url: target.url, shape: shapeFor(target, scenario), concurrency: 32, durationS: globalWarmup, warmupS: 0 });
