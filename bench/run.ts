@@ -7,7 +7,7 @@
  * Pinning: this process (the load generator) and the simulator run on CPU 0,
  * the limit proxy and the gateway on CPU 1 (`taskset`). See bench/README.md.
  *
- *   npm run bench -- [--quick] [--duration S] [--reps N] [--warmup S] [--jit-warmup S]
+ *   npm run bench -- [--quick] [--duration S] [--reps N] [--warmup S] [--jit-warmup S] [--no-freeze]
  *                    [--scenarios paced-500,saturation-32] [--targets direct,limit,switchyard]
  *                    [--gateway-root DIR] [--baseline-root DIR] [--log-level info] [--connections 128] [--no-pin] [--nice=-10] [--out DIR]
  *                    [--redis] [--tracing]
@@ -55,6 +55,7 @@ const { values: flags } = parseArgs({
     reps: { type: 'string' },
     warmup: { type: 'string' },
     'jit-warmup': { type: 'string' },
+    'no-freeze': { type: 'boolean', default: false },
     scenarios: { type: 'string' },
     targets: { type: 'string' },
     'gateway-root': { type: 'string' },
@@ -272,6 +273,35 @@ interface Target {
   url: string;
   model: string;
   service: Service | undefined;
+}
+
+/**
+ * The proxies share one CPU, so a target that just finished its cell would otherwise keep working on it while the
+ * next one is measured: V8 collects a gateway's heap once its load stops (tens of ms of mark-compact), which lands
+ * as a stall in the next target's tail (an A/A run of one checkout as both gateways gave p99 medians of 1.7 and
+ * 8.6 ms by position alone). So every target but the measured one is stopped (SIGSTOP, workers included) during a
+ * cell and its warm-up, and continued (SIGCONT) when its turn comes. `--no-freeze` keeps them all running.
+ */
+const freeze = !flags['no-freeze'] && process.env.BENCH_NO_FREEZE !== '1';
+function signalTree(service: Service, signal: NodeJS.Signals): void {
+  for (const pid of [service.pid, ...childPids(service.pid)]) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited
+    }
+  }
+}
+let frozenTargets: Target[] = [];
+function freezeOthers(targets: readonly Target[], measured: Target): void {
+  if (!freeze) return;
+  if (measured.service) signalTree(measured.service, 'SIGCONT');
+  frozenTargets = targets.filter((target) => target !== measured && target.service !== undefined);
+  for (const target of frozenTargets) signalTree(target.service as Service, 'SIGSTOP');
+}
+function thawAll(): void {
+  for (const target of frozenTargets) if (target.service) signalTree(target.service, 'SIGCONT');
+  frozenTargets = [];
 }
 
 function shapeFor(target: Target, scenario: ScenarioSpec): RequestShape {
@@ -737,6 +767,7 @@ async function main(): Promise<void> {
     // JIT and connection warm-up of every target before anything is recorded.
     const globalWarmup = jitWarmupS;
     for (const target of targets) {
+      freezeOthers(targets, target);
       for (const scenario of [scenarioList[3], scenarioList[5]] as ScenarioSpec[]) {
         await runClosed({ url: target.url, shape: shapeFor(target, scenario), concurrency: 32, durationS: globalWarmup, warmupS: 0 });
       }
@@ -747,6 +778,7 @@ async function main(): Promise<void> {
     for (const scenario of scenarios) {
       for (let rep = 1; rep <= reps; rep++) {
         for (const target of targets) {
+          freezeOthers(targets, target);
           const cell = await measure(target, scenario, rep, sim, durationS, warmupS);
           cells.push(cell);
           const own = rss[target.name];
@@ -757,6 +789,12 @@ async function main(): Promise<void> {
       }
     }
 
+    thawAll();
+    if (freeze && targets.filter((target) => target.service).length > 1) {
+      notes.push(
+        'Targets not being measured were stopped (SIGSTOP) during each cell, so a proxy that just finished its cell cannot run its post-load GC on the shared CPU while the next one is measured (`--no-freeze` to keep them running).',
+      );
+    }
     await sleep(2000);
     for (const target of targets) {
       const own = rss[target.name];
@@ -885,6 +923,7 @@ async function main(): Promise<void> {
       if (tail) console.warn(`[bench] ${target.name} wrote to stderr:\n${tail.slice(-2000)}`);
     }
   } finally {
+    thawAll();
     await stopAll();
     rmSync(tmp, { recursive: true, force: true });
   }
