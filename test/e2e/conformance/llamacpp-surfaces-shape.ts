@@ -120,12 +120,15 @@ export const llamacppSurfaceConformance: ConformanceCheck[] = [
       const { status, text } = await postRead(target, '/v1/messages', { ...anthropic, max_tokens: 3, stream: true });
       expect(status).toBe(200);
       const events = namedEvents(text);
+      // One delta per token, except that llama.cpp holds back a token ending inside a UTF-8 character (or with no
+      // text) and sends it with the next: a sampled 3-token answer arrives in 1 to 3 deltas (seen: 2).
+      const deltas = events.filter((event) => event.event === 'content_block_delta').length;
+      expect(deltas).toBeGreaterThanOrEqual(1);
+      expect(deltas).toBeLessThanOrEqual(3);
       expect(events.map((event) => event.event)).toEqual([
         'message_start',
         'content_block_start',
-        'content_block_delta',
-        'content_block_delta',
-        'content_block_delta',
+        ...Array.from({ length: deltas }, () => 'content_block_delta'),
         'content_block_stop',
         'message_delta',
         'message_stop',
@@ -133,7 +136,7 @@ export const llamacppSurfaceConformance: ConformanceCheck[] = [
       for (const { event, data } of events) expect(data.type).toBe(event);
       expect(Object.keys(events[0]?.data.message ?? {})).toEqual(['id', 'type', 'role', 'content', 'model', 'stop_reason', 'stop_sequence', 'usage']);
       expect(events[0]?.data.message.usage.output_tokens).toBe(0);
-      expect(events[6]?.data).toEqual({ type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 3 } });
+      expect(events.at(-2)?.data).toEqual({ type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 3 } });
     },
   },
   {
