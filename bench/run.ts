@@ -777,7 +777,10 @@ async function main(): Promise<void> {
     const cells: Cell[] = [];
     for (const scenario of scenarios) {
       for (let rep = 1; rep <= reps; rep++) {
-        for (const target of targets) {
+        // The order rotates by one place per repetition, so no target always runs right after the same one (an A/A
+        // run kept a position effect even with freezing: the third target measured worse than the second).
+        const shift = (rep - 1) % targets.length;
+        for (const target of [...targets.slice(shift), ...targets.slice(0, shift)]) {
           freezeOthers(targets, target);
           const cell = await measure(target, scenario, rep, sim, durationS, warmupS);
           cells.push(cell);
@@ -878,7 +881,7 @@ async function main(): Promise<void> {
     );
     const header = [
       `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC · ${cpuCount} × ${cpuModel} · Node ${process.version} · undici ${undiciVersion} · gateway ${gitCommit ?? 'no git'}${gateway.srcDirty ? ' (src modified)' : ''} · logging ${logLevel}`,
-      `${reps} repetition(s) × ${durationS} s per cell after ${warmupS} s warm-up, targets alternating ${targets.map((target) => target.name).join(' → ')} in every repetition; ${machine.pinned ? `proxies pinned to CPU 1${gatewayCpus !== proxyCpu ? ` (the gateway to CPUs ${gatewayCpus})` : ''}, simulator and load generator to CPU 0` : 'UNPINNED'}${gatewayWorkers !== undefined || baselineWorkers !== undefined ? `; gateway workers: switchyard ${gatewayWorkers ?? 1}${baselineRoot ? `, baseline ${baselineWorkers ?? 1}` : ''}` : ''}. Values: median (min…max) over repetitions; "added" = target − direct, paired by repetition. Load average ${loadBefore[0]?.toFixed(2)} before, ${loadAfter[0]?.toFixed(2)} after.`,
+      `${reps} repetition(s) × ${durationS} s per cell after ${warmupS} s warm-up, targets alternating ${targets.map((target) => target.name).join(' → ')} in the first repetition, the order rotated by one place in each next one; ${machine.pinned ? `proxies pinned to CPU 1${gatewayCpus !== proxyCpu ? ` (the gateway to CPUs ${gatewayCpus})` : ''}, simulator and load generator to CPU 0` : 'UNPINNED'}${gatewayWorkers !== undefined || baselineWorkers !== undefined ? `; gateway workers: switchyard ${gatewayWorkers ?? 1}${baselineRoot ? `, baseline ${baselineWorkers ?? 1}` : ''}` : ''}. Values: median (min…max) over repetitions; "added" = target − direct, paired by repetition. Load average ${loadBefore[0]?.toFixed(2)} before, ${loadAfter[0]?.toFixed(2)} after.`,
     ];
     const md = markdown({ title: 'Switchyard benchmark', header, scenarios, summaries, rss, checks, notes });
 
