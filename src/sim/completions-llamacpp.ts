@@ -9,6 +9,7 @@
 import type { Piece, Plan, PlanChoice, Timing } from './flavor.ts';
 import { tokenLogprobs, utf8Bytes } from './generate.ts';
 import { sseEvent } from './sse.ts';
+import { choiceText } from './surface-text.ts';
 
 /** The build the simulated server reports (system_fingerprint, /props build_info). */
 export const BUILD_INFO = 'b1-de3ff81';
@@ -202,7 +203,7 @@ export function completionBody(plan: Plan, timing: Timing): string {
   // Several prompts: choices are merged into the first result, whose usage and timings stay.
   return JSON.stringify({
     choices: plan.choices.map((choice) => ({
-      text: choice.pieces.map((piece) => (piece.kind === 'content' ? piece.text : '')).join(''),
+      text: choiceText(choice).content,
       index: choice.index,
       logprobs: null,
       finish_reason: choice.finishReason,

@@ -11,6 +11,7 @@ import type { Flavor, Piece, Plan, PlanChoice, Timing } from './flavor.ts';
 import { tokenLogprobs, utf8Bytes } from './generate.ts';
 import type { ResolvedOptions } from './options.ts';
 import { SSE_DONE, sseEvent } from './sse.ts';
+import { choiceText } from './surface-text.ts';
 
 function usage(prompt: number, completion: number, reasoning: number | undefined, withDetails: boolean): Record<string, unknown> {
   const result: Record<string, unknown> = { prompt_tokens: prompt, total_tokens: prompt + completion, completion_tokens: completion };
@@ -170,7 +171,7 @@ export function createVllmCompletions(options: ResolvedOptions): Pick<Flavor, 'r
       model: plan.model,
       choices: plan.choices.map((choice) => ({
         index: choice.index,
-        text: choice.pieces.map((piece) => (piece.kind === 'content' ? piece.text : '')).join(''),
+        text: choiceText(choice).content,
         logprobs: null,
         finish_reason: choice.finishReason,
         stop_reason: null,

@@ -12,6 +12,7 @@ import type { MetricsState } from './metrics-state.ts';
 import { CANCELLED_METRIC, pythonFloat } from './metrics-text.ts';
 import type { ResolvedOptions } from './options.ts';
 import { SSE_DONE, sseEvent } from './sse.ts';
+import { choiceText } from './surface-text.ts';
 
 // The EOS id a natural stop reports as matched_stop (Qwen's <|im_end|>).
 const EOS_TOKEN_ID = 151645;
@@ -228,7 +229,7 @@ export function createSglangFlavor(options: ResolvedOptions, ids: IdSource): Fla
       model: plan.model,
       choices: plan.choices.map((choice) => ({
         index: choice.index,
-        text: choice.pieces.map((piece) => (piece.kind === 'content' ? piece.text : '')).join(''),
+        text: choiceText(choice).content,
         logprobs: null,
         finish_reason: choice.finishReason,
         matched_stop: matchedStop(choice),
